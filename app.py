@@ -1,0 +1,34 @@
+"""The application factory: settings, the database, blueprints and commands. Nothing else."""
+
+import os
+import sys
+from pathlib import Path
+
+from flask import Flask
+
+from petitions import commands, errors, views_api, views_public, webdb
+from petitions.settings import SettingsError, load_settings
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app from the environment; ``test_config`` overrides settings in tests."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        static_folder="petitions/static",
+        template_folder="templates",
+    )
+    try:
+        app.config.update(load_settings(dict(os.environ), Path(app.instance_path)))
+    except SettingsError as exc:
+        print(f"petitions: refusing to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if test_config:
+        app.config.update(test_config)
+
+    webdb.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(views_public.bp)
+    app.register_blueprint(views_api.bp)
+    commands.init_app(app)
+    return app

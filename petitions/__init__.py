@@ -1,0 +1,1 @@
+"""Member petitions that trigger an all-member vote, counted in the open."""

@@ -1,0 +1,42 @@
+"""Error pages for people and JSON errors for the API, so no bad request ends in a traceback."""
+
+from flask import Flask, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+
+def wants_json() -> bool:
+    """True when the request is for the JSON API (or asks for JSON before HTML)."""
+    if request.path.startswith("/api/") or request.path == "/healthz":
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def _error_code(exc: HTTPException) -> str:
+    return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+
+
+def json_error(status: int, code: str, message: str):
+    """A JSON error response: ``{"error": code, "message": message}`` with ``status``."""
+    response = jsonify(error=code, message=message)
+    response.status_code = status
+    return response
+
+
+def _handle_http(exc: HTTPException):
+    if wants_json():
+        return json_error(exc.code or 500, _error_code(exc), exc.description or exc.name)
+    page = render_template("error.html", error=exc)
+    return page, exc.code
+
+
+def _handle_unexpected(exc: Exception):
+    # The traceback goes to the log for the operator; the person sees a plain page.
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return _handle_http(InternalServerError())
+
+
+def init_app(app: Flask) -> None:
+    """Route every HTTP error, and anything unexpected, through the handlers above."""
+    app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(Exception, _handle_unexpected)

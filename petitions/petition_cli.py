@@ -1,0 +1,2 @@
+from flask.cli import AppGroup
+petition_cli = AppGroup("petition")

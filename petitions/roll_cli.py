@@ -1,0 +1,2 @@
+from flask.cli import AppGroup
+roll_cli = AppGroup("roll")
