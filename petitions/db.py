@@ -41,7 +41,10 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, say where transactions begin (see _sqlite_begin);
+    # otherwise sqlite3 begins them lazily and SAVEPOINTs and transactional DDL misbehave.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets the web process read while a worker or an import writes; the busy timeout makes
     # writers queue instead of failing at once with "database is locked".
@@ -51,11 +54,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _sqlite_begin(connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
 def make_engine(url: str) -> Engine:
     """Create the engine for ``url`` with the per-backend settings the service relies on."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
