@@ -82,7 +82,9 @@ class Petition(SQLModel, table=True):
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     state: str = Field(default="draft", max_length=16)
     threshold_absolute: int | None = None
-    threshold_percent: float | None = Field(default=None, sa_column=Column(Numeric(6, 3, asdecimal=False)))
+    threshold_percent: float | None = Field(
+        default=None, sa_column=Column(Numeric(6, 3, asdecimal=False))
+    )
     threshold: int | None = None
     eligible_members: int | None = None
     signature_count: int = 0
