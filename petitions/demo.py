@@ -1,4 +1,79 @@
+"""``flask --app app demo``: the embedded default with a sample roll and an open petition."""
+
+from pathlib import Path
+
 import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+from werkzeug.serving import run_simple
+
+from petitions import lifecycle, schema, webdb
+from petitions.db import session_scope
+from petitions.models import Member
+from petitions.roll_import import import_roll
+from petitions.sample_roll import write_sample_roll
+
+DEMO_SLUG = "demo"
+DEMO_TEXT = (
+    "We, the undersigned members, call for a ballot of all members on the motion below, as "
+    "the constitution allows once enough members in good standing have signed.\n\n"
+    "Motion: that the organisation publishes its accounts to members every quarter."
+)
+
+
+def prepare_demo(engine, instance: Path, members: int, threshold: int) -> list[str]:
+    """Create the schema, a sample roll and the open demo petition where they are missing.
+
+    Returns what was done, a line each; running it again on a prepared database does nothing.
+    """
+    done = []
+    schema.upgrade(engine)
+    with session_scope(engine) as session:
+        on_roll = session.scalar(select(func.count()).select_from(Member))
+    if not on_roll:
+        instance.mkdir(parents=True, exist_ok=True)
+        roll = instance / "sample_roll.csv"
+        with roll.open("w", encoding="utf-8") as out:
+            write_sample_roll(out, members)
+        with roll.open("rb") as source:
+            report = import_roll(engine, source, roll.name)
+        done.append(f"imported a sample roll of {report.counts['added']:,} members from {roll}")
+    with session_scope(engine) as session:
+        if lifecycle.find_petition(session, DEMO_SLUG) is None:
+            lifecycle.create_petition(
+                session,
+                slug=DEMO_SLUG,
+                title="Quarterly accounts for members",
+                body=DEMO_TEXT,
+                threshold=threshold,
+            )
+            petition = lifecycle.open_petition(session, DEMO_SLUG)
+            done.append(
+                f"opened the petition '{DEMO_SLUG}' with a threshold of {petition.threshold} "
+                f"({petition.eligible_members:,} active members)"
+            )
+    return done
+
+
 @click.command("demo")
-def demo_command():
-    pass
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to serve on.")
+@click.option("--members", default=5000, show_default=True, type=click.IntRange(1))
+@click.option("--threshold", default=25, show_default=True, type=click.IntRange(1))
+@with_appcontext
+def demo_command(host: str, port: int, members: int, threshold: int) -> None:
+    """Serve the service locally on the embedded default, with a sample roll of --members
+    members and an open petition with a small --threshold, made on first run and kept."""
+    app = current_app._get_current_object()
+    if app.config["PRODUCTION"]:
+        raise click.ClickException("the demo is for development; unset PETITIONS_ENV=production")
+    for line in prepare_demo(webdb.engine(), Path(app.instance_path), members, threshold):
+        click.echo(line)
+    base = f"http://{host}:{port}"
+    click.echo(f"database: {webdb.engine().url.render_as_string(hide_password=True)}")
+    click.echo(f"petitions:     {base}/")
+    click.echo(f"demo petition: {base}/p/{DEMO_SLUG}")
+    click.echo(f"its JSON:      {base}/api/v1/petitions/{DEMO_SLUG}")
+    # app.run() refuses to start inside a `flask` command; the same server, called directly.
+    run_simple(host, port, app, threaded=True)
