@@ -12,7 +12,8 @@ other_domains = st.sampled_from(["example.org", "example.com", "members.example.
 
 
 def _recase(text: str, flips: list[bool]) -> str:
-    return "".join(c.upper() if flip else c for c, flip in zip(text, flips + [False] * len(text)))
+    flips = flips + [False] * len(text)
+    return "".join(c.upper() if flips[i] else c for i, c in enumerate(text))
 
 
 @given(
