@@ -5,9 +5,14 @@ import sys
 from pathlib import Path
 
 from flask import Flask
+from flask_wtf import CSRFProtect
 
-from petitions import commands, errors, views_api, views_public, webdb
+from petitions import commands, errors, mail, views_api, views_dev, views_public, views_sign, webdb
 from petitions.settings import SettingsError, load_settings
+from workers import cli as worker_cli
+from workers import dispatch
+
+csrf = CSRFProtect()
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -30,5 +35,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(views_public.bp)
     app.register_blueprint(views_api.bp)
+    app.register_blueprint(views_sign.bp)
+    if not app.config["PRODUCTION"]:
+        app.register_blueprint(views_dev.bp)
+    app.add_template_filter(mail.linkify_filter, "linkify")
+    csrf.init_app(app)
+    csrf.exempt(views_api.bp)
     commands.init_app(app)
+    dispatch.init_app(app)
+    app.cli.add_command(worker_cli.worker_command)
     return app

@@ -11,8 +11,16 @@ MEMBER_STATUSES = ("active", "lapsed", "suspended")
 PETITION_STATES = ("draft", "open", "triggered", "closed")
 
 
-def _time(**kwargs):
-    return Field(sa_column=Column(UTCDateTime(), **kwargs))
+def _time(*, nullable: bool, default=None):
+    """A UTC timestamp field; ``default`` (a callable) also applies to Core inserts."""
+    if default is None:
+        return Field(default=None, sa_type=UTCDateTime, nullable=nullable)
+    return Field(
+        default_factory=default,
+        sa_type=UTCDateTime,
+        nullable=nullable,
+        sa_column_kwargs={"default": default},
+    )
 
 
 class Member(SQLModel, table=True):
@@ -88,9 +96,133 @@ class Petition(SQLModel, table=True):
     threshold: int | None = None
     eligible_members: int | None = None
     signature_count: int = 0
+    last_number: int = 0
     webhook_url: str | None = Field(default=None, max_length=2000)
     created_at: datetime = _time(nullable=False, default=utcnow)
     opened_at: datetime | None = _time(nullable=True)
     closes_at: datetime | None = _time(nullable=True)
     reached_at: datetime | None = _time(nullable=True)
     closed_at: datetime | None = _time(nullable=True)
+
+
+class Work(SQLModel):
+    """Fields of a row that is also work to do (the outbox): an e-mail to send, a webhook to
+    deliver, a sign request to answer. Written in the transaction that causes it; done by a
+    worker; found again by the relay if its job is lost."""
+
+    created_at: datetime = _time(nullable=False, default=utcnow)
+    attempts: int = 0
+    next_attempt_at: datetime = _time(nullable=False, default=utcnow)
+    leased_until: datetime | None = _time(nullable=True)
+    done_at: datetime | None = _time(nullable=True)
+    last_error: str | None = Field(default=None, sa_type=Text)
+
+
+class SignRequest(Work, table=True):
+    """Someone asked to sign with an address; a worker decides what to tell that mailbox."""
+
+    __tablename__ = "sign_request"
+    __table_args__ = (Index("ix_sign_request_due", "done_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    petition_id: int = Field(foreign_key="petition.id")
+    email: str = Field(max_length=320)
+    email_key: str = Field(max_length=320)
+    member_number: str | None = Field(default=None, max_length=64)
+    outcome: str | None = Field(default=None, max_length=32)
+
+
+class Mail(Work, table=True):
+    """An e-mail to send, composed in full when it is decided on."""
+
+    __tablename__ = "mail"
+    __table_args__ = (Index("ix_mail_due", "done_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    to_address: str = Field(max_length=320)
+    subject: str = Field(max_length=300)
+    text_body: str = Field(sa_column=Column(Text, nullable=False))
+    html_body: str = Field(sa_column=Column(Text, nullable=False))
+    purpose: str = Field(max_length=32)
+    petition_id: int | None = Field(default=None, foreign_key="petition.id")
+    transport: str | None = Field(default=None, max_length=8)
+
+
+class Signature(SQLModel, table=True):
+    """A confirmed signature: one per petition and member, enforced by the database."""
+
+    __tablename__ = "signature"
+    __table_args__ = (
+        UniqueConstraint("petition_id", "member_id", name="uq_signature_petition_member"),
+        UniqueConstraint("petition_id", "number", name="uq_signature_petition_number"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    petition_id: int = Field(foreign_key="petition.id")
+    member_id: int = Field(foreign_key="member.id")
+    number: int
+    nonce: str = Field(max_length=64)
+    confirmed_at: datetime = _time(nullable=False, default=utcnow)
+
+
+class ThresholdEvent(SQLModel, table=True):
+    """The moment a petition's count reached its threshold: at most one per petition."""
+
+    __tablename__ = "threshold_event"
+    __table_args__ = (UniqueConstraint("petition_id", name="uq_threshold_event_petition"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    petition_id: int = Field(foreign_key="petition.id")
+    signature_id: int = Field(foreign_key="signature.id")
+    count: int
+    threshold: int
+    eligible_members: int
+    reached_at: datetime = _time(nullable=False)
+
+
+class WebhookDelivery(Work, table=True):
+    """The threshold webhook to one URL; its id and body are fixed, so every attempt is the same
+    message. ``outcome`` is delivered (a 2xx), disabled (410) or empty while trying."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", name="uq_webhook_delivery_webhook_id"),
+        Index("ix_webhook_delivery_due", "done_at", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="threshold_event.id")
+    webhook_id: str = Field(max_length=64)
+    url: str | None = Field(default=None, max_length=2000)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    outcome: str | None = Field(default=None, max_length=16)
+    response_status: int | None = None
+    response_body: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One try at delivering a webhook, kept whatever its result."""
+
+    __tablename__ = "webhook_attempt"
+    __table_args__ = (Index("ix_webhook_attempt_delivery", "delivery_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhook_delivery.id")
+    number: int
+    started_at: datetime = _time(nullable=False)
+    duration_ms: int
+    status_code: int | None = None
+    error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class DevWebhookReceipt(SQLModel, table=True):
+    """What the development receiver got, when no ballot system is configured."""
+
+    __tablename__ = "dev_webhook_receipt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = _time(nullable=False, default=utcnow)
+    webhook_id: str = Field(max_length=64)
+    headers: str = Field(sa_column=Column(Text, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    verified: bool

@@ -69,6 +69,56 @@ _HEALTH = {
 }
 
 
+_SIGN_REQUEST = {
+    "type": "object",
+    "required": ["email"],
+    "properties": {
+        "email": {"type": "string", "description": "The address, as the member types it."},
+        "member_id": {
+            "type": ["string", "null"],
+            "maxLength": 64,
+            "description": "The membership number; needed where members share an address.",
+        },
+    },
+}
+
+_CHECK_EMAIL = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"const": "check_email"}},
+}
+
+_CONFIRM_REQUEST = {
+    "type": "object",
+    "required": ["token"],
+    "properties": {"token": {"type": "string", "description": "The token of an e-mailed link."}},
+}
+
+_CONFIRMED = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": {"type": "string", "enum": ["confirmed", "already_signed"]},
+        "receipt": {
+            "type": "object",
+            "description": "With confirmed: which signature this is.",
+            "properties": {
+                "petition": {"type": "string"},
+                "number": {"type": "integer", "minimum": 1},
+                "confirmed_at": {"type": "string", "format": "date-time"},
+            },
+        },
+    },
+}
+
+
+def _body(ref: str) -> dict:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+
+
 def _json(description: str, ref: str) -> dict:
     return {
         "description": description,
@@ -105,6 +155,43 @@ def document() -> dict:
                     },
                 }
             },
+            "/api/v1/petitions/{slug}/signatures": {
+                "post": {
+                    "operationId": "requestSignature",
+                    "summary": "Ask to sign; what happens next is said only in the e-mail.",
+                    "parameters": [
+                        {
+                            "name": "slug",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": _body("SignRequest"),
+                    "responses": {
+                        "202": _json(
+                            "The same answer for every well-formed address, on the roll or not.",
+                            "CheckEmail",
+                        ),
+                        "400": _json("Not JSON, or a malformed address (invalid_email).", "Error"),
+                        "404": _json("No published petition has this slug.", "Error"),
+                        "409": _json("The petition is closed (petition_closed).", "Error"),
+                    },
+                }
+            },
+            "/api/v1/signatures/confirm": {
+                "post": {
+                    "operationId": "confirmSignature",
+                    "summary": "Confirm the signature an e-mailed link names; counts once.",
+                    "requestBody": _body("ConfirmRequest"),
+                    "responses": {
+                        "200": _json("confirmed (with a receipt) or already_signed.", "Confirmed"),
+                        "400": _json("invalid_token or expired_token.", "Error"),
+                        "403": _json("The member is no longer in good standing.", "Error"),
+                        "409": _json("The petition is closed (petition_closed).", "Error"),
+                    },
+                }
+            },
             "/api/v1/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",
@@ -128,5 +215,15 @@ def document() -> dict:
                 }
             },
         },
-        "components": {"schemas": {"Petition": _PETITION, "Health": _HEALTH, "Error": _ERROR}},
+        "components": {
+            "schemas": {
+                "Petition": _PETITION,
+                "Health": _HEALTH,
+                "Error": _ERROR,
+                "SignRequest": _SIGN_REQUEST,
+                "CheckEmail": _CHECK_EMAIL,
+                "ConfirmRequest": _CONFIRM_REQUEST,
+                "Confirmed": _CONFIRMED,
+            }
+        },
     }

@@ -124,11 +124,19 @@ def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
 
     smtp_url = environ.get("SMTP_URL", "").strip() or None
     webhook_url = environ.get("BALLOT_WEBHOOK_URL", "").strip() or None
+    # The dev mailbox and the dev receiver do not exist in production: mail and the threshold
+    # webhook must have somewhere real to go.
+    if production and not smtp_url:
+        raise SettingsError("SMTP_URL must be set when PETITIONS_ENV=production")
+    if production and not webhook_url:
+        raise SettingsError("BALLOT_WEBHOOK_URL must be set when PETITIONS_ENV=production")
+    fallbacks = [key.strip() for key in environ.get("SECRET_KEY_FALLBACKS", "").split(",")]
     max_age = environ.get("CONFIRM_LINK_MAX_AGE", "").strip()
     return {
         "PETITIONS_ENV": env,
         "PRODUCTION": production,
         "SECRET_KEY": secret_key,
+        "SECRET_KEY_FALLBACKS": [key for key in fallbacks if key],
         "DATABASE_URL": database_url(environ.get("DATABASE_URL"), instance_path),
         "REDIS_URL": environ.get("REDIS_URL", "").strip() or None,
         "BASE_URL": _http_url("BASE_URL", environ.get("BASE_URL", "").strip() or DEFAULT_BASE_URL),

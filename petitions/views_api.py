@@ -1,8 +1,9 @@
 """The JSON API under /api/v1, described by /api/v1/openapi.json."""
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
-from petitions import counts, lifecycle, openapi, webdb
+from petitions import counts, lifecycle, openapi, signing, webdb
+from petitions.addresses import InvalidAddress
 from petitions.errors import json_error
 from petitions.models import Petition
 
@@ -38,3 +39,69 @@ def petition(slug: str):
 def openapi_document():
     """The OpenAPI 3.1 description of this API."""
     return jsonify(openapi.document())
+
+
+def _json_object():
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
+def _text(body: dict, name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value) if isinstance(value, int) else None
+
+
+@bp.post("/petitions/<slug>/signatures")
+def request_signature(slug: str):
+    """Ask to sign: 202 for every well-formed address, on the roll or not."""
+    body = _json_object()
+    if body is None:
+        return json_error(400, "invalid_json", 'send a JSON object: {"email": "..."}')
+    email = body.get("email")
+    if not isinstance(email, str):
+        return json_error(400, "invalid_email", "email is required, as a string")
+    member_id = _text(body, "member_id")
+    if "member_id" in body and body["member_id"] is not None and member_id is None:
+        return json_error(400, "invalid_member_id", "member_id must be a string")
+    session = webdb.session()
+    try:
+        signing.request_signature(session, slug, email, member_id)
+    except InvalidAddress as exc:
+        session.rollback()
+        return json_error(400, "invalid_email", str(exc))
+    except signing.SigningError as exc:
+        session.rollback()
+        status = {"not_found": 404, "petition_closed": 409}.get(exc.code, 400)
+        return json_error(status, exc.code, str(exc))
+    session.commit()
+    return jsonify(status="check_email"), 202
+
+
+CONFIRM_ERRORS = {
+    "expired": (400, "expired_token", "the link has expired; ask for a fresh one by signing again"),
+    "invalid": (400, "invalid_token", "the token is not valid"),
+    "petition_closed": (409, "petition_closed", "the petition is closed"),
+    "not_in_good_standing": (
+        403,
+        "not_in_good_standing",
+        "the member this link was made for is not in good standing",
+    ),
+}
+
+
+@bp.post("/signatures/confirm")
+def confirm_signature():
+    """Confirm the signature a token names."""
+    body = _json_object()
+    token = body.get("token") if body else None
+    if not isinstance(token, str) or not token:
+        return json_error(400, "invalid_token", 'send a JSON object: {"token": "..."}')
+    result = signing.confirm(webdb.engine(), current_app.config, token)
+    if result.status == "confirmed":
+        return jsonify(status="confirmed", receipt=result.receipt)
+    if result.status == "already_signed":
+        return jsonify(status="already_signed")
+    status, code, message = CONFIRM_ERRORS[result.status]
+    return json_error(status, code, message)

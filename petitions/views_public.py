@@ -7,7 +7,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from petitions import lifecycle, webdb
+from petitions import lifecycle, webdb, webhooks
 
 bp = Blueprint("public", __name__)
 
@@ -49,8 +49,14 @@ def index():
 
 @bp.get("/p/<slug>")
 def petition(slug: str):
-    """One petition: its text, count, threshold, state and closing time. Drafts are hidden."""
-    found = lifecycle.find_petition(webdb.session(), slug)
+    """One petition: its text, count, threshold, state, closing time and sign form."""
+    return petition_page(slug)
+
+
+def petition_page(slug: str, form_error: str | None = None, form_values: dict | None = None):
+    """Render the petition page; the sign form shows ``form_error`` and keeps what was typed."""
+    session = webdb.session()
+    found = lifecycle.find_petition(session, slug)
     if found is None or found.state == "draft":
         abort(404, description="There is no petition at this address.")
     state = lifecycle.effective_state(found)
@@ -61,6 +67,9 @@ def petition(slug: str):
         label=STATE_LABELS[state],
         progress=lifecycle.progress_percent(found),
         paragraphs=[p for p in found.body.split("\n\n") if p.strip()],
+        ballot_url=webhooks.ballot_url_of(session, found),
+        form_error=form_error,
+        form_values=form_values,
     )
 
 

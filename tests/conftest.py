@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from app import create_app
 from petitions import schema, webdb
+from workers import dispatch
 
 PG_URL = os.environ.get(
     "PETITIONS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -89,16 +90,31 @@ def database_url(request, tmp_path):
 @pytest.fixture
 def app(database_url, tmp_path, monkeypatch):
     """The app on a migrated, empty database, with settings as an operator would give them."""
-    for name in ("REDIS_URL", "SMTP_URL", "BALLOT_WEBHOOK_URL", "PETITIONS_ENV", "BASE_URL"):
+    for name in (
+        "REDIS_URL",
+        "SMTP_URL",
+        "BALLOT_WEBHOOK_URL",
+        "PETITIONS_ENV",
+        "BASE_URL",
+        "SECRET_KEY_FALLBACKS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("SECRET_KEY", "test-secret-key")
     monkeypatch.setenv("BALLOT_WEBHOOK_SECRET", "whsec_dGVzdC13ZWJob29rLXNlY3JldA==")
-    application = create_app({"TESTING": True})
+    application = create_app(
+        {"TESTING": True, "WTF_CSRF_ENABLED": False, "INPROCESS_WORKER_THREAD": False}
+    )
     application.instance_path = str(tmp_path / "instance")
     schema.upgrade(webdb.engine_of(application))
     yield application
     webdb.engine_of(application).dispose()
+
+
+@pytest.fixture
+def worker(app):
+    """The in-process worker, without its thread: tests call ``run_pending()`` to do the work."""
+    return dispatch.dispatcher_of(app)
 
 
 @pytest.fixture

@@ -338,6 +338,6 @@ def test_commands_on_a_database_without_schema_say_what_to_run(tmp_path, monkeyp
     monkeypatch.setenv("SECRET_KEY", "test-secret-key")
     monkeypatch.setenv("BALLOT_WEBHOOK_SECRET", "whsec_dGVzdC13ZWJob29rLXNlY3JldA==")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
-    runner = create_app({"TESTING": True}).test_cli_runner()
+    runner = create_app({"TESTING": True, "INPROCESS_WORKER_THREAD": False}).test_cli_runner()
     for args in (["list"], ["open", "p"], ["close", "p"], ["create", "p", "--title", "T"]):
         refused(runner.invoke(args=["petition", *args]), "db upgrade")

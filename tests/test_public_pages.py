@@ -284,7 +284,7 @@ def test_healthz_names_an_unreachable_database(tmp_path, monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
     # A directory that does not exist: SQLite cannot open the file.
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}")
-    app = create_app({"TESTING": True})
+    app = create_app({"TESTING": True, "INPROCESS_WORKER_THREAD": False})
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json() == {

@@ -317,7 +317,7 @@ def test_commands_say_when_the_schema_is_missing(tmp_path, monkeypatch):
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     monkeypatch.setenv("SECRET_KEY", "x")
-    fresh = create_app({"TESTING": True})
+    fresh = create_app({"TESTING": True, "INPROCESS_WORKER_THREAD": False})
     (tmp_path / "roll.csv").write_text(HEADER + "1,a@example.org,,,,\n")
     result = fresh.test_cli_runner().invoke(args=["roll", "import", str(tmp_path / "roll.csv")])
     assert result.exit_code != 0

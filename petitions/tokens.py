@@ -1,0 +1,64 @@
+"""The signed, expiring link a member confirms a signature with.
+
+The token proves we sent it (itsdangerous, its own salt, SECRET_KEY with SECRET_KEY_FALLBACKS for
+rotation) and when; it does not by itself make a link single-use: the database's refusal of a
+second signature by the same member does that.
+"""
+
+import secrets
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+SALT = "petitions.confirm-signature"
+
+
+class TokenInvalid(Exception):
+    """The token was not made by this service, or has been tampered with."""
+
+
+class TokenExpired(Exception):
+    """The token is genuine but older than the allowed age; ``link`` says what it named."""
+
+    def __init__(self, link: "SignLink"):
+        super().__init__("link expired")
+        self.link = link
+
+
+@dataclass(frozen=True)
+class SignLink:
+    """What a confirmation link names: a petition, a member and a nonce unique to the link."""
+
+    petition_id: int
+    member_id: int
+    nonce: str
+
+
+def _serializer(secret_key: str, fallbacks: list[str]) -> URLSafeTimedSerializer:
+    # itsdangerous signs with the last key and verifies with any, so the current key goes last.
+    return URLSafeTimedSerializer([*reversed(fallbacks), secret_key], salt=SALT)
+
+
+def make_token(secret_key: str, fallbacks: list[str], petition_id: int, member_id: int) -> str:
+    """A fresh token for ``member_id`` signing ``petition_id``."""
+    payload = {"p": petition_id, "m": member_id, "n": secrets.token_urlsafe(9)}
+    return _serializer(secret_key, fallbacks).dumps(payload)
+
+
+def _link(payload) -> SignLink:
+    try:
+        return SignLink(int(payload["p"]), int(payload["m"]), str(payload["n"]))
+    except (KeyError, TypeError, ValueError):
+        raise TokenInvalid("malformed payload") from None
+
+
+def read_token(secret_key: str, fallbacks: list[str], token: str, max_age: int | None) -> SignLink:
+    """The link a token names; raise TokenExpired or TokenInvalid. ``max_age=None`` accepts
+    a genuine token of any age (to offer a fresh link in place of an expired one)."""
+    serializer = _serializer(secret_key, fallbacks)
+    try:
+        return _link(serializer.loads(token, max_age=max_age))
+    except SignatureExpired as exc:
+        raise TokenExpired(_link(serializer.load_payload(exc.payload))) from None
+    except BadSignature:
+        raise TokenInvalid("bad signature") from None

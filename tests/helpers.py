@@ -1,0 +1,66 @@
+"""Arranging members and petitions, and reading the mail the service sent, for tests."""
+
+import re
+
+from sqlmodel import Session, select
+
+from petitions import lifecycle, webdb
+from petitions.addresses import matching_key
+from petitions.models import Mail, Member, Petition
+
+LINK = re.compile(r"^(http://\S+/p/[a-z0-9-]+/confirm\?token=\S+)$", re.MULTILINE)
+
+
+def add_members(app, *members: tuple) -> None:
+    """Add members given as (member_id, email[, status[, region]])."""
+    with Session(webdb.engine_of(app)) as session:
+        for member_id, email, *rest in members:
+            status = rest[0] if rest else "active"
+            region = rest[1] if len(rest) > 1 else None
+            session.add(
+                Member(
+                    member_id=member_id,
+                    email=email,
+                    email_key=matching_key(email),
+                    status=status,
+                    region=region,
+                )
+            )
+        session.commit()
+
+
+def open_petition(app, slug: str = "vote", threshold: int = 3, **fields) -> None:
+    """Create and open a petition with an absolute threshold."""
+    with Session(webdb.engine_of(app)) as session:
+        lifecycle.create_petition(
+            session, slug=slug, title=f"Petition {slug}", threshold=threshold, **fields
+        )
+        lifecycle.open_petition(session, slug)
+        session.commit()
+
+
+def petition(app, slug: str = "vote") -> Petition:
+    """The petition as stored now."""
+    with Session(webdb.engine_of(app), expire_on_commit=False) as session:
+        return session.exec(select(Petition).where(Petition.slug == slug)).one()
+
+
+def sent_mail(app, to: str | None = None) -> list[Mail]:
+    """Mail rows, oldest first, optionally only those to ``to``."""
+    with Session(webdb.engine_of(app), expire_on_commit=False) as session:
+        query = select(Mail).order_by(Mail.id)
+        if to is not None:
+            query = query.where(Mail.to_address == to)
+        return list(session.exec(query))
+
+
+def link_in(text: str) -> str:
+    """The confirmation link, which stands on a line of its own."""
+    match = LINK.search(text)
+    assert match, f"no confirmation link on a line of its own in:\n{text}"
+    return match.group(1)
+
+
+def token_of(link: str) -> str:
+    """The token part of a confirmation link."""
+    return link.split("token=", 1)[1]
