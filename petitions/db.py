@@ -46,8 +46,8 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     # otherwise sqlite3 begins them lazily and SAVEPOINTs and transactional DDL misbehave.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    # WAL lets the web process read while a worker or an import writes; the busy timeout makes
-    # writers queue instead of failing at once with "database is locked".
+    # WAL: a long write does not block reads made outside a transaction; the busy timeout makes
+    # transactions queue for the write lock instead of failing at once.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -55,7 +55,10 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin(connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock at the start. A transaction that reads first and writes
+    # later cannot wait for the lock (SQLite answers "database is locked" at once to avoid a
+    # deadlock), so on the embedded database every transaction queues for the lock up front.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:

@@ -25,10 +25,9 @@ def _echo_notes(import_id: int, kind: str, limit: int | None = None) -> None:
     )
     if limit is not None:
         query = query.limit(limit)
-    with webdb.engine().connect() as conn:
-        for line, member_id, detail in conn.execute(query.execution_options(yield_per=1000)):
-            who = f" (member {member_id})" if member_id else ""
-            click.echo(f"  line {line}{who}: {detail}")
+    for line, member_id, detail in webdb.session().execute(query.execution_options(yield_per=1000)):
+        who = f" (member {member_id})" if member_id else ""
+        click.echo(f"  line {line}{who}: {detail}")
 
 
 def _echo_report(report: ImportReport) -> None:

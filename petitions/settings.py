@@ -132,6 +132,8 @@ def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
         raise SettingsError("BALLOT_WEBHOOK_URL must be set when PETITIONS_ENV=production")
     fallbacks = [key.strip() for key in environ.get("SECRET_KEY_FALLBACKS", "").split(",")]
     max_age = environ.get("CONFIRM_LINK_MAX_AGE", "").strip()
+    timeout = environ.get("WEBHOOK_TIMEOUT", "").strip()
+    lease = environ.get("WORK_LEASE_SECONDS", "").strip()
     return {
         "PETITIONS_ENV": env,
         "PRODUCTION": production,
@@ -149,4 +151,6 @@ def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
             if max_age
             else DEFAULT_CONFIRM_LINK_MAX_AGE
         ),
+        "WEBHOOK_TIMEOUT": _positive_int("WEBHOOK_TIMEOUT", timeout) if timeout else 15,
+        "WORK_LEASE_SECONDS": _positive_int("WORK_LEASE_SECONDS", lease) if lease else 120,
     }

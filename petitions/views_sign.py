@@ -2,6 +2,7 @@
 outcome of confirming it. Every outcome has its own page and status code."""
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from sqlmodel import Session
 
 from petitions import signing, tokens, webdb
 from petitions.addresses import InvalidAddress
@@ -20,10 +21,13 @@ OUTCOME_STATUS = {
 
 
 def _petition_or_404(slug: str):
-    try:
-        return signing.public_petition(webdb.session(), slug)
-    except signing.SigningError:
-        abort(404, description="There is no petition at this address.")
+    # A session of its own, closed at once: confirming opens its own transaction, and on SQLite
+    # a transaction still open here would hold the write lock it waits for.
+    with Session(webdb.engine(), expire_on_commit=False) as session:
+        try:
+            return signing.public_petition(session, slug)
+        except signing.SigningError:
+            abort(404, description="There is no petition at this address.")
 
 
 @bp.post("/p/<slug>/sign")

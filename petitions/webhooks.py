@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from petitions.db import utcnow
 from petitions.models import DevWebhookReceipt, ThresholdEvent, WebhookAttempt, WebhookDelivery
 
-CONNECT_TIMEOUT, READ_TIMEOUT = 5, 15
+CONNECT_TIMEOUT = 5
 RESPONSE_KEPT = 10_000
 USER_AGENT = "petitions-webhook/1"
 
@@ -59,13 +59,15 @@ def receive_in_dev(engine, secret: str, headers: Mapping[str, str], body: str, b
     return 200, json.dumps({"ballot_url": f"{base_url}/dev/webhooks#receipt-{receipt_id}"})
 
 
-def _post(url: str, headers: dict[str, str], body: str) -> tuple[int | None, str, str | None]:
+def _post(
+    url: str, headers: dict[str, str], body: str, timeout: int
+) -> tuple[int | None, str, str | None]:
     try:
         response = requests.post(
             url,
             data=body.encode(),
             headers=headers,
-            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            timeout=(min(CONNECT_TIMEOUT, timeout), timeout),
             allow_redirects=False,
         )
     except requests.RequestException as exc:
@@ -94,7 +96,7 @@ def deliver(engine, settings: Mapping, delivery_id: int) -> None:
         )
         error = None
     else:
-        status, answer, error = _post(url, headers, body)
+        status, answer, error = _post(url, headers, body, settings["WEBHOOK_TIMEOUT"])
     elapsed = round((time.perf_counter() - clock) * 1000)
     if error is None and status is not None and not 200 <= status < 300 and status != 410:
         error = f"HTTP {status}"

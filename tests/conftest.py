@@ -79,6 +79,21 @@ def pg_schema():
         conn.execute(f'DROP SCHEMA "{name}" CASCADE')
 
 
+@pytest.fixture
+def redis_url():
+    """A Redis database of this test's own: an empty numbered one, claimed with a marker key and
+    emptied afterwards (everything in it was made by this test)."""
+    require_redis()
+    for number in range(1, 16):
+        client = redis.Redis.from_url(f"{REDIS_URL}/{number}")
+        if client.dbsize() == 0 and client.set("petitions-test-claim", "1", nx=True):
+            break
+    else:
+        pytest.fail("no empty Redis database (1-15) to test in", pytrace=False)
+    yield f"{REDIS_URL}/{number}"
+    client.flushdb()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request, tmp_path):
     """A fresh, empty database URL: a SQLite file, then a PostgreSQL schema."""

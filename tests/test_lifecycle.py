@@ -213,7 +213,7 @@ def test_open_freezes_an_absolute_threshold_and_the_active_members(db):
         (3, 33.333, 1),  # 0.99999 rounds up to 1
         (10, 100, 10),
         (7, 12.5, 1),  # 0.875 rounds up to 1
-        (100_000, 12.345, 12_345),
+        (10_000, 12.345, 1235),  # 1234.5 rounds up
     ],
 )
 def test_a_percentage_threshold_is_rounded_up(db, active, percent, expected):

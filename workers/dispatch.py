@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def lease(app: Flask) -> timedelta:
     """How long a try may hold its row before another worker may take it over."""
-    return timedelta(seconds=app.config.get("WORK_LEASE_SECONDS", 120))
+    return timedelta(seconds=app.config["WORK_LEASE_SECONDS"])
 
 
 class RQDispatcher:
