@@ -1,16 +1,20 @@
 """``flask --app app demo``: the embedded default with a sample roll and an open petition."""
 
+import threading
+import time
 from pathlib import Path
 
 import click
+import requests
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import func, select
+from sqlalchemy import func
+from sqlmodel import Session, select
 from werkzeug.serving import run_simple
 
 from petitions import lifecycle, schema, webdb
 from petitions.db import session_scope
-from petitions.models import Member
+from petitions.models import Mail, Member, Signature
 from petitions.roll_import import import_roll
 from petitions.sample_roll import write_sample_roll
 
@@ -56,24 +60,93 @@ def prepare_demo(engine, instance: Path, members: int, threshold: int) -> list[s
     return done
 
 
+def _simulate(engine, base: str, count: int, pause: float) -> None:
+    """Sign ``count`` sample members through the running service, as members would: ask to
+    sign, find the link in the dev mailbox, confirm it."""
+    with Session(engine) as session:
+        signed = select(Signature.member_id)
+        members = session.exec(
+            select(Member)
+            .where(Member.status == "active", Member.id.not_in(signed))
+            .order_by(Member.id)
+            .limit(count * 2)
+        ).all()
+    seen_keys: set[str] = set()
+    chosen = [m for m in members if not (m.email_key in seen_keys or seen_keys.add(m.email_key))]
+    http = requests.Session()
+    for member in chosen[:count]:
+        http.post(
+            f"{base}/api/v1/petitions/{DEMO_SLUG}/signatures",
+            json={"email": member.email},
+            timeout=10,
+        )
+        link = _await_link(engine, member.email)
+        if link is not None:
+            token = link.split("token=", 1)[1]
+            http.post(f"{base}/api/v1/signatures/confirm", json={"token": token}, timeout=10)
+        time.sleep(pause)
+    click.echo(f"simulation: {len(chosen[:count])} sample members have signed")
+
+
+def _await_link(engine, address: str, patience: float = 10.0) -> str | None:
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            mail = session.exec(
+                select(Mail)
+                .where(Mail.to_address == address, Mail.purpose == "confirm_link")
+                .order_by(Mail.id.desc())
+            ).first()
+        if mail is not None:
+            for line in mail.text_body.splitlines():
+                if "/confirm?token=" in line:
+                    return line.strip()
+        time.sleep(0.1)
+    return None
+
+
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to serve on.")
 @click.option("--members", default=5000, show_default=True, type=click.IntRange(1))
 @click.option("--threshold", default=25, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--simulate",
+    default=0,
+    type=click.IntRange(0, 5000),
+    help="Sign this many sample members in the background, one every --pace seconds.",
+)
+@click.option("--pace", default=0.5, show_default=True, type=click.FloatRange(0, 60))
 @with_appcontext
-def demo_command(host: str, port: int, members: int, threshold: int) -> None:
+def demo_command(
+    host: str, port: int, members: int, threshold: int, simulate: int, pace: float
+) -> None:
     """Serve the service locally on the embedded default, with a sample roll of --members
-    members and an open petition with a small --threshold, made on first run and kept."""
+    members and an open petition with a small --threshold, made on first run and kept.
+
+    With --simulate N, N sample members sign through the running service, so the count can be
+    watched crossing the threshold and the webhook arriving at the dev receiver."""
     app = current_app._get_current_object()
     if app.config["PRODUCTION"]:
         raise click.ClickException("the demo is for development; unset PETITIONS_ENV=production")
     for line in prepare_demo(webdb.engine(), Path(app.instance_path), members, threshold):
         click.echo(line)
     base = f"http://{host}:{port}"
+    if app.config["BASE_URL"] != base:
+        # The links in the dev mailbox must point at the server the demo runs.
+        app.config["BASE_URL"] = base
     click.echo(f"database: {webdb.engine().url.render_as_string(hide_password=True)}")
     click.echo(f"petitions:     {base}/")
     click.echo(f"demo petition: {base}/p/{DEMO_SLUG}")
     click.echo(f"its JSON:      {base}/api/v1/petitions/{DEMO_SLUG}")
+    click.echo(f"dev mailbox:   {base}/dev/mail")
+    click.echo(f"dev receiver:  {base}/dev/webhooks (the threshold webhook arrives here)")
+    if simulate:
+        threading.Thread(
+            target=_simulate,
+            args=(webdb.engine(), base, simulate, pace),
+            name="demo-simulation",
+            daemon=True,
+        ).start()
     # app.run() refuses to start inside a `flask` command; the same server, called directly.
     run_simple(host, port, app, threaded=True)
