@@ -32,11 +32,12 @@ SMTP_TIMEOUT = 30
 _URL = re.compile(r"https?://[^\s<>\"]+")
 
 
-def linkify_filter(text: str) -> Markup:
-    """Escape ``text``, make its web addresses links and its line breaks <br>."""
+def linkify_filter(text: str, breaks: bool = True) -> Markup:
+    """Escape ``text`` and make its web addresses links; with ``breaks``, its line breaks <br>
+    (not wanted inside <pre>)."""
     escaped = str(escape(text))
     linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
-    return Markup(linked.replace("\n", "<br>\n"))  # noqa: S704 - escaped above
+    return Markup(linked.replace("\n", "<br>\n") if breaks else linked)  # noqa: S704 - escaped above
 
 
 _env = Environment(

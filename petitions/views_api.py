@@ -50,6 +50,8 @@ def _text(body: dict, name: str) -> str | None:
     value = body.get(name)
     if value is None:
         return None
+    if isinstance(value, bool):  # JSON true/false is an int to Python, not a membership number
+        return None
     return value if isinstance(value, str) else str(value) if isinstance(value, int) else None
 
 
