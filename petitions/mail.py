@@ -1,6 +1,7 @@
 """E-mail: composing each message in full when it is decided on, and sending it by SMTP or into
 the development mailbox. Only worker jobs send; no web request talks SMTP."""
 
+import functools
 import re
 import smtplib
 import ssl
@@ -83,18 +84,25 @@ def _message(mail: Mail, sender: str) -> EmailMessage:
     return message
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Made once per process: loading the CA bundle costs far more than sending a message.
+    return ssl.create_default_context()
+
+
 def _send_smtp(url: str, message: EmailMessage) -> None:
     parts = urlsplit(url)
     options = parse_qs(parts.query)
     port = parts.port or (465 if parts.scheme == "smtps" else 25)
-    context = ssl.create_default_context()
     if parts.scheme == "smtps":
-        client = smtplib.SMTP_SSL(parts.hostname, port, timeout=SMTP_TIMEOUT, context=context)
+        client = smtplib.SMTP_SSL(
+            parts.hostname, port, timeout=SMTP_TIMEOUT, context=_tls_context()
+        )
     else:
         client = smtplib.SMTP(parts.hostname, port, timeout=SMTP_TIMEOUT)
     with client:
         if parts.scheme == "smtp" and options.get("starttls", ["0"])[0] in ("1", "true", "yes"):
-            client.starttls(context=context)
+            client.starttls(context=_tls_context())
         if parts.username:
             client.login(unquote(parts.username), unquote(parts.password or ""))
         client.send_message(message)

@@ -8,7 +8,7 @@ member on the same petition, not because of a check made before writing.
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -183,14 +183,24 @@ def confirm(engine: Engine, settings: Mapping, token: str, slug: str | None = No
         return Confirmation("invalid")
     now = utcnow()
     try:
-        with Session(engine) as session, session.begin():
-            # The count is taken first, before anything is read: that locks the petition's row,
-            # so confirmations of one petition queue here and exactly one of them can see the
-            # count reach the threshold (and SQLite takes its write lock before any read).
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            petition = session.get(Petition, link.petition_id)
+            if petition is None or petition.state == "draft" or (slug and petition.slug != slug):
+                raise _Refused("invalid")
+            # Only read from here on: the count and state are written with SQL below.
+            session.expunge(petition)
+            member = session.get(Member, link.member_id)
+            if member is None:
+                raise _Refused("invalid")
+            if member.status != "active":
+                raise _Refused("not_in_good_standing")
+            # Taking the count locks the petition's row until the commit: confirmations of one
+            # petition queue here, so exactly one of them can see the count reach the threshold.
+            # It comes after the reads to keep that queue short.
             counted = session.execute(
                 update(Petition)
                 .where(
-                    Petition.id == link.petition_id,
+                    Petition.id == petition.id,
                     Petition.state.in_(SIGNING_STATES),
                     or_(Petition.closes_at.is_(None), Petition.closes_at > now),
                 )
@@ -198,36 +208,31 @@ def confirm(engine: Engine, settings: Mapping, token: str, slug: str | None = No
                     signature_count=Petition.signature_count + 1,
                     last_number=Petition.last_number + 1,
                 )
-                .returning(Petition.signature_count, Petition.last_number)
+                .returning(Petition.signature_count, Petition.last_number, Petition.state)
             ).first()
-            petition = session.get(Petition, link.petition_id)
-            if petition is None or petition.state == "draft" or (slug and petition.slug != slug):
-                raise _Refused("invalid")
             if counted is None:
                 raise _Refused("petition_closed")
-            count, number = counted
-            member = session.get(Member, link.member_id)
-            if member is None:
-                raise _Refused("invalid")
-            if member.status != "active":
-                raise _Refused("not_in_good_standing")
-            signature = Signature(
-                petition_id=petition.id,
-                member_id=member.id,
-                number=number,
-                nonce=link.nonce,
-                confirmed_at=now,
-            )
-            session.add(signature)
+            count, number, state = counted
             try:
-                session.flush()
+                signature_id = session.execute(
+                    insert(Signature)
+                    .values(
+                        petition_id=petition.id,
+                        member_id=member.id,
+                        number=number,
+                        nonce=link.nonce,
+                        confirmed_at=now,
+                    )
+                    .returning(Signature.id)
+                ).scalar_one()
             except IntegrityError:
                 raise _Refused("already_signed") from None
-            thresholds.record_crossing(session, petition, signature, count, settings, now)
+            petition.state = state
+            thresholds.record_crossing(session, petition, signature_id, count, settings, now)
     except _Refused as refused:
         number = _existing_number(engine, link) if refused.status == "already_signed" else None
         return Confirmation(refused.status, _load(engine, link.petition_id), number, link=link)
-    return Confirmation("confirmed", _load(engine, link.petition_id), number, iso_utc(now), link)
+    return Confirmation("confirmed", petition, number, iso_utc(now), link)
 
 
 def _load(engine: Engine, petition_id: int) -> Petition | None:

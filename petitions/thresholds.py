@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from petitions.lifecycle import iso_utc
-from petitions.models import Petition, Signature, ThresholdEvent, WebhookDelivery
+from petitions.models import Petition, ThresholdEvent, WebhookDelivery
 
 
 def webhook_body(petition: Petition, event: ThresholdEvent, base_url: str) -> dict:
@@ -36,7 +36,7 @@ def webhook_body(petition: Petition, event: ThresholdEvent, base_url: str) -> di
 def record_crossing(
     session: Session,
     petition: Petition,
-    signature: Signature,
+    signature_id: int,
     count: int,
     settings: Mapping,
     now: datetime,
@@ -56,7 +56,7 @@ def record_crossing(
     )
     event = ThresholdEvent(
         petition_id=petition.id,
-        signature_id=signature.id,
+        signature_id=signature_id,
         count=count,
         threshold=petition.threshold,
         eligible_members=petition.eligible_members or 0,

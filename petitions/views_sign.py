@@ -65,10 +65,12 @@ def confirm_page(slug: str):
     petition = _petition_or_404(slug)
     token = request.args.get("token", "")
     try:
-        signing.read_link(current_app.config, token)
+        link = signing.read_link(current_app.config, token)
     except tokens.TokenExpired:
         return _outcome(signing.Confirmation("expired", petition), token)
     except tokens.TokenInvalid:
+        return _outcome(signing.Confirmation("invalid", petition), token)
+    if link.petition_id != petition.id:  # a genuine link, but for another petition
         return _outcome(signing.Confirmation("invalid", petition), token)
     return render_template("sign/confirm.html", petition=petition, token=token)
 
