@@ -60,7 +60,8 @@ def retry_delay(kind: str, attempts: int, rng: random.Random | None = None) -> t
     """The wait before try ``attempts + 1``: doubling from the kind's first delay up to its cap,
     jittered by up to a quarter either way so that many failures do not retry in step."""
     first, cap = RETRY_DELAYS[kind]
-    base = min(cap, first * 2 ** max(0, attempts - 1))
+    # The doubling stops long past every cap: 2 ** 1024 and more no longer converts to a float.
+    base = min(cap, first * 2 ** min(max(0, attempts - 1), 32))
     jitter = (rng or random).uniform(0.75, 1.25)
     return timedelta(seconds=min(cap, base * jitter))
 

@@ -42,7 +42,12 @@ class RQDispatcher:
         """Enqueue ``item`` unless the same try is already waiting; never raise on Redis."""
         try:
             try:
-                if Job.fetch(item.job_id, connection=self.connection).get_status() in _WAITING:
+                status = Job.fetch(item.job_id, connection=self.connection).get_status()
+                # A job that says it is queued but is in no queue (its list was lost) never runs.
+                lost = (
+                    status == JobStatus.QUEUED and self.queue.get_job_position(item.job_id) is None
+                )
+                if status in _WAITING and not lost:
                     return
             except NoSuchJobError:
                 pass
