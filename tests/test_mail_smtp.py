@@ -125,6 +125,10 @@ def trust_test_ca(monkeypatch, tls_files):
     monkeypatch.setattr(
         mail, "ssl", types.SimpleNamespace(create_default_context=create_default_context)
     )
+    # The service makes its TLS context once per process; this test's must not outlive it.
+    mail._tls_context.cache_clear()
+    yield
+    mail._tls_context.cache_clear()
 
 
 # --- the SMTP server ----------------------------------------------------------------------------
