@@ -7,7 +7,17 @@ from pathlib import Path
 from flask import Flask
 from flask_wtf import CSRFProtect
 
-from petitions import commands, errors, mail, views_api, views_dev, views_public, views_sign, webdb
+from petitions import (
+    commands,
+    errors,
+    mail,
+    views_api,
+    views_dev,
+    views_log,
+    views_public,
+    views_sign,
+    webdb,
+)
 from petitions.settings import SettingsError, load_settings
 from workers import cli as worker_cli
 from workers import dispatch
@@ -36,6 +46,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(views_public.bp)
     app.register_blueprint(views_api.bp)
     app.register_blueprint(views_sign.bp)
+    app.register_blueprint(views_log.bp)
+    csrf.exempt(views_log.bp)
     if not app.config["PRODUCTION"]:
         app.register_blueprint(views_dev.bp)
     app.add_template_filter(mail.linkify_filter, "linkify")

@@ -549,6 +549,7 @@ def service_env(db_url: str, redis_url: str, web_port: int, smtp_port: int, hook
         BASE_URL=f"http://{LOOPBACK}:{web_port}",
         SMTP_URL=f"smtp://{LOOPBACK}:{smtp_port}",
         BALLOT_WEBHOOK_URL=f"http://{LOOPBACK}:{hook_port}/ballot",
+        LOG_SIGNING_KEY=base64.b64encode(secrets.token_bytes(32)).decode(),
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -1,8 +1,9 @@
 """The tables. Rules about them live in the modules named for each concern."""
 
+import secrets
 from datetime import date, datetime
 
-from sqlalchemy import Column, Index, Numeric, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from petitions.db import UTCDateTime, utcnow
@@ -97,6 +98,8 @@ class Petition(SQLModel, table=True):
     eligible_members: int | None = None
     signature_count: int = 0
     last_number: int = 0
+    log_size: int = 0
+    log_secret: str = Field(default_factory=lambda: secrets.token_hex(32), max_length=64)
     webhook_url: str | None = Field(default=None, max_length=2000)
     created_at: datetime = _time(nullable=False, default=utcnow)
     opened_at: datetime | None = _time(nullable=True)
@@ -226,3 +229,43 @@ class DevWebhookReceipt(SQLModel, table=True):
     headers: str = Field(sa_column=Column(Text, nullable=False))
     body: str = Field(sa_column=Column(Text, nullable=False))
     verified: bool
+
+
+class LogLeaf(SQLModel, table=True):
+    """One entry of a petition's public append-only log, as the canonical bytes published."""
+
+    __tablename__ = "log_leaf"
+    __table_args__ = (UniqueConstraint("petition_id", "index", name="uq_log_leaf_index"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    petition_id: int = Field(foreign_key="petition.id")
+    index: int
+    kind: str = Field(max_length=16)
+    signature_id: int | None = Field(default=None, foreign_key="signature.id")
+    data: bytes = Field(sa_type=LargeBinary)
+    leaf_hash: bytes = Field(sa_type=LargeBinary)
+
+
+class LogNode(SQLModel, table=True):
+    """The hash of a complete subtree of a petition's log: what O(log n) proofs are made of."""
+
+    __tablename__ = "log_node"
+
+    petition_id: int = Field(foreign_key="petition.id", primary_key=True)
+    level: int = Field(primary_key=True)
+    index: int = Field(primary_key=True)
+    hash: bytes = Field(sa_type=LargeBinary)
+
+
+class TreeHead(SQLModel, table=True):
+    """A signed statement of a petition's log: its size and root hash at a time."""
+
+    __tablename__ = "tree_head"
+    __table_args__ = (UniqueConstraint("petition_id", "size", name="uq_tree_head_size"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    petition_id: int = Field(foreign_key="petition.id")
+    size: int
+    root_hash: str = Field(max_length=64)
+    timestamp: datetime = _time(nullable=False)
+    signature: str = Field(max_length=200)

@@ -106,10 +106,165 @@ _CONFIRMED = {
                 "petition": {"type": "string"},
                 "number": {"type": "integer", "minimum": 1},
                 "confirmed_at": {"type": "string", "format": "date-time"},
+                "leaf_index": {"type": "integer", "description": "The signature's log leaf."},
+                "leaf_hash": {"type": "string", "description": "Its leaf hash, hex."},
             },
         },
     },
 }
+
+
+_HEAD = {
+    "type": "object",
+    "required": ["size", "root_hash", "timestamp", "signature"],
+    "properties": {
+        "size": {"type": "integer", "minimum": 0},
+        "root_hash": {"type": "string", "description": "Hex SHA-256 (RFC 6962 tree hash)."},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "signature": {
+            "type": "string",
+            "description": "Base64 Ed25519 signature of the canonical JSON "
+            '{"petition","root_hash","size","timestamp"} (sorted keys, no spaces).',
+        },
+    },
+}
+
+_LEAVES = {
+    "type": "object",
+    "required": ["size", "start", "leaves", "next"],
+    "properties": {
+        "size": {"type": "integer"},
+        "start": {"type": "integer"},
+        "next": {"type": ["integer", "null"], "description": "start of the next page"},
+        "leaves": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer"},
+                    "leaf_input": {"type": "string", "description": "The leaf's bytes, base64."},
+                    "leaf_hash": {"type": "string", "description": "SHA-256(0x00 || leaf), hex."},
+                },
+            },
+        },
+    },
+}
+
+_PROOF = {
+    "type": "object",
+    "properties": {
+        "index": {"type": "integer"},
+        "size": {"type": "integer"},
+        "leaf_hash": {"type": "string"},
+        "audit_path": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+_CONSISTENCY = {
+    "type": "object",
+    "properties": {
+        "first": {"type": "integer"},
+        "second": {"type": "integer"},
+        "consistency": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def _slug() -> dict:
+    return {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, description: str, required: bool = True) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+
+
+def _log_paths() -> dict:
+    not_found = _json("No published petition has this slug.", "Error")
+    return {
+        "/api/v1/petitions/{slug}/log": {
+            "get": {
+                "operationId": "getLogLeaves",
+                "summary": "The petition's log leaves in order, paged.",
+                "parameters": [
+                    _slug(),
+                    _query("start", "first leaf (default 0)", False),
+                    _query("limit", "leaves per page (default 100, at most 1000)", False),
+                ],
+                "responses": {"200": _json("A page of leaves.", "Leaves"), "404": not_found},
+            }
+        },
+        "/api/v1/petitions/{slug}/log/head": {
+            "get": {
+                "operationId": "getLogHead",
+                "summary": "The newest signed tree head.",
+                "parameters": [_slug()],
+                "responses": {
+                    "200": _json("The head.", "Head"),
+                    "404": _json("Unknown petition, or no head yet (no_head).", "Error"),
+                },
+            }
+        },
+        "/api/v1/petitions/{slug}/log/proof": {
+            "get": {
+                "operationId": "getInclusionProof",
+                "summary": "RFC 6962 inclusion proof of a leaf in the tree of `size` leaves.",
+                "parameters": [_slug(), _query("index", "the leaf"), _query("size", "tree size")],
+                "responses": {
+                    "200": _json("The audit path.", "InclusionProof"),
+                    "400": _json("index or size out of range.", "Error"),
+                    "404": not_found,
+                },
+            }
+        },
+        "/api/v1/petitions/{slug}/log/consistency": {
+            "get": {
+                "operationId": "getConsistencyProof",
+                "summary": "RFC 6962 consistency proof between two tree sizes.",
+                "parameters": [
+                    _slug(),
+                    _query("first", "the smaller size"),
+                    _query("second", "the larger size"),
+                ],
+                "responses": {
+                    "200": _json("The proof.", "ConsistencyProof"),
+                    "400": _json("Sizes out of range.", "Error"),
+                    "404": not_found,
+                },
+            }
+        },
+        "/api/v1/petitions/{slug}/evidence": {
+            "get": {
+                "operationId": "getEvidencePack",
+                "summary": "The evidence pack (JSON Lines) that `flask log verify FILE` reads.",
+                "parameters": [_slug()],
+                "responses": {
+                    "200": {
+                        "description": "A header line, then one line per leaf.",
+                        "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                    },
+                    "404": not_found,
+                },
+            }
+        },
+        "/api/v1/log/public-key": {
+            "get": {
+                "operationId": "getLogPublicKey",
+                "summary": "The Ed25519 public key that signs tree heads (base64, raw 32 bytes).",
+                "responses": {
+                    "200": {
+                        "description": "The key.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    }
 
 
 def _body(ref: str) -> dict:
@@ -137,6 +292,7 @@ def document() -> dict:
         },
         "servers": [{"url": "/"}],
         "paths": {
+            **_log_paths(),
             "/api/v1/petitions/{slug}": {
                 "get": {
                     "operationId": "getPetition",
@@ -224,6 +380,10 @@ def document() -> dict:
                 "CheckEmail": _CHECK_EMAIL,
                 "ConfirmRequest": _CONFIRM_REQUEST,
                 "Confirmed": _CONFIRMED,
+                "Head": _HEAD,
+                "Leaves": _LEAVES,
+                "InclusionProof": _PROOF,
+                "ConsistencyProof": _CONSISTENCY,
             }
         },
     }

@@ -93,6 +93,16 @@ def _webhook_secret(raw: str) -> str:
     return raw
 
 
+def _log_key(raw: str) -> str:
+    try:
+        seed = base64.b64decode(raw, validate=True)
+    except ValueError:
+        seed = b""
+    if len(seed) != 32:
+        raise SettingsError("LOG_SIGNING_KEY must be the base64 of a 32-byte Ed25519 private key")
+    return raw
+
+
 def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
     """Read every setting from ``environ``; raise SettingsError with a one-line reason if bad.
 
@@ -120,6 +130,18 @@ def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
             instance_path,
             "webhook_secret",
             lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+        )
+
+    log_key = environ.get("LOG_SIGNING_KEY", "").strip()
+    if log_key:
+        log_key = _log_key(log_key)
+    elif production:
+        raise SettingsError("LOG_SIGNING_KEY must be set when PETITIONS_ENV=production")
+    else:
+        log_key = _kept_secret(
+            instance_path,
+            "log_signing_key",
+            lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
         )
 
     smtp_url = environ.get("SMTP_URL", "").strip() or None
@@ -151,6 +173,7 @@ def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
             if max_age
             else DEFAULT_CONFIRM_LINK_MAX_AGE
         ),
+        "LOG_SIGNING_KEY": log_key,
         "WEBHOOK_TIMEOUT": _positive_int("WEBHOOK_TIMEOUT", timeout) if timeout else 15,
         "WORK_LEASE_SECONDS": _positive_int("WORK_LEASE_SECONDS", lease) if lease else 120,
     }

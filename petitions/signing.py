@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from petitions import lifecycle, mail, thresholds, tokens
+from petitions import lifecycle, log_leaves, mail, signature_log, thresholds, tokens
 from petitions.addresses import parse_address
 from petitions.db import utcnow
 from petitions.lifecycle import iso_utc
@@ -41,17 +41,23 @@ class Confirmation:
     number: int | None = None
     confirmed_at: str | None = None
     link: tokens.SignLink | None = None
+    leaf_index: int | None = None
+    leaf_hash: bytes | None = None
 
     @property
     def receipt(self) -> dict | None:
         """The signer's receipt: which petition, which signature, when."""
         if self.number is None or self.petition is None:
             return None
-        return {
+        receipt = {
             "petition": self.petition.slug,
             "number": self.number,
             "confirmed_at": self.confirmed_at,
         }
+        if self.leaf_hash is not None:
+            receipt["leaf_index"] = self.leaf_index
+            receipt["leaf_hash"] = self.leaf_hash.hex()
+        return receipt
 
 
 def public_petition(session: Session, slug: str) -> Petition:
@@ -207,12 +213,18 @@ def confirm(engine: Engine, settings: Mapping, token: str, slug: str | None = No
                 .values(
                     signature_count=Petition.signature_count + 1,
                     last_number=Petition.last_number + 1,
+                    log_size=Petition.log_size + 1,
                 )
-                .returning(Petition.signature_count, Petition.last_number, Petition.state)
+                .returning(
+                    Petition.signature_count,
+                    Petition.last_number,
+                    Petition.log_size,
+                    Petition.state,
+                )
             ).first()
             if counted is None:
                 raise _Refused("petition_closed")
-            count, number, state = counted
+            count, number, log_size, state = counted
             try:
                 signature_id = session.execute(
                     insert(Signature)
@@ -227,12 +239,20 @@ def confirm(engine: Engine, settings: Mapping, token: str, slug: str | None = No
                 ).scalar_one()
             except IntegrityError:
                 raise _Refused("already_signed") from None
+            leaf_index = log_size - 1
+            commitment = log_leaves.commitment(petition.log_secret, member.member_id)
+            leaf = log_leaves.signature_leaf(leaf_index, commitment, now)
+            leaf_hash = signature_log.append(
+                session, petition, leaf_index, "signature", leaf, signature_id
+            )
             petition.state = state
-            thresholds.record_crossing(session, petition, signature_id, count, settings, now)
+            thresholds.record_crossing(
+                session, petition, signature_id, count, log_size, settings, now
+            )
     except _Refused as refused:
         number = _existing_number(engine, link) if refused.status == "already_signed" else None
         return Confirmation(refused.status, _load(engine, link.petition_id), number, link=link)
-    return Confirmation("confirmed", petition, number, iso_utc(now), link)
+    return Confirmation("confirmed", petition, number, iso_utc(now), link, leaf_index, leaf_hash)
 
 
 def _load(engine: Engine, petition_id: int) -> Petition | None:

@@ -9,11 +9,14 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session
 
+from petitions import signature_log
 from petitions.lifecycle import iso_utc
 from petitions.models import Petition, ThresholdEvent, WebhookDelivery
 
 
-def webhook_body(petition: Petition, event: ThresholdEvent, base_url: str) -> dict:
+def webhook_body(
+    petition: Petition, event: ThresholdEvent, base_url: str, head: dict | None
+) -> dict:
     """The body DESIGN.md fixes for ``petition.threshold_reached``."""
     return {
         "type": "petition.threshold_reached",
@@ -28,7 +31,7 @@ def webhook_body(petition: Petition, event: ThresholdEvent, base_url: str) -> di
             "count": event.count,
             "eligible_members": event.eligible_members,
             "reached_at": iso_utc(event.reached_at),
-            "log": None,
+            "log": head,
         },
     }
 
@@ -38,11 +41,13 @@ def record_crossing(
     petition: Petition,
     signature_id: int,
     count: int,
+    log_size: int,
     settings: Mapping,
     now: datetime,
 ) -> ThresholdEvent | None:
     """If ``count`` has just reached the threshold of the open ``petition``, trigger it.
 
+    ``log_size`` is the size of the petition's log with the crossing signature's leaf in it.
     The caller holds the petition's row lock (it has just incremented the count), so exactly one
     transaction sees the petition open with the count at the threshold; the unique constraint on
     the event's petition is the last line of defence.
@@ -64,7 +69,10 @@ def record_crossing(
     )
     session.add(event)
     session.flush()
-    body = webhook_body(petition, event, settings["BASE_URL"])
+    # The log's signed head at the crossing goes to the ballot system: an independent checkpoint
+    # of the history that reached the threshold.
+    head = signature_log.sign_head(session, petition, log_size, settings, now)
+    body = webhook_body(petition, event, settings["BASE_URL"], head.as_json())
     session.add(
         WebhookDelivery(
             event_id=event.id,

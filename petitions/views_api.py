@@ -2,7 +2,7 @@
 
 from flask import Blueprint, current_app, jsonify, request
 
-from petitions import counts, lifecycle, openapi, signing, webdb
+from petitions import counts, lifecycle, openapi, signature_log, signing, webdb
 from petitions.addresses import InvalidAddress
 from petitions.errors import json_error
 from petitions.models import Petition
@@ -21,9 +21,13 @@ def petition_json(petition: Petition) -> dict:
         "reached_at": lifecycle.iso_utc(petition.reached_at),
         "closes_at": lifecycle.iso_utc(petition.closes_at),
         "by_region": counts.by_region(webdb.session(), petition),
-        # The public log does not exist yet; DESIGN.md says null until it does.
-        "log": None,
+        "log": _log_head(petition),
     }
+
+
+def _log_head(petition: Petition) -> dict | None:
+    head = signature_log.latest_head(webdb.session(), petition.id)
+    return None if head is None else {"size": head.size, "root_hash": head.root_hash}
 
 
 @bp.get("/petitions/<slug>")

@@ -27,6 +27,7 @@ HOW_TO_ENABLE = (
     "start it, or point {var} at one; set PETITIONS_TEST_REQUIRE_SERVICES=1 to fail instead"
 )
 
+TEST_LOG_KEY = "dGVzdC1sb2ctc2lnbmluZy1rZXktMzItYnl0ZXMuLi4="
 _reachable: dict[str, str | None] = {}
 
 
@@ -117,6 +118,7 @@ def app(database_url, tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("SECRET_KEY", "test-secret-key")
     monkeypatch.setenv("BALLOT_WEBHOOK_SECRET", "whsec_dGVzdC13ZWJob29rLXNlY3JldA==")
+    monkeypatch.setenv("LOG_SIGNING_KEY", TEST_LOG_KEY)
     application = create_app(
         {"TESTING": True, "WTF_CSRF_ENABLED": False, "INPROCESS_WORKER_THREAD": False}
     )

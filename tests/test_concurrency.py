@@ -26,6 +26,7 @@ SETTINGS = (
     "BASE_URL",
     "BALLOT_WEBHOOK_URL",
     "DATABASE_URL",
+    "LOG_SIGNING_KEY",
 )
 
 

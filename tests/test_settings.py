@@ -14,6 +14,8 @@ def test_embedded_defaults_make_and_keep_secrets_under_instance(tmp_path):
     assert len(first["SECRET_KEY"]) >= 32
     assert first["BALLOT_WEBHOOK_SECRET"].startswith("whsec_")
     assert first["BALLOT_WEBHOOK_SECRET"] == second["BALLOT_WEBHOOK_SECRET"]
+    assert first["LOG_SIGNING_KEY"] == second["LOG_SIGNING_KEY"]
+    assert (tmp_path / "log_signing_key").stat().st_mode & 0o077 == 0
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
     assert first["REDIS_URL"] is None
     assert first["SMTP_URL"] is None
@@ -56,6 +58,24 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
             {"PETITIONS_ENV": "production", "SECRET_KEY": "x"},
             "BALLOT_WEBHOOK_SECRET must be set",
         ),
+        (
+            {
+                "PETITIONS_ENV": "production",
+                "SECRET_KEY": "x",
+                "BALLOT_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            },
+            "LOG_SIGNING_KEY must be set",
+        ),
+        (
+            {
+                "PETITIONS_ENV": "production",
+                "SECRET_KEY": "x",
+                "BALLOT_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "LOG_SIGNING_KEY": "dGVzdC1sb2ctc2lnbmluZy1rZXktMzItYnl0ZXMuLi4=",
+            },
+            "SMTP_URL must be set",
+        ),
+        ({"LOG_SIGNING_KEY": "c2hvcnQ="}, "32-byte Ed25519"),
         ({"PETITIONS_ENV": "staging"}, "PETITIONS_ENV must be"),
         ({"CONFIRM_LINK_MAX_AGE": "three days"}, "whole number"),
         ({"CONFIRM_LINK_MAX_AGE": "0"}, "greater than zero"),

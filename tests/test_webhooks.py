@@ -309,8 +309,9 @@ def test_the_body_has_exactly_the_published_shape(app, client, worker, receiver)
     assert body["timestamp"] == reached
     assert datetime.fromisoformat(body["timestamp"]) == stored.reached_at
     log = body["data"]["log"]
-    # Until the public log exists it is null; once it does, its size and root hash.
-    assert log is None or (set(log) == {"size", "root_hash"} and log["size"] >= 2)
+    # The log's signed head at the crossing signature.
+    assert set(log) == {"size", "root_hash", "timestamp", "signature"}
+    assert log["size"] == 2
 
 
 def test_a_petitions_own_webhook_url_overrides_the_setting(app, client, worker, receiver):

@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 from rq import SimpleWorker
 
 from workers import jobs
-from workers.dispatch import RELAY_INTERVAL, dispatcher_of, log, relay_once
+from workers.dispatch import RELAY_INTERVAL, dispatcher_of, housekeeping, log, relay_once
 
 
 def _relay_forever(app, dispatcher) -> None:
@@ -17,6 +17,7 @@ def _relay_forever(app, dispatcher) -> None:
         try:
             with app.app_context():
                 relay_once(app, dispatcher)
+                housekeeping(app)
         except Exception:
             log.exception("relay round failed; trying again")
         time.sleep(RELAY_INTERVAL)

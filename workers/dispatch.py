@@ -13,8 +13,10 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from sqlmodel import Session as DbSession
 
-from petitions import webdb, work
+from petitions import lifecycle, signature_log, webdb, work
+from petitions.db import utcnow
 from petitions.models import Work
 
 QUEUE = "petitions"
@@ -112,8 +114,18 @@ class InProcessWorker:
             self._wake.clear()
             try:
                 self.run_pending()
+                housekeeping(self.app)
             except Exception:
                 log.exception("in-process worker round failed; trying again")
+
+
+def housekeeping(app: Flask) -> None:
+    """What must happen every few seconds whatever else does: sign a head for every log that
+    has grown, and record as closed the petitions whose closing time has passed."""
+    with DbSession(webdb.engine_of(app)) as session, session.begin():
+        now = utcnow()
+        signature_log.sign_pending_heads(session, app.config, now)
+        lifecycle.close_expired(session, now=now)
 
 
 def relay_once(app: Flask, dispatcher) -> int:
