@@ -193,7 +193,7 @@ def confirm(engine: Engine, settings: Mapping, token: str, slug: str | None = No
             petition = session.get(Petition, link.petition_id)
             if petition is None or petition.state == "draft" or (slug and petition.slug != slug):
                 raise _Refused("invalid")
-            # Only read from here on: the count and state are written with SQL below.
+            # Detached: its count and state are written with SQL below, never by the ORM.
             session.expunge(petition)
             member = session.get(Member, link.member_id)
             if member is None:
