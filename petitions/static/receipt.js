@@ -106,7 +106,8 @@
     if (root !== null && bytesToHex(root) === head.root_hash) {
       say(
         `Your signature is in the log: leaf ${leafIndex} is included in the head of ` +
-          `${head.size} leaves signed at ${head.timestamp} (root ${head.root_hash.slice(0, 16)}…).`,
+          `${head.size} ${head.size === 1 ? "leaf" : "leaves"} signed at ${head.timestamp} ` +
+          `(root ${head.root_hash.slice(0, 16)}…).`,
         true,
       );
     } else {
