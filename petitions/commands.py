@@ -4,7 +4,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from petitions import demo, log_cli, petition_cli, roll_cli, schema, webdb
+from petitions import demo, log_cli, petition_cli, roll_cli, schema, signature_cli, webdb
 
 db_cli = AppGroup("db", help="Create or migrate the database schema.")
 
@@ -22,4 +22,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(roll_cli.roll_cli)
     app.cli.add_command(petition_cli.petition_cli)
     app.cli.add_command(log_cli.log_cli)
+    app.cli.add_command(signature_cli.signature_cli)
     app.cli.add_command(demo.demo_command)

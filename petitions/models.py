@@ -166,6 +166,7 @@ class Signature(SQLModel, table=True):
     number: int
     nonce: str = Field(max_length=64)
     confirmed_at: datetime = _time(nullable=False, default=utcnow)
+    invalidated_at: datetime | None = _time(nullable=True)
 
 
 class ThresholdEvent(SQLModel, table=True):
@@ -269,3 +270,20 @@ class TreeHead(SQLModel, table=True):
     root_hash: str = Field(max_length=64)
     timestamp: datetime = _time(nullable=False)
     signature: str = Field(max_length=200)
+
+
+class Invalidation(SQLModel, table=True):
+    """An organiser's decision that a signature does not count: who, when and why. The
+    signature itself is kept; the log gets a leaf cancelling it."""
+
+    __tablename__ = "invalidation"
+    __table_args__ = (UniqueConstraint("signature_id", name="uq_invalidation_signature"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    petition_id: int = Field(foreign_key="petition.id")
+    signature_id: int = Field(foreign_key="signature.id")
+    reason: str = Field(max_length=32)
+    note: str = Field(default="", sa_type=Text)
+    decided_by: str = Field(max_length=320)
+    decided_at: datetime = _time(nullable=False, default=utcnow)
+    leaf_index: int
