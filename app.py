@@ -3,6 +3,7 @@
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from flask import Flask
 from flask_wtf import CSRFProtect
@@ -11,6 +12,8 @@ from petitions import (
     commands,
     errors,
     mail,
+    rate_limits,
+    security,
     views_api,
     views_dev,
     views_log,
@@ -36,8 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     try:
         app.config.update(load_settings(dict(os.environ), Path(app.instance_path)))
     except SettingsError as exc:
-        print(f"petitions: refusing to start: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _refuse_to_start(exc)
     if test_config:
         app.config.update(test_config)
 
@@ -56,4 +58,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     commands.init_app(app)
     dispatch.init_app(app)
     app.cli.add_command(worker_cli.worker_command)
+    try:
+        security.init_app(app, os.environ)
+        rate_limits.init_app(app, os.environ)
+    except SettingsError as exc:
+        _refuse_to_start(exc)
     return app
+
+
+def _refuse_to_start(exc: SettingsError) -> NoReturn:
+    """Stop start-up with the setting's one-line reason."""
+    print(f"petitions: refusing to start: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None

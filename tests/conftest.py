@@ -12,6 +12,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 import redis
+from hypothesis import HealthCheck, settings
 from sqlmodel import Session
 
 from app import create_app
@@ -26,6 +27,10 @@ REQUIRE = os.environ.get("PETITIONS_TEST_REQUIRE_SERVICES") == "1"
 HOW_TO_ENABLE = (
     "start it, or point {var} at one; set PETITIONS_TEST_REQUIRE_SERVICES=1 to fail instead"
 )
+
+# The machine the suite runs on may be busy: time is not what property tests check.
+settings.register_profile("petitions", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("petitions")
 
 TEST_LOG_KEY = "dGVzdC1sb2ctc2lnbmluZy1rZXktMzItYnl0ZXMuLi4="
 _reachable: dict[str, str | None] = {}
@@ -120,7 +125,12 @@ def app(database_url, tmp_path, monkeypatch):
     monkeypatch.setenv("BALLOT_WEBHOOK_SECRET", "whsec_dGVzdC13ZWJob29rLXNlY3JldA==")
     monkeypatch.setenv("LOG_SIGNING_KEY", TEST_LOG_KEY)
     application = create_app(
-        {"TESTING": True, "WTF_CSRF_ENABLED": False, "INPROCESS_WORKER_THREAD": False}
+        {
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+            "INPROCESS_WORKER_THREAD": False,
+            "RATELIMIT_ENABLED": False,
+        }
     )
     application.instance_path = str(tmp_path / "instance")
     schema.upgrade(webdb.engine_of(application))
