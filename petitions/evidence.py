@@ -64,9 +64,8 @@ def header(session: Session, petition: Petition, settings) -> dict:
     }
 
 
-def export(session: Session, petition: Petition, settings) -> Iterator[str]:
-    """The pack, line by line (each ending in a newline), reading the leaves in batches."""
-    yield json.dumps(header(session, petition, settings), sort_keys=True) + "\n"
+def stored_leaves(session: Session, petition: Petition) -> Iterator[tuple[int, bytes]]:
+    """(index, leaf bytes) of every stored leaf, in order, read in batches."""
     start = 0
     while True:
         rows = session.execute(
@@ -75,11 +74,17 @@ def export(session: Session, petition: Petition, settings) -> Iterator[str]:
             .order_by(LogLeaf.index)
             .limit(_BATCH)
         ).all()
-        for index, data in rows:
-            yield json.dumps({"index": index, "leaf_input": base64.b64encode(data).decode()}) + "\n"
+        yield from rows
         if len(rows) < _BATCH:
             return
         start = rows[-1][0] + 1
+
+
+def export(session: Session, petition: Petition, settings) -> Iterator[str]:
+    """The pack, line by line (each ending in a newline)."""
+    yield json.dumps(header(session, petition, settings), sort_keys=True) + "\n"
+    for index, data in stored_leaves(session, petition):
+        yield json.dumps({"index": index, "leaf_input": base64.b64encode(data).decode()}) + "\n"
 
 
 def read(lines: Iterable[str]) -> tuple[dict, Iterator[tuple[int, bytes]]]:

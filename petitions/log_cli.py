@@ -76,8 +76,8 @@ def _verify_slug(slug: str, extra: list[dict]) -> log_verify.Report:
     petition = lifecycle.find_petition(session, slug)
     if petition is None:
         raise click.ClickException(f"there is no petition {slug!r}")
-    header, leaves = evidence.read(evidence.export(session, petition, current_app.config))
-    return log_verify.verify(header, leaves, extra)
+    header = evidence.header(session, petition, current_app.config)
+    return log_verify.verify(header, evidence.stored_leaves(session, petition), extra)
 
 
 @log_cli.command("commitment-key")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -54,7 +54,13 @@ def head_message(slug: str, size: int, root_hash: str, timestamp: str) -> bytes:
 
 
 class _StoredNodes:
-    """get_node over the log_node table, for one petition, reading in one session."""
+    """get_node over the log_node table for one petition, fetching every node a computation
+    needs in one query.
+
+    Which nodes a Merkle computation reads depends only on the sizes and indices involved, never
+    on hash values, so a dry run with placeholder hashes names them all; one round trip then
+    loads them, and the real run reads from memory.
+    """
 
     def __init__(self, session: Session, petition_id: int):
         self.session = session
@@ -62,19 +68,34 @@ class _StoredNodes:
         self.cache: dict[tuple[int, int], bytes] = {}
 
     def __call__(self, level: int, index: int) -> bytes:
-        key = (level, index)
-        if key not in self.cache:
-            found = self.session.scalar(
-                select(LogNode.hash).where(
+        try:
+            return self.cache[(level, index)]
+        except KeyError:
+            raise LookupError(
+                f"log node {(level, index)} of petition {self.petition_id} is missing"
+            ) from None
+
+    def run(self, computation):
+        """``computation(get_node)`` with its nodes fetched in one query."""
+        wanted: set[tuple[int, int]] = set()
+
+        def record(level: int, index: int) -> bytes:
+            wanted.add((level, index))
+            return _PLACEHOLDER
+
+        computation(record)
+        if wanted:
+            rows = self.session.execute(
+                select(LogNode.level, LogNode.index, LogNode.hash).where(
                     LogNode.petition_id == self.petition_id,
-                    LogNode.level == level,
-                    LogNode.index == index,
+                    tuple_(LogNode.level, LogNode.index).in_(sorted(wanted)),
                 )
             )
-            if found is None:
-                raise LookupError(f"log node {key} of petition {self.petition_id} is missing")
-            self.cache[key] = found
-        return self.cache[key]
+            self.cache.update({(level, index): value for level, index, value in rows})
+        return computation(self)
+
+
+_PLACEHOLDER = bytes(merkle.HASH_SIZE)
 
 
 def append(
@@ -101,7 +122,9 @@ def append(
             leaf_hash=leaf_hash,
         )
     )
-    nodes = merkle.completed_nodes(index, leaf_hash, _StoredNodes(session, petition.id))
+    nodes = _StoredNodes(session, petition.id).run(
+        lambda get_node: merkle.completed_nodes(index, leaf_hash, get_node)
+    )
     session.execute(
         insert(LogNode),
         [
@@ -114,7 +137,7 @@ def append(
 
 def root_hash(session: Session, petition: Petition, size: int) -> bytes:
     """The root of the first ``size`` leaves."""
-    return merkle.root(_StoredNodes(session, petition.id), size)
+    return _StoredNodes(session, petition.id).run(lambda get_node: merkle.root(get_node, size))
 
 
 def sign_head(session: Session, petition: Petition, size: int, settings, now: datetime) -> Head:
@@ -125,7 +148,12 @@ def sign_head(session: Session, petition: Petition, size: int, settings, now: da
     if existing is not None:
         return _head(existing)
     root = root_hash(session, petition, size).hex()
-    moment = now.astimezone(UTC).replace(microsecond=0)
+    # Heads are dated in the order of their sizes, even when the caller's clock reading is a
+    # little older than the newest head's.
+    newest = session.scalar(
+        select(func.max(TreeHead.timestamp)).where(TreeHead.petition_id == petition.id)
+    )
+    moment = max(now.astimezone(UTC), newest or now).replace(microsecond=0)
     stamp = log_leaves.leaf_time(moment)
     signature = signing_key(settings).sign(head_message(petition.slug, size, root, stamp))
     values = {
@@ -174,9 +202,14 @@ def sign_pending_heads(session: Session, settings, now: datetime) -> int:
     newest = (
         select(func.max(TreeHead.size)).where(TreeHead.petition_id == Petition.id).scalar_subquery()
     )
-    grown = session.scalars(select(Petition).where(Petition.log_size > func.coalesce(newest, 0)))
+    grown = session.scalars(select(Petition.id).where(Petition.log_size > func.coalesce(newest, 0)))
     signed = 0
-    for petition in grown.all():
+    for petition_id in grown.all():
+        # Under the petition's row lock, as appends are: no leaf can be added, nor a crossing
+        # head signed, between reading the size and signing it.
+        petition = session.scalars(
+            select(Petition).where(Petition.id == petition_id).with_for_update()
+        ).one()
         sign_head(session, petition, petition.log_size, settings, now)
         signed += 1
     return signed
@@ -196,12 +229,16 @@ def leaves(session: Session, petition_id: int, start: int, limit: int) -> list[L
 
 def inclusion_proof(session: Session, petition: Petition, index: int, size: int) -> list[bytes]:
     """The audit path of leaf ``index`` in the tree of the first ``size`` leaves."""
-    return merkle.inclusion_proof(_StoredNodes(session, petition.id), index, size)
+    return _StoredNodes(session, petition.id).run(
+        lambda get_node: merkle.inclusion_proof(get_node, index, size)
+    )
 
 
 def consistency_proof(session: Session, petition: Petition, first: int, second: int) -> list[bytes]:
     """The proof that the tree of ``first`` leaves is a prefix of the tree of ``second``."""
-    return merkle.consistency_proof(_StoredNodes(session, petition.id), first, second)
+    return _StoredNodes(session, petition.id).run(
+        lambda get_node: merkle.consistency_proof(get_node, first, second)
+    )
 
 
 def leaf_hash_at(session: Session, petition_id: int, index: int) -> bytes | None:

@@ -334,3 +334,18 @@ def test_the_confirmed_page_links_to_a_receipt_check(app, client, signed):
     assert page.status_code == 200
     assert f'data-leaf-hash="{receipt["leaf_hash"]}"' in html
     assert "receipt.js" in html
+
+
+def test_heads_are_never_dated_before_a_smaller_head(app, runner, signed):
+    from datetime import timedelta
+
+    confirm(app, "M008")
+    stored = petition(app)
+    with Session(webdb.engine_of(app)) as session, session.begin():
+        newest = signature_log.latest_head(session, stored.id)
+        # A signer whose clock reading is older than the newest head (it waited for the lock).
+        late = signature_log.sign_head(
+            session, stored, 8, app.config, utcnow() - timedelta(minutes=5)
+        )
+    assert late.timestamp >= newest.timestamp
+    assert verify_slug(runner).exit_code == 0
