@@ -81,6 +81,9 @@ SERVICE_SETTINGS = (
     "BALLOT_WEBHOOK_SECRET",
     "CONFIRM_LINK_MAX_AGE",
     "WEBHOOK_TIMEOUT",
+    "SIGN_LIMIT_PER_NETWORK",
+    "SIGN_LIMIT_PER_ADDRESS",
+    "CONFIRM_LIMIT_PER_NETWORK",
     "WORK_LEASE_SECONDS",
     "PORT",
 )
@@ -550,6 +553,11 @@ def service_env(db_url: str, redis_url: str, web_port: int, smtp_port: int, hook
         SMTP_URL=f"smtp://{LOOPBACK}:{smtp_port}",
         BALLOT_WEBHOOK_URL=f"http://{LOOPBACK}:{hook_port}/ballot",
         LOG_SIGNING_KEY=base64.b64encode(secrets.token_bytes(32)).decode(),
+        # Every simulated member comes from this one loopback address: the limits stay on (their
+        # cost is part of each request) but high enough for the whole run.
+        SIGN_LIMIT_PER_NETWORK="1000000 per hour",
+        SIGN_LIMIT_PER_ADDRESS="1000 per hour",
+        CONFIRM_LIMIT_PER_NETWORK="1000000 per hour",
         PYTHONUNBUFFERED="1",
     )
     return env

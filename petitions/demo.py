@@ -12,7 +12,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from werkzeug.serving import run_simple
 
-from petitions import lifecycle, schema, webdb
+from petitions import lifecycle, rate_limits, schema, webdb
 from petitions.db import session_scope
 from petitions.models import Mail, Member, Signature
 from petitions.roll_import import import_roll
@@ -142,6 +142,10 @@ def demo_command(
     click.echo(f"dev mailbox:   {base}/dev/mail")
     click.echo(f"dev receiver:  {base}/dev/webhooks (the threshold webhook arrives here)")
     if simulate:
+        # The simulated members all sign from this machine, one network: the per-network
+        # limits would stop them after a few dozen.
+        rate_limits.limiter_of(app).enabled = False
+        click.echo("rate limits are off for this demo run: every simulated member is local")
         threading.Thread(
             target=_simulate,
             args=(webdb.engine(), base, simulate, pace),
