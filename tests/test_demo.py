@@ -1,0 +1,25 @@
+"""The demo's preparation: a sample roll and an open petition, made once and kept."""
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from petitions import demo, webdb
+from petitions.models import Member
+from tests.helpers import petition
+
+
+def test_the_demo_is_prepared_once_and_kept(app, tmp_path):
+    engine = webdb.engine_of(app)
+    done = demo.prepare_demo(engine, tmp_path, members=300, threshold=5)
+    assert len(done) == 2
+    assert "imported a sample roll of 300 members" in done[0]
+    assert (tmp_path / "sample_roll.csv").exists()
+    prepared = petition(app, demo.DEMO_SLUG)
+    assert prepared.state == "open"
+    assert prepared.threshold == 5
+    with Session(engine) as session:
+        active = session.scalar(
+            select(func.count()).select_from(Member).where(Member.status == "active")
+        )
+    assert prepared.eligible_members == active > 0
+    assert demo.prepare_demo(engine, tmp_path, members=300, threshold=5) == []
