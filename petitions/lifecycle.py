@@ -132,6 +132,12 @@ def find_petition(session: Session, slug: str) -> Petition | None:
     return session.exec(select(Petition).where(Petition.slug == slug)).first()
 
 
+def find_published(session: Session, slug: str) -> Petition | None:
+    """The petition called ``slug`` if the public may see it: drafts are not published."""
+    petition = find_petition(session, slug)
+    return None if petition is None or petition.state == "draft" else petition
+
+
 def _get_for_update(session: Session, slug: str) -> Petition:
     # The row lock makes two concurrent opens or closes of one petition take turns on PostgreSQL.
     petition = session.exec(select(Petition).where(Petition.slug == slug).with_for_update()).first()

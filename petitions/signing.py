@@ -62,8 +62,8 @@ class Confirmation:
 
 def public_petition(session: Session, slug: str) -> Petition:
     """The petition ``slug`` unless it is unknown or a draft (SigningError not_found)."""
-    petition = lifecycle.find_petition(session, slug)
-    if petition is None or petition.state == "draft":
+    petition = lifecycle.find_published(session, slug)
+    if petition is None:
         raise SigningError("not_found", f"there is no petition {slug!r}")
     return petition
 

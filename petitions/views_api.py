@@ -33,8 +33,8 @@ def _log_head(petition: Petition) -> dict | None:
 @bp.get("/petitions/<slug>")
 def petition(slug: str):
     """A published petition's state, count and threshold; drafts are not published."""
-    found = lifecycle.find_petition(webdb.session(), slug)
-    if found is None or found.state == "draft":
+    found = lifecycle.find_published(webdb.session(), slug)
+    if found is None:
         return json_error(404, "not_found", f"no petition with slug {slug!r}")
     return jsonify(petition_json(found))
 

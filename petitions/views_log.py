@@ -14,8 +14,8 @@ PAGE_MAX = 1000
 
 
 def _petition(slug: str, api: bool = True):
-    found = lifecycle.find_petition(webdb.session(), slug)
-    if found is None or found.state == "draft":
+    found = lifecycle.find_published(webdb.session(), slug)
+    if found is None:
         if api:
             abort(json_error(404, "not_found", f"no petition with slug {slug!r}"))
         abort(404, description="There is no petition at this address.")

@@ -56,8 +56,8 @@ def petition(slug: str):
 def petition_page(slug: str, form_error: str | None = None, form_values: dict | None = None):
     """Render the petition page; the sign form shows ``form_error`` and keeps what was typed."""
     session = webdb.session()
-    found = lifecycle.find_petition(session, slug)
-    if found is None or found.state == "draft":
+    found = lifecycle.find_published(session, slug)
+    if found is None:
         abort(404, description="There is no petition at this address.")
     state = lifecycle.effective_state(found)
     return render_template(
