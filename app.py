@@ -9,16 +9,24 @@ from flask import Flask
 from flask_wtf import CSRFProtect
 
 from petitions import (
+    auth,
     commands,
     errors,
     mail,
     rate_limits,
     security,
     views_api,
+    views_auth,
+    views_dashboard,
     views_dev,
+    views_invitations,
     views_log,
+    views_organiser,
     views_public,
+    views_roll,
+    views_scrutiny,
     views_sign,
+    views_signatures,
     webdb,
 )
 from petitions.settings import SettingsError, load_settings
@@ -50,6 +58,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(views_sign.bp)
     app.register_blueprint(views_log.bp)
     csrf.exempt(views_log.bp)
+    for blueprint in (
+        views_auth.bp,
+        views_organiser.bp,
+        views_dashboard.bp,
+        views_signatures.bp,
+        views_invitations.bp,
+        views_roll.bp,
+        views_scrutiny.bp,
+    ):
+        app.register_blueprint(blueprint)
+    auth.init_app(app)
     if not app.config["PRODUCTION"]:
         app.register_blueprint(views_dev.bp)
     app.add_template_filter(mail.linkify_filter, "linkify")

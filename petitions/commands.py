@@ -4,7 +4,16 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from petitions import demo, log_cli, petition_cli, roll_cli, schema, signature_cli, webdb
+from petitions import (
+    demo,
+    log_cli,
+    petition_cli,
+    roll_cli,
+    schema,
+    signature_cli,
+    user_cli,
+    webdb,
+)
 
 db_cli = AppGroup("db", help="Create or migrate the database schema.")
 
@@ -23,4 +32,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(petition_cli.petition_cli)
     app.cli.add_command(log_cli.log_cli)
     app.cli.add_command(signature_cli.signature_cli)
+    app.cli.add_command(user_cli.user_cli)
     app.cli.add_command(demo.demo_command)

@@ -28,6 +28,7 @@ SUBJECTS = {
     "not_in_good_standing": "We could not add your signature: {title}",
     "already_signed": "You have already signed: {title}",
     "petition_closed": "This petition is closed: {title}",
+    "sign_in": "Your sign-in link for Member petitions",
 }
 SMTP_TIMEOUT = 30
 _URL = re.compile(r"https?://[^\s<>\"]+")
@@ -56,11 +57,15 @@ def compose(purpose: str, to_address: str, context: Mapping, petition_id: int | 
     The text part carries any link on a line of its own, so that every mail reader shows it
     whole and a program can find it.
     """
-    subject = SUBJECTS[purpose].format(title=context["petition"].title)
+    petition = context.get("petition")
+    subject = SUBJECTS[purpose].format(title=petition.title if petition else "")
     text = _env.get_template(f"{purpose}.txt").render(**context)
     paragraphs = [part.strip() for part in text.split("\n\n") if part.strip()]
     html = _env.get_template("base.html").render(
-        subject=subject, paragraphs=paragraphs, link=context.get("link")
+        subject=subject,
+        paragraphs=paragraphs,
+        link=context.get("link"),
+        button=context.get("button") or "Confirm my signature",
     )
     return Mail(
         to_address=to_address,

@@ -125,13 +125,17 @@ class SignRequest(Work, table=True):
     """Someone asked to sign with an address; a worker decides what to tell that mailbox."""
 
     __tablename__ = "sign_request"
-    __table_args__ = (Index("ix_sign_request_due", "done_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_sign_request_due", "done_at", "next_attempt_at"),
+        Index("ix_sign_request_petition_created", "petition_id", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     petition_id: int = Field(foreign_key="petition.id")
     email: str = Field(max_length=320)
     email_key: str = Field(max_length=320)
     member_number: str | None = Field(default=None, max_length=64)
+    network: str | None = Field(default=None, max_length=64)
     outcome: str | None = Field(default=None, max_length=32)
 
 
@@ -287,3 +291,127 @@ class Invalidation(SQLModel, table=True):
     decided_by: str = Field(max_length=320)
     decided_at: datetime = _time(nullable=False, default=utcnow)
     leaf_index: int
+
+
+USER_ROLES = ("organiser", "scrutineer")
+
+
+class UserAccount(SQLModel, table=True):
+    """Someone who signs in: an organiser (runs petitions) or a scrutineer (reads, checks)."""
+
+    __tablename__ = "user_account"
+    __table_args__ = (UniqueConstraint("email_key", name="uq_user_account_email_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320)
+    email_key: str = Field(max_length=320)
+    role: str = Field(max_length=16)
+    created_at: datetime = _time(nullable=False, default=utcnow)
+    disabled_at: datetime | None = _time(nullable=True)
+
+
+class SignInLink(SQLModel, table=True):
+    """A sign-in link mailed to an account; ``used_at`` makes it single-use."""
+
+    __tablename__ = "sign_in_link"
+    __table_args__ = (UniqueConstraint("nonce", name="uq_sign_in_link_nonce"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id")
+    nonce: str = Field(max_length=64)
+    created_at: datetime = _time(nullable=False, default=utcnow)
+    used_at: datetime | None = _time(nullable=True)
+
+
+class UserSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its hash is stored, and the
+    session ends (for every copy of the cookie) when ``ended_at`` is set."""
+
+    __tablename__ = "user_session"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_user_session_token_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id")
+    token_hash: str = Field(max_length=64)
+    created_at: datetime = _time(nullable=False, default=utcnow)
+    last_seen_at: datetime = _time(nullable=False, default=utcnow)
+    ended_at: datetime | None = _time(nullable=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Something a signed-in person did (or a command did on their behalf), kept for
+    scrutineers: who, when, what, to which petition."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_petition", "petition_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _time(nullable=False, default=utcnow)
+    actor: str = Field(max_length=320)
+    action: str = Field(max_length=64)
+    petition_id: int | None = Field(default=None, foreign_key="petition.id")
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class RollUpload(Work, table=True):
+    """A roll file uploaded in the browser, imported by a worker with the command line's engine.
+    The file is kept in the database so that a worker on any machine can read it."""
+
+    __tablename__ = "roll_upload"
+    __table_args__ = (Index("ix_roll_upload_due", "done_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    filename: str = Field(max_length=500)
+    data: bytes = Field(sa_type=LargeBinary)
+    size: int
+    replace: bool = False
+    strict: bool = False
+    uploaded_by: str = Field(max_length=320)
+    import_id: int | None = Field(default=None, foreign_key="roll_import.id")
+    outcome: str | None = Field(default=None, max_length=16)
+
+
+class InvitationRun(Work, table=True):
+    """Inviting every active member (or one region's) to sign a petition, a batch at a time at a
+    set rate. Each member is invited at most once per petition (``Invitation``'s unique key), so
+    a run taken over after a crash sends nobody a second mail."""
+
+    __tablename__ = "invitation_run"
+    __table_args__ = (Index("ix_invitation_run_due", "done_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    petition_id: int = Field(foreign_key="petition.id")
+    region: str | None = Field(default=None, max_length=100)
+    rate_per_minute: int
+    started_by: str = Field(max_length=320)
+    total: int = 0
+    sent: int = 0
+    cancelled_at: datetime | None = _time(nullable=True)
+
+
+class Invitation(SQLModel, table=True):
+    """One member invited to one petition: the mail, and the run that sent it."""
+
+    __tablename__ = "invitation"
+    __table_args__ = (
+        UniqueConstraint("petition_id", "member_id", name="uq_invitation_petition_member"),
+        Index("ix_invitation_run", "run_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="invitation_run.id")
+    petition_id: int = Field(foreign_key="petition.id")
+    member_id: int = Field(foreign_key="member.id")
+    mail_id: int | None = Field(default=None, foreign_key="mail.id")
+    created_at: datetime = _time(nullable=False, default=utcnow)
+
+
+class MailOptOut(SQLModel, table=True):
+    """An address whose owner asked not to be sent invitations again (by matching key)."""
+
+    __tablename__ = "mail_opt_out"
+    __table_args__ = (UniqueConstraint("email_key", name="uq_mail_opt_out_email_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email_key: str = Field(max_length=320)
+    created_at: datetime = _time(nullable=False, default=utcnow)

@@ -103,6 +103,19 @@ def _log_key(raw: str) -> str:
     return raw
 
 
+# Whole-number settings added after the first release, with their defaults.
+INT_SETTINGS = {
+    # Seconds a mailed sign-in link stays valid.
+    "SIGN_IN_LINK_MAX_AGE": 900,
+    # A signed-in session ends after this many seconds without a request ...
+    "SESSION_IDLE_SECONDS": 8 * 3600,
+    # ... and after this many seconds in all.
+    "SESSION_MAX_SECONDS": 24 * 3600,
+    # Invitations mailed per minute, per run, unless the organiser chooses fewer.
+    "INVITATION_RATE_PER_MINUTE": 600,
+}
+
+
 def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
     """Read every setting from ``environ``; raise SettingsError with a one-line reason if bad.
 
@@ -156,6 +169,7 @@ def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
     max_age = environ.get("CONFIRM_LINK_MAX_AGE", "").strip()
     timeout = environ.get("WEBHOOK_TIMEOUT", "").strip()
     lease = environ.get("WORK_LEASE_SECONDS", "").strip()
+    base_url = _http_url("BASE_URL", environ.get("BASE_URL", "").strip() or DEFAULT_BASE_URL)
     return {
         "PETITIONS_ENV": env,
         "PRODUCTION": production,
@@ -163,7 +177,7 @@ def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
         "SECRET_KEY_FALLBACKS": [key for key in fallbacks if key],
         "DATABASE_URL": database_url(environ.get("DATABASE_URL"), instance_path),
         "REDIS_URL": environ.get("REDIS_URL", "").strip() or None,
-        "BASE_URL": _http_url("BASE_URL", environ.get("BASE_URL", "").strip() or DEFAULT_BASE_URL),
+        "BASE_URL": base_url,
         "SMTP_URL": _smtp_url(smtp_url) if smtp_url else None,
         "MAIL_FROM": environ.get("MAIL_FROM", "").strip() or DEFAULT_MAIL_FROM,
         "BALLOT_WEBHOOK_URL": _http_url("BALLOT_WEBHOOK_URL", webhook_url) if webhook_url else None,
@@ -176,4 +190,16 @@ def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
         "LOG_SIGNING_KEY": log_key,
         "WEBHOOK_TIMEOUT": _positive_int("WEBHOOK_TIMEOUT", timeout) if timeout else 15,
         "WORK_LEASE_SECONDS": _positive_int("WORK_LEASE_SECONDS", lease) if lease else 120,
+        **{name: _int_setting(environ, name, default) for name, default in INT_SETTINGS.items()},
+        # The session cookie: never readable by scripts, not sent on cross-site requests, and
+        # only over https where the service is served over https.
+        "SESSION_COOKIE_NAME": "petitions_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
     }
+
+
+def _int_setting(environ: dict[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    return _positive_int(name, raw) if raw else default

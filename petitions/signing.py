@@ -69,9 +69,14 @@ def public_petition(session: Session, slug: str) -> Petition:
 
 
 def request_signature(
-    session: Session, slug: str, email: str, member_number: str | None = None
+    session: Session,
+    slug: str,
+    email: str,
+    member_number: str | None = None,
+    network: str | None = None,
 ) -> SignRequest:
     """Record a request to sign ``slug`` as ``email``; the answer goes by mail, later.
+    ``network`` is the requester's network (kept to spot floods from one place).
 
     Raises InvalidAddress for a malformed address and SigningError for a petition that is
     unknown or closed, or a membership number that cannot be one; nothing about the roll.
@@ -84,7 +89,11 @@ def request_signature(
     if number is not None and len(number) > MAX_MEMBER_NUMBER:
         raise SigningError("invalid_member_id", "a membership number has at most 64 characters")
     request = SignRequest(
-        petition_id=petition.id, email=address.given, email_key=address.key, member_number=number
+        petition_id=petition.id,
+        email=address.given,
+        email_key=address.key,
+        member_number=number,
+        network=network,
     )
     session.add(request)
     session.flush()

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, current_app, jsonify, request
 
-from petitions import counts, lifecycle, openapi, signature_log, signing, webdb
+from petitions import counts, lifecycle, openapi, rate_limits, signature_log, signing, webdb
 from petitions.addresses import InvalidAddress
 from petitions.errors import json_error
 from petitions.models import Petition
@@ -73,7 +73,7 @@ def request_signature(slug: str):
         return json_error(400, "invalid_member_id", "member_id must be a string")
     session = webdb.session()
     try:
-        signing.request_signature(session, slug, email, member_id)
+        signing.request_signature(session, slug, email, member_id, rate_limits.client_network())
     except InvalidAddress as exc:
         session.rollback()
         return json_error(400, "invalid_email", str(exc))

@@ -4,7 +4,7 @@ outcome of confirming it. Every outcome has its own page and status code."""
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from sqlmodel import Session
 
-from petitions import signing, tokens, webdb
+from petitions import rate_limits, signing, tokens, webdb
 from petitions.addresses import InvalidAddress
 from petitions.views_public import petition_page
 
@@ -38,7 +38,7 @@ def sign(slug: str):
     member_id = request.form.get("member_id", "")
     session = webdb.session()
     try:
-        signing.request_signature(session, slug, email, member_id)
+        signing.request_signature(session, slug, email, member_id, rate_limits.client_network())
     except InvalidAddress as exc:
         session.rollback()
         return petition_page(slug, str(exc), {"email": email, "member_id": member_id}), 400

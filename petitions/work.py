@@ -17,18 +17,22 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from petitions.db import utcnow
-from petitions.models import Mail, SignRequest, WebhookDelivery, Work
+from petitions.models import InvitationRun, Mail, RollUpload, SignRequest, WebhookDelivery, Work
 
 KINDS: dict[str, type[Work]] = {
     "sign_request": SignRequest,
     "mail": Mail,
     "webhook": WebhookDelivery,
+    "roll_upload": RollUpload,
+    "invitation_run": InvitationRun,
 }
 # How long the first retry waits, and the longest any retry waits, per kind.
 RETRY_DELAYS = {
     "sign_request": (2.0, 600.0),
     "mail": (5.0, 3600.0),
     "webhook": (2.0, 6 * 3600.0),
+    "roll_upload": (5.0, 600.0),
+    "invitation_run": (5.0, 600.0),
 }
 DEFAULT_LEASE = timedelta(minutes=2)
 log = logging.getLogger(__name__)
@@ -140,11 +144,13 @@ def due(engine: Engine, limit: int = 500) -> Iterator[WorkItem]:
 def perform(engine: Engine, settings, item: WorkItem, lease: timedelta = DEFAULT_LEASE) -> bool:
     """Do one try of ``item``'s work with the handler for its kind; see run()."""
     # Imported here: the handlers' modules build on this one's tables and helpers.
-    from petitions import mail, signing, webhooks
+    from petitions import invitations, mail, roll_uploads, signing, webhooks
 
     handler = {
         "sign_request": signing.answer_request,
         "mail": mail.send,
         "webhook": webhooks.deliver,
+        "roll_upload": roll_uploads.run_upload,
+        "invitation_run": invitations.send_batch,
     }[item.kind]
     return run(engine, item, lambda row_id: handler(engine, settings, row_id), lease)

@@ -64,3 +64,27 @@ def link_in(text: str) -> str:
 def token_of(link: str) -> str:
     """The token part of a confirmation link."""
     return link.split("token=", 1)[1]
+
+
+def sign_in(app, client, email: str = "organiser@example.org", role: str = "organiser"):
+    """Give ``email`` an account with ``role`` and sign ``client`` in as it (without the mail
+    round trip, which tests/test_accounts.py covers)."""
+    from petitions import accounts, auth
+
+    with Session(webdb.engine_of(app), expire_on_commit=False) as session:
+        account, _new = accounts.add_user(session, email, role)
+        token = accounts.start_session(session, account)
+        session.commit()
+    with client.session_transaction() as browser:
+        browser[auth.SESSION_KEY] = token
+    return account
+
+
+SIGN_IN_LINK = re.compile(r"^(http://\S+/sign-in/link\?token=(\S+))$", re.MULTILINE)
+
+
+def sign_in_link_in(text: str) -> str:
+    """The sign-in link's token in a sign-in mail."""
+    match = SIGN_IN_LINK.search(text)
+    assert match, f"no sign-in link on a line of its own in:\n{text}"
+    return match.group(2)

@@ -1,0 +1,97 @@
+"""Who is signed in, and the role check every organiser and scrutineer route makes.
+
+The browser's session cookie (Flask's, signed, HttpOnly, SameSite=Lax, Secure over https) holds
+only a random session token; petitions.accounts decides whether it still names a live session.
+"""
+
+import functools
+from collections.abc import Callable
+
+from flask import Flask, current_app, g, redirect, request, session, url_for
+from sqlmodel import Session
+from werkzeug.exceptions import Forbidden
+
+from petitions import accounts, webdb
+from petitions.errors import json_error, wants_json
+from petitions.models import UserAccount
+
+SESSION_KEY = "sid"
+# What each role may do: an organiser runs petitions and may read everything a scrutineer
+# reads; a scrutineer only reads.
+READERS = ("organiser", "scrutineer")
+ORGANISERS = ("organiser",)
+
+
+def current_user() -> UserAccount | None:
+    """The signed-in account of this request, or None."""
+    if "current_user" not in g:
+        g.current_user = _load_user()
+    return g.current_user
+
+
+def _load_user() -> UserAccount | None:
+    token = session.get(SESSION_KEY)
+    if not isinstance(token, str):
+        return None
+    # A session of its own, committed and closed at once: the request's own session must not
+    # hold a transaction (on SQLite, the write lock) while the view opens others.
+    with Session(webdb.engine(), expire_on_commit=False) as db:
+        account = accounts.session_user(db, current_app.config, token)
+        db.commit()
+    if account is None:
+        session.pop(SESSION_KEY, None)
+    return account
+
+
+def sign_in(token: str) -> None:
+    """Keep the new session ``token`` in a fresh cookie (nothing of the old one carries over)."""
+    session.clear()
+    session[SESSION_KEY] = token
+    g.pop("current_user", None)
+
+
+def sign_out() -> None:
+    """End this browser's session, here and in the database."""
+    token = session.get(SESSION_KEY)
+    if isinstance(token, str):
+        with Session(webdb.engine()) as db:
+            accounts.end_session(db, token)
+            db.commit()
+    session.clear()
+    g.current_user = None
+
+
+def require_role(*roles: str) -> Callable:
+    """Decorate a view so that only a signed-in account with one of ``roles`` reaches it.
+
+    Anonymous: people are sent to sign in (and back afterwards), the API gets 401. A signed-in
+    account without the role gets 403.
+    """
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def checked(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                if wants_json():
+                    return json_error(401, "sign_in_required", "sign in to see this")
+                return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+            if user.role not in roles:
+                raise Forbidden(description="Your account's role does not allow this.")
+            return view(*args, **kwargs)
+
+        checked.allowed_roles = roles
+        return checked
+
+    return decorate
+
+
+def actor() -> str:
+    """The signed-in person as the audit trail names them."""
+    user = current_user()
+    return user.email if user else "anonymous"
+
+
+def init_app(app: Flask) -> None:
+    """Make ``current_user`` available to every template."""
+    app.context_processor(lambda: {"current_user": current_user()})
