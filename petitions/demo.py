@@ -12,13 +12,15 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from werkzeug.serving import run_simple
 
-from petitions import lifecycle, rate_limits, schema, webdb
+from petitions import accounts, lifecycle, rate_limits, schema, webdb
 from petitions.db import session_scope
 from petitions.models import Mail, Member, Signature
 from petitions.roll_import import import_roll
 from petitions.sample_roll import write_sample_roll
 
 DEMO_SLUG = "demo"
+DEMO_ORGANISER = "organiser@example.org"
+DEMO_SCRUTINEER = "scrutineer@example.org"
 DEMO_TEXT = (
     "We, the undersigned members, call for a ballot of all members on the motion below, as "
     "the constitution allows once enough members in good standing have signed.\n\n"
@@ -57,6 +59,11 @@ def prepare_demo(engine, instance: Path, members: int, threshold: int) -> list[s
                 f"opened the petition '{DEMO_SLUG}' with a threshold of {petition.threshold} "
                 f"({petition.eligible_members:,} active members)"
             )
+    with session_scope(engine) as session:
+        for email, role in ((DEMO_ORGANISER, "organiser"), (DEMO_SCRUTINEER, "scrutineer")):
+            if accounts.find_by_address_key(session, email) is None:
+                accounts.add_user(session, email, role)
+                done.append(f"added the {role} account {email}")
     return done
 
 
@@ -147,6 +154,10 @@ def demo_command(
     click.echo(f"its JSON:      {base}/api/v1/petitions/{DEMO_SLUG}")
     click.echo(f"dev mailbox:   {base}/dev/mail")
     click.echo(f"dev receiver:  {base}/dev/webhooks (the threshold webhook arrives here)")
+    click.echo(
+        f"sign in:       {base}/sign-in as {DEMO_ORGANISER} or {DEMO_SCRUTINEER}; "
+        "the link arrives in the dev mailbox"
+    )
     if simulate:
         # The simulated members all sign from this machine, one network: the per-network
         # limits would stop them after a few dozen.

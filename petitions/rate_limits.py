@@ -1,10 +1,12 @@
-"""Rate limits on asking to sign and on confirming, so that one network cannot flood the service
-and nobody can fill one mailbox with our mail.
+"""Rate limits on asking to sign, on confirming and on signing in, so that one network cannot
+flood the service, nobody can fill one mailbox with our mail, and sign-in links cannot be
+guessed at or sprayed.
 
 - Asking to sign (the form and the API share the counts): per network, and per matching key of
   the address given (every variant of one mailbox is one key; a malformed address is not
   counted here: it is refused anyway and sends nothing).
 - Confirming (the form, the fresh-link button and the API share the counts): per network.
+- Signing in (asking for a link, and using one): per network; asking, also per address.
 
 A network is the client's /24 (IPv4) or /64 (IPv6): one host usually holds a whole IPv6 /64,
 and a small network its IPv4 /24. Behind a proxy the client address is only right with
@@ -37,9 +39,14 @@ DEFAULT_LIMITS = {
     "SIGN_LIMIT_PER_NETWORK": "60 per hour",
     "SIGN_LIMIT_PER_ADDRESS": "5 per hour",
     "CONFIRM_LIMIT_PER_NETWORK": "120 per hour",
+    "SIGN_IN_LIMIT_PER_NETWORK": "30 per hour",
+    "SIGN_IN_LIMIT_PER_ADDRESS": "5 per hour",
 }
 SIGN_ENDPOINTS = ("signing.sign", "api.request_signature")
 CONFIRM_ENDPOINTS = ("signing.confirm", "signing.renew", "api.confirm_signature")
+# Asking for a sign-in link and spending one share the per-network count; asking is also counted
+# per address. Only POSTs count: showing the form costs nothing.
+SIGN_IN_ENDPOINTS = ("auth.sign_in", "auth.use_link")
 KEY_PREFIX = "petitions-limits"
 # A Redis that does not answer must not hold a request for long (the limits then let it pass).
 REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
@@ -49,6 +56,8 @@ MESSAGES = {
     "sign-network": "Too many requests to sign have come from your network.",
     "sign-address": "Too many requests to sign have been made with this e-mail address.",
     "confirm-network": "Too many confirmations have come from your network.",
+    "sign-in-network": "Too many sign-in attempts have come from your network.",
+    "sign-in-address": "Too many sign-in links have been asked for this e-mail address.",
 }
 
 
@@ -174,6 +183,23 @@ def init_app(app: Flask, environ=None) -> None:
         "confirm-network",
         error_message=MESSAGES["confirm-network"],
     )
+    signing_in = limiter.shared_limit(
+        settings["SIGN_IN_LIMIT_PER_NETWORK"],
+        "sign-in-network",
+        methods=["POST"],
+        error_message=MESSAGES["sign-in-network"],
+    )
+    sign_in_address = limiter.shared_limit(
+        settings["SIGN_IN_LIMIT_PER_ADDRESS"],
+        "sign-in-address",
+        key_func=_address_limit_key,
+        exempt_when=_no_usable_address,
+        methods=["POST"],
+        error_message=MESSAGES["sign-in-address"],
+    )
+    for endpoint in SIGN_IN_ENDPOINTS:
+        app.view_functions[endpoint] = signing_in(app.view_functions[endpoint])
+    app.view_functions["auth.sign_in"] = sign_in_address(app.view_functions["auth.sign_in"])
     for endpoint in SIGN_ENDPOINTS:
         app.view_functions[endpoint] = by_network(by_address(app.view_functions[endpoint]))
     for endpoint in CONFIRM_ENDPOINTS:

@@ -383,3 +383,39 @@ def test_limits_let_requests_through_when_redis_does_not_answer(make_app):
     ).test_client()
     for _ in range(3):
         assert confirm_api(client, "203.0.113.1").status_code == 400
+
+
+# --- signing in -------------------------------------------------------------------------------
+
+
+def sign_in_form(client, email, ip):
+    return client.post("/sign-in", data={"email": email}, **from_ip(ip))
+
+
+def test_asking_for_sign_in_links_is_limited_per_address(make_app, monkeypatch):
+    monkeypatch.setenv("SIGN_IN_LIMIT_PER_ADDRESS", "2 per hour")
+    client = make_app().test_client()
+    statuses = [
+        sign_in_form(client, "Ada@example.org", f"203.0.113.{n}").status_code for n in (1, 2)
+    ]
+    assert statuses == [303, 303]
+    refused = sign_in_form(client, "ada@EXAMPLE.org", "198.51.100.1")
+    assert refused.status_code == 429
+    assert "sign-in links have been asked for this e-mail address" in text_of(refused)
+    retry_after(refused)
+    assert sign_in_form(client, "bob@example.org", "198.51.100.1").status_code == 303
+
+
+def test_signing_in_is_limited_per_network_and_showing_the_form_is_free(make_app, monkeypatch):
+    monkeypatch.setenv("SIGN_IN_LIMIT_PER_NETWORK", "3 per hour")
+    client = make_app().test_client()
+    for _ in range(10):
+        assert client.get("/sign-in", **from_ip("203.0.113.1")).status_code == 200
+    assert sign_in_form(client, "a@example.org", "203.0.113.1").status_code == 303
+    assert sign_in_form(client, "b@example.org", "203.0.113.2").status_code == 303
+    used = client.post("/sign-in/link", data={"token": FORGED}, **from_ip("203.0.113.3"))
+    assert used.status_code == 400
+    refused = client.post("/sign-in/link", data={"token": FORGED}, **from_ip("203.0.113.4"))
+    assert refused.status_code == 429
+    assert "Too many sign-in attempts have come from your network" in text_of(refused)
+    assert sign_in_form(client, "c@example.org", "198.51.100.1").status_code == 303
