@@ -10,32 +10,18 @@ PETITIONS_SCREENSHOTS=1 the end-to-end test also saves the receipt page under do
 
 import os
 import re
-import threading
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import select, update
 from sqlmodel import Session
-from werkzeug.serving import make_server
 
 from petitions import signing, tokens, webdb
 from petitions.models import Member, TreeHead
+from tests.browser_support import SCREENSHOTS, chromium, open_page, served
 from tests.helpers import add_members, open_petition, petition
 from workers.dispatch import housekeeping
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    # Loopback only: every other host name fails to resolve.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 SCREENSHOT_SIZES = {"phone": (390, 844), "desktop": (1280, 800)}
 MEMBERS = [(f"M{n:03d}", f"m{n}@example.org") for n in range(1, 16)]
 
@@ -55,55 +41,21 @@ def database_url(tmp_path):
 @pytest.fixture(scope="module")
 def browser():
     """Debian's headless Chromium, driven by Playwright, for the whole module."""
-    if not CHROMIUM.exists():
-        message = (
-            f"Chromium not found at {CHROMIUM}: install Debian's chromium to run the browser "
-            "tests; set PETITIONS_TEST_REQUIRE_BROWSER=1 to fail instead"
-        )
-        if os.environ.get("PETITIONS_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def base_url(app):
     """The app served on a free loopback port; e-mailed links point there too."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{server.server_port}"
-    app.config["BASE_URL"] = base
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield base
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
-
-
-def _open_page(browser, **options):
-    """A page in a fresh context, and the list its console errors and uncaught errors go to."""
-    context = browser.new_context(**options)
-    page = context.new_page()
-    errors: list[str] = []
-
-    def on_console(message) -> None:
-        where = message.location.get("url", "")
-        # The pages name no icon, so Chromium's own request for one gets a 404.
-        if message.type == "error" and not where.endswith("/favicon.ico"):
-            errors.append(f"{message.text} ({where})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return context, page, errors
+    with served(app) as base:
+        yield base
 
 
 @pytest.fixture
 def page(browser, base_url):
     """A fresh page; the test fails if the page logged any error to the console."""
-    context, tab, errors = _open_page(browser)
+    context, tab, errors = open_page(browser)
     yield tab
     context.close()
     assert not errors, f"console errors: {errors}"
@@ -212,7 +164,7 @@ def test_the_results_page_shows_its_head_without_javascript(app, base_url, brows
     housekeeping(app)
     with Session(webdb.engine_of(app)) as session:
         head = session.scalars(select(TreeHead)).one()
-    context, tab, errors = _open_page(browser, java_script_enabled=False)
+    context, tab, errors = open_page(browser, java_script_enabled=False)
     try:
         tab.goto(f"{base_url}/p/vote/results")
         assert tab.locator("h1").text_content() == "Results: Petition vote"

@@ -1,7 +1,7 @@
 """The signer's pages under the Content-Security-Policy, in Debian's headless Chromium: nothing
 on them is blocked, and nothing is logged to the console.
 
-Chromium, the served app and the console capture are those of tests/test_browser.py (SQLite
+Chromium, the served app and the console capture are those of tests/browser_support.py (SQLite
 only; skipped without /usr/bin/chromium unless PETITIONS_TEST_REQUIRE_BROWSER=1).
 """
 
@@ -10,6 +10,7 @@ import re
 from playwright.sync_api import expect
 
 import tests.test_browser as browser_tests
+from tests.browser_support import open_page
 from tests.helpers import add_members, link_in, open_petition, sent_mail
 from workers.dispatch import housekeeping
 
@@ -30,7 +31,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
 def test_the_signing_pages_run_under_the_policy_without_violations(app, base_url, browser, worker):
     add_members(app, *browser_tests.MEMBERS[:2])
     open_petition(app, threshold=1000, body="Hold a vote.\n\nA second paragraph.")
-    context, page, errors = browser_tests._open_page(browser)
+    context, page, errors = open_page(browser)
     page.add_init_script(RECORD_VIOLATIONS)
     violations: list[str] = []
 

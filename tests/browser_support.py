@@ -1,0 +1,98 @@
+"""Headless Chromium for the browser tests: Debian's /usr/bin/chromium driven by Playwright (no
+browser is ever downloaded), the app served on a free loopback port, and pages that collect
+console errors.
+
+Without Chromium the browser tests skip and say how to enable them, unless
+PETITIONS_TEST_REQUIRE_BROWSER=1 (CI sets it), which makes that a failure.
+"""
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+from werkzeug.serving import make_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # Loopback only: every other host name fails to resolve.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def require_chromium() -> None:
+    """Skip (or fail, when the browser is required) unless Debian's Chromium is installed."""
+    if CHROMIUM.exists():
+        return
+    message = (
+        f"Chromium not found at {CHROMIUM}: install Debian's chromium to run the browser "
+        "tests; set PETITIONS_TEST_REQUIRE_BROWSER=1 to fail instead"
+    )
+    if os.environ.get("PETITIONS_TEST_REQUIRE_BROWSER") == "1":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """A headless Chromium for the duration of the block."""
+    require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def served(app) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port for the block; yields its base URL, which e-mailed
+    links then point at."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    app.config["BASE_URL"] = base
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield base
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+def open_page(browser: Browser, **options):
+    """A page in a fresh context, and the list its console errors and uncaught errors go to."""
+    context = browser.new_context(**options)
+    page = context.new_page()
+    errors: list[str] = []
+
+    def on_console(message) -> None:
+        where = message.location.get("url", "")
+        # The pages name no icon, so Chromium's own request for one gets a 404.
+        if message.type == "error" and not where.endswith("/favicon.ico"):
+            errors.append(f"{message.text} ({where})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return context, page, errors
+
+
+def session_cookie(client, base_url: str) -> dict:
+    """The signed-in session of a Flask test client, as a cookie for a browser context."""
+    cookie = client.get_cookie("petitions_session")
+    assert cookie is not None, "the test client is not signed in"
+    return {"name": cookie.key, "value": cookie.value, "url": base_url, "httpOnly": True}
