@@ -113,7 +113,11 @@ INT_SETTINGS = {
     "SESSION_MAX_SECONDS": 24 * 3600,
     # Invitations mailed per minute, per run, unless the organiser chooses fewer.
     "INVITATION_RATE_PER_MINUTE": 600,
+    # The largest roll file that may be uploaded in the browser, in bytes.
+    "ROLL_UPLOAD_MAX_BYTES": 64 * 1024 * 1024,
 }
+# Room around an uploaded file for the rest of its form.
+FORM_OVERHEAD = 1024 * 1024
 
 
 def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
@@ -170,6 +174,7 @@ def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
     timeout = environ.get("WEBHOOK_TIMEOUT", "").strip()
     lease = environ.get("WORK_LEASE_SECONDS", "").strip()
     base_url = _http_url("BASE_URL", environ.get("BASE_URL", "").strip() or DEFAULT_BASE_URL)
+    numbers = {name: _int_setting(environ, name, default) for name, default in INT_SETTINGS.items()}
     return {
         "PETITIONS_ENV": env,
         "PRODUCTION": production,
@@ -190,7 +195,9 @@ def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
         "LOG_SIGNING_KEY": log_key,
         "WEBHOOK_TIMEOUT": _positive_int("WEBHOOK_TIMEOUT", timeout) if timeout else 15,
         "WORK_LEASE_SECONDS": _positive_int("WORK_LEASE_SECONDS", lease) if lease else 120,
-        **{name: _int_setting(environ, name, default) for name, default in INT_SETTINGS.items()},
+        **numbers,
+        # Any larger request body is refused (413) before it is read.
+        "MAX_CONTENT_LENGTH": numbers["ROLL_UPLOAD_MAX_BYTES"] + FORM_OVERHEAD,
         # The session cookie: never readable by scripts, not sent on cross-site requests, and
         # only over https where the service is served over https.
         "SESSION_COOKIE_NAME": "petitions_session",

@@ -103,3 +103,30 @@ def test_production_without_secret_key_refuses_to_start_in_one_line(monkeypatch,
         error
         == "petitions: refusing to start: SECRET_KEY must be set when PETITIONS_ENV=production\n"
     )
+
+
+def test_account_invitation_and_upload_settings(tmp_path):
+    defaults = load_settings({}, tmp_path)
+    assert defaults["SIGN_IN_LINK_MAX_AGE"] == 900
+    assert defaults["SESSION_IDLE_SECONDS"] == 8 * 3600
+    assert defaults["SESSION_MAX_SECONDS"] == 24 * 3600
+    assert defaults["INVITATION_RATE_PER_MINUTE"] == 600
+    assert defaults["ROLL_UPLOAD_MAX_BYTES"] == 64 * 1024 * 1024
+    assert defaults["MAX_CONTENT_LENGTH"] > defaults["ROLL_UPLOAD_MAX_BYTES"]
+    assert defaults["SESSION_COOKIE_HTTPONLY"] is True
+    assert defaults["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert defaults["SESSION_COOKIE_SECURE"] is False
+    chosen = load_settings(
+        {
+            "SIGN_IN_LINK_MAX_AGE": "300",
+            "INVITATION_RATE_PER_MINUTE": "60",
+            "BASE_URL": "https://petitions.example.org",
+        },
+        tmp_path,
+    )
+    assert chosen["SIGN_IN_LINK_MAX_AGE"] == 300
+    assert chosen["INVITATION_RATE_PER_MINUTE"] == 60
+    assert chosen["SESSION_COOKIE_SECURE"] is True
+    for name in ("SESSION_IDLE_SECONDS", "ROLL_UPLOAD_MAX_BYTES"):
+        with pytest.raises(SettingsError, match=name):
+            load_settings({name: "soon"}, tmp_path)
