@@ -1,7 +1,12 @@
 """Error pages for people and JSON errors for the API, so no bad request ends in a traceback."""
 
 from flask import Flask, current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+# On the embedded SQLite database one long write (a large roll import) holds the only write lock;
+# a request that waited out the busy timeout behind it is told to come back, not shown a 500.
+BUSY_RETRY_AFTER = 10
 
 
 def wants_json() -> bool:
@@ -36,7 +41,21 @@ def _handle_unexpected(exc: Exception):
     return _handle_http(InternalServerError())
 
 
+def _handle_database_error(exc: OperationalError):
+    if "database is locked" not in str(exc.orig):
+        return _handle_unexpected(exc)
+    current_app.logger.warning("%s %s: the database stayed locked", request.method, request.path)
+    busy = ServiceUnavailable(
+        description="The service is busy finishing a long piece of work (such as a roll "
+        f"import). Please try again in {BUSY_RETRY_AFTER} seconds."
+    )
+    response = current_app.make_response(_handle_http(busy))
+    response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Route every HTTP error, and anything unexpected, through the handlers above."""
     app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(OperationalError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from petitions.db import utcnow
@@ -72,6 +73,10 @@ def retry_delay(kind: str, attempts: int, rng: random.Random | None = None) -> t
 
 def _locked(session: Session, model: type[Work], row_id: int) -> Work | None:
     query = select(model).where(model.id == row_id).with_for_update()
+    if model is RollUpload:
+        # Claiming and failing need only the bookkeeping, not the uploaded file (up to
+        # ROLL_UPLOAD_MAX_BYTES) on every try.
+        query = query.options(defer(RollUpload.data))
     return session.scalars(query).first()
 
 

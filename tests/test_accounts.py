@@ -214,3 +214,16 @@ def test_concurrent_use_of_one_link_signs_in_once(app, runner):
     with Session(webdb.engine_of(app)) as session:
         assert len(list(session.exec(select(UserSession)))) == 1
         assert session.exec(select(SignInLink)).one().used_at is not None
+
+
+def test_signed_in_people_see_the_public_pages(app, client):
+    """The public pages hold a transaction while they render; who is signed in is known before
+    (on SQLite a lookup during rendering would wait for the write lock, then fail)."""
+    from tests.helpers import open_petition
+
+    open_petition(app, "vote")
+    sign_in(app, client)
+    for path in ("/", "/p/vote", "/p/vote/results", "/p/nothing-here"):
+        response = client.get(path)
+        assert response.status_code in (200, 404), path
+        assert b"organiser@example.org (organiser)" in response.data, path
