@@ -1,5 +1,6 @@
-"""The petition rules: creating a petition, opening it (which freezes its threshold), closing it,
-and the state it is really in once its closing time has passed.
+"""The petition rules: creating a petition, editing it while it is a draft, opening it (which
+freezes its threshold), closing it, and the state it is really in once its closing time has
+passed.
 
 States: ``draft`` (being prepared, not public), ``open`` (collecting signatures), ``triggered``
 (the threshold was met and the vote fired; signing goes on), ``closed`` (signing has stopped).
@@ -10,6 +11,7 @@ caller commits. Every refusal raises :class:`PetitionError` with a one-line mess
 
 import math
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -35,14 +37,22 @@ LIVE_STATES = ("open", "triggered")
 
 
 class PetitionError(Exception):
-    """A petition rule refused an action; the message is one line, fit to show as it is."""
+    """A petition rule refused an action; the message is one line, fit to show as it is.
+
+    ``field`` names the petition field at fault when there is one (``slug``, ``title``, ...), so
+    that a form can show the message beside that field.
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def validate_slug(slug: str) -> str:
     """Return ``slug`` if it is 1-64 lowercase letters, digits or hyphens; raise otherwise."""
     if not isinstance(slug, str) or not SLUG_PATTERN.fullmatch(slug):
         raise PetitionError(
-            f"slug {slug!r} is not valid: use 1-64 lowercase letters, digits and hyphens"
+            f"slug {slug!r} is not valid: use 1-64 lowercase letters, digits and hyphens", "slug"
         )
     return slug
 
@@ -50,11 +60,13 @@ def validate_slug(slug: str) -> str:
 def _validate_title(title: str) -> str:
     title = (title or "").strip()
     if not title:
-        raise PetitionError("title must not be empty")
+        raise PetitionError("title must not be empty", "title")
     if len(title) > TITLE_MAX:
-        raise PetitionError(f"title is {len(title)} characters long; the limit is {TITLE_MAX}")
+        raise PetitionError(
+            f"title is {len(title)} characters long; the limit is {TITLE_MAX}", "title"
+        )
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in title):
-        raise PetitionError("title must be a single line without control characters")
+        raise PetitionError("title must be a single line without control characters", "title")
     return title
 
 
@@ -62,19 +74,21 @@ def _validate_body(body: str | None) -> str:
     # Line endings are made uniform so the page can split paragraphs on blank lines.
     body = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if len(body) > BODY_MAX:
-        raise PetitionError(f"text is {len(body)} characters long; the limit is {BODY_MAX}")
+        raise PetitionError(f"text is {len(body)} characters long; the limit is {BODY_MAX}", "body")
     if "\x00" in body:
-        raise PetitionError("text must not contain NUL characters")
+        raise PetitionError("text must not contain NUL characters", "body")
     return body
 
 
 def _validate_absolute(threshold: int) -> int:
     if isinstance(threshold, bool) or not isinstance(threshold, int):
-        raise PetitionError(f"threshold must be a whole number, got {threshold!r}")
+        raise PetitionError(f"threshold must be a whole number, got {threshold!r}", "threshold")
     if threshold < 1:
-        raise PetitionError(f"threshold must be at least 1, got {threshold}")
+        raise PetitionError(f"threshold must be at least 1, got {threshold}", "threshold")
     if threshold > THRESHOLD_MAX:
-        raise PetitionError(f"threshold must be at most {THRESHOLD_MAX:,}, got {threshold:,}")
+        raise PetitionError(
+            f"threshold must be at most {THRESHOLD_MAX:,}, got {threshold:,}", "threshold"
+        )
     return threshold
 
 
@@ -82,14 +96,18 @@ def _validate_percent(percent: float | Decimal | str) -> Decimal:
     try:
         value = Decimal(str(percent))
     except InvalidOperation:
-        raise PetitionError(f"threshold percentage must be a number, got {percent!r}") from None
+        raise PetitionError(
+            f"threshold percentage must be a number, got {percent!r}", "threshold_percent"
+        ) from None
     if not value.is_finite() or not 0 < value <= 100:
         raise PetitionError(
-            f"threshold percentage must be greater than 0 and at most 100, got {percent}"
+            f"threshold percentage must be greater than 0 and at most 100, got {percent}",
+            "threshold_percent",
         )
     if value.as_tuple().exponent < -PERCENT_PLACES:
         raise PetitionError(
-            f"threshold percentage may have at most {PERCENT_PLACES} decimal places, got {percent}"
+            f"threshold percentage may have at most {PERCENT_PLACES} decimal places, got {percent}",
+            "threshold_percent",
         )
     return value
 
@@ -98,9 +116,9 @@ def _validate_closes_at(closes_at: datetime | None, now: datetime) -> datetime |
     if closes_at is None:
         return None
     if closes_at.tzinfo is None or closes_at.utcoffset() is None:
-        raise PetitionError("closing time must include a timezone")
+        raise PetitionError("closing time must include a timezone", "closes_at")
     if closes_at <= now:
-        raise PetitionError(f"closing time {iso_utc(closes_at)} is not in the future")
+        raise PetitionError(f"closing time {iso_utc(closes_at)} is not in the future", "closes_at")
     return closes_at
 
 
@@ -112,12 +130,44 @@ def _validate_webhook_url(url: str | None) -> str | None:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise PetitionError(f"webhook URL {url!r} is not a valid URL") from None
+        raise PetitionError(f"webhook URL {url!r} is not a valid URL", "webhook_url") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PetitionError(f"webhook URL must be an http:// or https:// URL, got {url!r}")
+        raise PetitionError(
+            f"webhook URL must be an http:// or https:// URL, got {url!r}", "webhook_url"
+        )
     if len(url) > WEBHOOK_URL_MAX or any(ch.isspace() for ch in url):
-        raise PetitionError("webhook URL must be at most 2000 characters without spaces")
+        raise PetitionError(
+            "webhook URL must be at most 2000 characters without spaces", "webhook_url"
+        )
+    # A NUL or other control character would be refused by the database, not by a rule.
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise PetitionError("webhook URL must not contain control characters", "webhook_url")
     return url
+
+
+# What each field of a petition is checked by; create_petition and update_draft apply the same.
+_FIELD_RULES = {
+    "slug": lambda value, now: validate_slug(value),
+    "title": lambda value, now: _validate_title(value),
+    "body": lambda value, now: _validate_body(value),
+    "threshold": lambda value, now: _validate_absolute(value),
+    "threshold_percent": lambda value, now: _validate_percent(value),
+    "closes_at": _validate_closes_at,
+    "webhook_url": lambda value, now: _validate_webhook_url(value),
+}
+EDITABLE_FIELDS = ("title", "body", "threshold", "threshold_percent", "closes_at", "webhook_url")
+
+
+def validate_field(name: str, value, *, now: datetime | None = None):
+    """``value`` of the petition field ``name`` as the rules store it (a title trimmed, a
+    percentage as a Decimal); raise PetitionError, naming the field, if a rule refuses it.
+
+    The same checks as create_petition and update_draft, one field at a time, so that a form can
+    report every faulty field at once.
+    """
+    if name not in _FIELD_RULES:
+        raise ValueError(f"unknown petition field {name!r}")
+    return _FIELD_RULES[name](value, now or utcnow())
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -202,7 +252,7 @@ def create_petition(
     else:
         fields["threshold_percent"] = float(_validate_percent(threshold_percent))
     if find_petition(session, slug) is not None:
-        raise PetitionError(f"a petition with slug {slug!r} already exists")
+        raise PetitionError(f"a petition with slug {slug!r} already exists", "slug")
 
     petition = Petition(slug=slug, state="draft", created_at=now, **fields)
     session.add(petition)
@@ -210,7 +260,7 @@ def create_petition(
         session.flush()
     except IntegrityError:
         session.rollback()
-        raise PetitionError(f"a petition with slug {slug!r} already exists") from None
+        raise PetitionError(f"a petition with slug {slug!r} already exists", "slug") from None
     return petition
 
 
@@ -222,6 +272,24 @@ def open_petition(session: Session, slug: str, *, now: datetime | None = None) -
     """
     now = now or utcnow()
     petition = _get_for_update(session, slug)
+    petition.threshold, petition.eligible_members = opening_threshold(session, petition, now=now)
+    petition.state = "open"
+    petition.opened_at = now
+    session.add(petition)
+    session.flush()
+    return petition
+
+
+def opening_threshold(
+    session: Session, petition: Petition, *, now: datetime | None = None
+) -> tuple[int, int]:
+    """The threshold ``petition`` would be frozen at if it opened at ``now``, and the number of
+    active members it is taken from; raise PetitionError for whatever would stop it opening.
+
+    open_petition uses this, so a preview shown before opening applies the same rules.
+    """
+    now = now or utcnow()
+    slug = petition.slug
     if petition.state != "draft":
         raise PetitionError(f"petition {slug!r} is {petition.state}; only a draft can be opened")
     if petition.closes_at is not None and petition.closes_at <= now:
@@ -235,15 +303,58 @@ def open_petition(session: Session, slug: str, *, now: datetime | None = None) -
             f"petition {slug!r} has a percentage threshold but the roll has no active members; "
             "import the roll first"
         )
-    petition.eligible_members = eligible
-    petition.threshold = threshold_for(
+    threshold = threshold_for(
         eligible, absolute=petition.threshold_absolute, percent=petition.threshold_percent
     )
-    petition.state = "open"
-    petition.opened_at = now
+    return threshold, eligible
+
+
+@dataclass
+class DraftEdit:
+    """What update_draft did: the petition, and each stored field it changed as (old, new)."""
+
+    petition: Petition
+    changes: dict[str, tuple] = field(default_factory=dict)
+
+
+def update_draft(
+    session: Session, slug: str, *, now: datetime | None = None, **fields
+) -> DraftEdit:
+    """Change fields of the draft ``slug`` (any of EDITABLE_FIELDS) after checking each one as
+    create_petition does; fields not given keep their values. The slug cannot change.
+
+    Giving ``threshold`` or ``threshold_percent`` sets the threshold rule: exactly one of them
+    must then be a value, and the other kind is cleared. Only a draft can be edited: an open
+    petition's rules are what its members signed under.
+    """
+    unknown = sorted(set(fields) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise ValueError(f"not editable petition fields: {', '.join(unknown)}")
+    now = now or utcnow()
+    petition = _get_for_update(session, slug)
+    if petition.state != "draft":
+        raise PetitionError(f"petition {slug!r} is {petition.state}; only a draft can be edited")
+
+    wanted = {}
+    for name in ("title", "body", "closes_at", "webhook_url"):
+        if name in fields:
+            wanted[name] = validate_field(name, fields[name], now=now)
+    if "threshold" in fields or "threshold_percent" in fields:
+        absolute, percent = fields.get("threshold"), fields.get("threshold_percent")
+        if (absolute is None) == (percent is None):
+            raise PetitionError("give exactly one of a threshold or a threshold percentage")
+        wanted["threshold_absolute"] = None if absolute is None else _validate_absolute(absolute)
+        wanted["threshold_percent"] = None if percent is None else float(_validate_percent(percent))
+
+    edit = DraftEdit(petition)
+    for name, value in wanted.items():
+        old = getattr(petition, name)
+        if old != value:
+            edit.changes[name] = (old, value)
+            setattr(petition, name, value)
     session.add(petition)
     session.flush()
-    return petition
+    return edit
 
 
 def close_petition(session: Session, slug: str, *, now: datetime | None = None) -> Petition:
