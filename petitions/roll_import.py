@@ -185,9 +185,11 @@ def _merge(conn: Connection, replace: bool) -> dict[str, int]:
     return {"added": added, "updated": updated, "lapsed": lapsed}
 
 
-def _record_refusal(engine: Engine, filename: str, digest: str, flags: dict, reason: str) -> int:
+def _record_refusal(
+    engine: Engine, filename: str, digest: str, flags: dict, reason: str, on_recorded
+) -> ImportReport:
     with engine.begin() as conn:
-        return conn.execute(
+        import_id = conn.execute(
             insert(roll_import)
             .values(
                 filename=filename,
@@ -199,6 +201,9 @@ def _record_refusal(engine: Engine, filename: str, digest: str, flags: dict, rea
             )
             .returning(roll_import.c.id)
         ).scalar_one()
+        report = ImportReport(import_id, filename, digest, "refused", reason)
+        on_recorded(conn, report)
+    return report
 
 
 def import_roll(
@@ -210,23 +215,29 @@ def import_roll(
     strict: bool = False,
     on_progress: Callable[[int], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
+    on_recorded: Callable[[Connection, ImportReport], None] | None = None,
 ) -> ImportReport:
     """Import the roll CSV read from ``source``; every import is recorded, refused or not.
 
     ``on_progress`` is called with the number of bytes read since the last call, ``on_phase``
-    with a word for what the import is doing once the file has been read.
+    with a word for what the import is doing once the file has been read. ``on_recorded`` is
+    called with the connection and the report in the transaction that records the import, just
+    before it commits, so that a caller can write its own record of the outcome atomically with
+    it (or raise to undo the whole import).
     """
     reader = MeteredReader(source, on_progress)
     flags = {"replace": replace, "strict": strict}
     phase = on_phase or (lambda _name: None)
+    recorded = on_recorded or (lambda _conn, _report: None)
     try:
         with engine.begin() as conn:
-            return _apply(conn, reader, filename, flags, phase)
+            report = _apply(conn, reader, filename, flags, phase)
+            recorded(conn, report)
+            return report
     except RollFileError as exc:
         reader.drain()
         digest = reader.hexdigest()
-        import_id = _record_refusal(engine, filename, digest, flags, str(exc))
-        return ImportReport(import_id, filename, digest, "refused", str(exc))
+        return _record_refusal(engine, filename, digest, flags, str(exc), recorded)
 
 
 def _apply(conn: Connection, reader, filename: str, flags: dict, phase) -> ImportReport:
