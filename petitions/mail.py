@@ -29,6 +29,7 @@ SUBJECTS = {
     "already_signed": "You have already signed: {title}",
     "petition_closed": "This petition is closed: {title}",
     "sign_in": "Your sign-in link for Member petitions",
+    "invitation": "You are invited to sign: {title}",
 }
 SMTP_TIMEOUT = 30
 _URL = re.compile(r"https?://[^\s<>\"]+")

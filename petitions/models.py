@@ -387,6 +387,10 @@ class InvitationRun(Work, table=True):
     total: int = 0
     sent: int = 0
     cancelled_at: datetime | None = _time(nullable=True)
+    # Set while an organiser has paused the run; a batch offered meanwhile sends nothing.
+    paused_at: datetime | None = _time(nullable=True)
+    # Set when the run ended because its petition closed.
+    stopped_at: datetime | None = _time(nullable=True)
 
 
 class Invitation(SQLModel, table=True):

@@ -29,14 +29,15 @@ HSTS = "max-age=31536000"
 
 # Referrer policy. Most pages use strict-origin-when-cross-origin: other sites see at most our
 # origin, never a path. The pages whose address holds something private, a confirmation token
-# (/p/<slug>/confirm, where the expired-link page is shown too) or a signer's receipt
-# (/p/<slug>/receipt?leaf_hash=...), use same-origin: no Referer at all leaves for another site.
+# (/p/<slug>/confirm, where the expired-link page is shown too), a signer's receipt
+# (/p/<slug>/receipt?leaf_hash=...) or an invitation's opt-out token (/invitations/opt-out),
+# use same-origin: no Referer at all leaves for another site.
 # Not no-referrer: over HTTPS, Flask-WTF refuses a form POST without a same-origin Referer
-# (WTF_CSRF_SSL_STRICT), so no-referrer would break the confirm and fresh-link buttons. A
-# same-origin Referer only tells this server an address it served itself.
+# (WTF_CSRF_SSL_STRICT), so no-referrer would break the confirm, fresh-link and opt-out
+# buttons. A same-origin Referer only tells this server an address it served itself.
 DEFAULT_REFERRER_POLICY = "strict-origin-when-cross-origin"
 PRIVATE_URL_REFERRER_POLICY = "same-origin"
-_PRIVATE_URL = re.compile(r"^/p/[^/]+/(confirm|receipt)(/|$)")
+_PRIVATE_URL = re.compile(r"^(/p/[^/]+/(confirm|receipt)|/invitations/opt-out)(/|$)")
 
 
 def referrer_policy(path: str) -> str:
