@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from petitions import lifecycle, log_leaves, signature_log
+from petitions import audit, lifecycle, log_leaves, signature_list, signature_log
 from petitions.db import utcnow
 from petitions.models import Invalidation, LogLeaf, Member, Petition, Signature
 
@@ -36,11 +36,13 @@ def invalidate(
     decided_by: str,
     note: str = "",
     now: datetime | None = None,
+    audit_actor: str | None = None,
 ) -> list[Invalidation]:
     """Invalidate the signatures numbered ``numbers`` on petition ``slug``, all or none.
 
     A triggered petition stays triggered: the vote has been called, and the log shows how the
-    count moved afterwards.
+    count moved afterwards. With ``audit_actor`` (the signed-in person, from the web) the audit
+    trail records the decision in the same transaction, so it stands or falls with it.
     """
     if reason not in REASONS:
         raise InvalidationError(f"unknown reason {reason!r}; use one of {', '.join(REASONS)}")
@@ -105,7 +107,22 @@ def invalidate(
             session.add(record)
             made.append(record)
             next_index += 1
+        if audit_actor is not None:
+            event = audit.record(
+                session,
+                audit_actor,
+                "signature.invalidate",
+                petition,
+                _audit_detail(wanted, reason, note.strip()),
+            )
+            event.at = now
     return made
+
+
+def _audit_detail(numbers: list[int], reason: str, note: str) -> str:
+    written = signature_list.format_numbers(numbers)
+    detail = f"{len(numbers)} signature(s): {written}; reason {reason}"
+    return f"{detail}; note: {note}" if note else detail
 
 
 def invalidations(session: Session, petition: Petition) -> list[tuple[Invalidation, int]]:
