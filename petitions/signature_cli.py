@@ -32,7 +32,14 @@ def invalidate_command(
     """
     try:
         made = invalidation.invalidate(
-            webdb.engine(), current_app.config, slug, list(numbers), reason, decided_by, note
+            webdb.engine(),
+            current_app.config,
+            slug,
+            list(numbers),
+            reason,
+            decided_by,
+            note,
+            audit_actor="command line",
         )
     except invalidation.InvalidationError as exc:
         raise click.ClickException(str(exc)) from None

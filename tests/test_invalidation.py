@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from petitions import invalidation, log_leaves, webdb
-from petitions.models import Invalidation, LogLeaf, Signature
+from petitions.models import AuditEvent, Invalidation, LogLeaf, Signature
 from tests.helpers import add_members, open_petition, petition
 from tests.test_signature_log import MEMBERS, confirm
 from workers.dispatch import housekeeping
@@ -70,6 +70,10 @@ def test_invalidating_lowers_the_count_and_keeps_everything(app, client, runner,
     assert "the log counts 3 signatures, the petition reports 3" in verified.output
     listed = runner.invoke(args=["signature", "invalidations", "vote"])
     assert "signature 2: not_a_member by ann@example.org" in listed.output
+    with Session(webdb.engine_of(app)) as session:
+        events = session.scalars(select(AuditEvent)).all()
+    assert [(e.actor, e.action) for e in events] == [("command line", "signature.invalidate")]
+    assert "2 signature(s)" in events[0].detail
 
 
 def test_an_open_petition_below_its_threshold_can_still_cross_it(app, five):
