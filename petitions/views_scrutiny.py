@@ -1,14 +1,167 @@
-"""Placeholder: the scrutiny pages are being built."""
+"""Scrutineers' pages (organisers read them too): the audit trail, the roll imports, and for
+each petition its invalidations, threshold event, webhook tries, the evidence to download and
+the commitment key, whose every reveal is itself recorded in the audit trail."""
 
-from flask import Blueprint, render_template
+import csv
+import io
 
-from petitions import auth
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from sqlmodel import Session
 
-bp = Blueprint("scrutiny", __name__)
+from petitions import audit, auth, invalidation, lifecycle, scrutiny, signature_log, webdb
+from petitions.errors import json_error, wants_json
+
+bp = Blueprint("scrutiny", __name__, url_prefix="/scrutiny")
+
+_CONFIRMED = ("yes", "true", "on", "1")
 
 
-@bp.get("/scrutiny/")
+def _petition(slug: str):
+    found = lifecycle.find_petition(webdb.session(), slug)
+    if found is None:
+        abort(404, description="There is no petition at this address.")
+    return found
+
+
+def _before() -> int | None:
+    raw = request.args.get("before")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        abort(400, description="The page of the audit trail must be given as a whole number.")
+    return int(raw)
+
+
+@bp.get("/")
 @auth.require_role(*auth.READERS)
 def index():
-    """Placeholder page."""
-    return render_template("organiser/placeholder.html", section="petitions", title="scrutiny")
+    """The audit trail (newest first, a page at a time), every petition, and the roll imports."""
+    session = webdb.session()
+    entries, older = scrutiny.audit_page(session, _before())
+    return render_template(
+        "scrutiny/index.html",
+        section="scrutiny",
+        entries=entries,
+        older=older,
+        first_page=request.args.get("before") is None,
+        petitions=scrutiny.petition_summaries(session),
+        imports=scrutiny.roll_imports(session),
+        state_of=lifecycle.effective_state,
+    )
+
+
+@bp.get("/audit.csv")
+@auth.require_role(*auth.READERS)
+def audit_csv():
+    """The whole audit trail as CSV, oldest first, streamed."""
+    # Its own session: the stream outlives the request's session, which closes at teardown.
+    session = Session(webdb.engine(), expire_on_commit=False)
+
+    def lines():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(("id", "at", "actor", "action", "petition", "detail"))
+        with session:
+            for entry in scrutiny.all_events(session):
+                event = entry.event
+                writer.writerow(
+                    (
+                        event.id,
+                        lifecycle.iso_utc(event.at),
+                        event.actor,
+                        event.action,
+                        entry.slug or "",
+                        event.detail,
+                    )
+                )
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(
+        lines(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="audit-trail.csv"'},
+    )
+
+
+@bp.get("/p/<slug>")
+@auth.require_role(*auth.READERS)
+def petition(slug: str):
+    """One petition for scrutineers: its evidence, how to check it, its decisions and events."""
+    found = _petition(slug)
+    session = webdb.session()
+    return render_template(
+        "scrutiny/petition.html",
+        section="scrutiny",
+        petition=found,
+        state=lifecycle.effective_state(found),
+        trail=scrutiny.petition_trail(session, found),
+        head=signature_log.latest_head(session, found.id),
+        public_key=signature_log.public_key(current_app.config),
+        reasons=invalidation.REASONS,
+    )
+
+
+@bp.get("/p/<slug>/commitment-key")
+@auth.require_role(*auth.READERS)
+def commitment_key_form(slug: str):
+    """Ask for confirmation before revealing the commitment key; never shows the key itself."""
+    found = _petition(slug)
+    return render_template(
+        "scrutiny/commitment_key_form.html", section="scrutiny", petition=found, error=None
+    )
+
+
+@bp.post("/p/<slug>/commitment-key")
+@auth.require_role(*auth.READERS)
+def commitment_key(slug: str):
+    """Reveal the petition's commitment key to a scrutineer who confirms, and record in the
+    audit trail that they did (HTML, or JSON for a script asking for it)."""
+    found = _petition(slug)
+    as_json = wants_json()
+    if not _confirmed(as_json):
+        message = "Tick the box to confirm: revealing the key is recorded in the audit trail."
+        if as_json:
+            return json_error(400, "confirmation_required", 'send {"confirm": true}')
+        page = render_template(
+            "scrutiny/commitment_key_form.html", section="scrutiny", petition=found, error=message
+        )
+        return page, 400
+    session = webdb.session()
+    audit.record(
+        session,
+        auth.actor(),
+        scrutiny.KEY_ACTION,
+        found,
+        detail="revealed as JSON" if as_json else "revealed on the scrutiny page",
+    )
+    session.commit()
+    if as_json:
+        response = jsonify(
+            petition=found.slug,
+            commitment_key=found.log_secret,
+            algorithm="HMAC-SHA256",
+            commitment="hex(HMAC-SHA256(bytes.fromhex(commitment_key), member_id as UTF-8))",
+            recorded=True,
+        )
+    else:
+        response = current_app.make_response(
+            render_template(
+                "scrutiny/commitment_key.html",
+                section="scrutiny",
+                petition=found,
+                key=found.log_secret,
+            )
+        )
+    # The key must not linger in a shared cache or the browser's back-forward history.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _confirmed(as_json: bool) -> bool:
+    if as_json and request.is_json:
+        body = request.get_json(silent=True)
+        return isinstance(body, dict) and body.get("confirm") is True
+    return request.form.get("confirm", "").strip().lower() in _CONFIRMED
