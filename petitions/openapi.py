@@ -58,6 +58,23 @@ _PETITION = {
     },
 }
 
+_LIVE_COUNT = {
+    "type": "object",
+    "required": ["slug", "count", "threshold", "state", "reached_at", "log_size"],
+    "properties": {
+        "slug": {"type": "string", "pattern": "^[a-z0-9-]{1,64}$"},
+        "count": {"type": "integer", "minimum": 0, "description": "Confirmed signatures."},
+        "threshold": {"type": "integer", "minimum": 1},
+        "state": {"type": "string", "enum": ["open", "triggered", "closed"]},
+        "reached_at": {**_TIME, "description": "When the threshold was met (UTC), or null."},
+        "log_size": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Leaves in the petition's public log (signatures and cancellations).",
+        },
+    },
+}
+
 _HEALTH = {
     "type": "object",
     "required": ["status", "database", "queue"],
@@ -335,6 +352,21 @@ def document() -> dict:
                     },
                 }
             },
+            "/api/v1/petitions/{slug}/count": {
+                "get": {
+                    "operationId": "getLiveCount",
+                    "summary": "The live count, for pages that poll it (about once a second).",
+                    "description": "Cheap whatever the number of signatures: each web process "
+                    "reads the maintained counter at most twice a second and answers everyone "
+                    "from that. Sent with Cache-Control: public, max-age=1; a confirmation shows "
+                    "within a second.",
+                    "parameters": [_slug()],
+                    "responses": {
+                        "200": _json("The count.", "LiveCount"),
+                        "404": _json("No published petition has this slug.", "Error"),
+                    },
+                }
+            },
             "/api/v1/signatures/confirm": {
                 "post": {
                     "operationId": "confirmSignature",
@@ -374,6 +406,7 @@ def document() -> dict:
         "components": {
             "schemas": {
                 "Petition": _PETITION,
+                "LiveCount": _LIVE_COUNT,
                 "Health": _HEALTH,
                 "Error": _ERROR,
                 "SignRequest": _SIGN_REQUEST,

@@ -2,12 +2,25 @@
 
 from flask import Blueprint, current_app, jsonify, request
 
-from petitions import counts, lifecycle, openapi, rate_limits, signature_log, signing, webdb
+from petitions import (
+    counts,
+    lifecycle,
+    live,
+    live_wsgi,
+    openapi,
+    rate_limits,
+    signature_log,
+    signing,
+    webdb,
+)
 from petitions.addresses import InvalidAddress
 from petitions.errors import json_error
 from petitions.models import Petition
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# The live count's 200s are answered in front of Flask (petitions.live_wsgi); the view below
+# answers the rest of that route.
+bp.record_once(lambda state: live_wsgi.install(state.app))
 
 
 def petition_json(petition: Petition) -> dict:
@@ -37,6 +50,18 @@ def petition(slug: str):
     if found is None:
         return json_error(404, "not_found", f"no petition with slug {slug!r}")
     return jsonify(petition_json(found))
+
+
+@bp.get("/petitions/<slug>/count")
+def live_count(slug: str):
+    """The live count that open pages poll: cheap (see petitions.live) and cacheable for 1 s.
+    Its 200s are normally answered by petitions.live_wsgi before Flask sees the request."""
+    found = live.read(current_app, slug)
+    if found is None:
+        return json_error(404, "not_found", f"no petition with slug {slug!r}")
+    response = current_app.response_class(found.body, mimetype="application/json")
+    response.headers["Cache-Control"] = "public, max-age=1"
+    return response
 
 
 @bp.get("/openapi.json")

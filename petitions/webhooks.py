@@ -23,6 +23,10 @@ class DeliveryFailed(Exception):
     """The ballot system did not take the webhook this time; it will be tried again."""
 
 
+class RetryRefused(Exception):
+    """A delivery cannot be retried now; the message says why, fit to show as it is."""
+
+
 def signed_headers(secret: str, webhook_id: str, body: str, now: datetime) -> dict[str, str]:
     """The Standard Webhooks headers for ``body`` sent as ``webhook_id`` at ``now``."""
     return {
@@ -121,6 +125,37 @@ def deliver(engine, settings: Mapping, delivery_id: int) -> None:
             delivery.last_error = None
             return
     raise DeliveryFailed(error or "no answer")
+
+
+def retry_now(
+    session: Session, petition_id: int, delivery_id: int, now: datetime | None = None
+) -> WebhookDelivery:
+    """Make the undelivered ``delivery_id`` of petition ``petition_id`` due now instead of after
+    its backoff: the relay offers it within about a second (or the caller dispatches it after
+    committing). The same webhook-id and body go again, as on every retry.
+
+    Raises RetryRefused when the delivery is not this petition's, is already delivered or
+    disabled, or a try is under way (its lease has not run out): two tries at once would only
+    send the same message twice. The caller commits.
+    """
+    now = now or utcnow()
+    delivery = session.scalars(
+        select(WebhookDelivery)
+        .join(ThresholdEvent, ThresholdEvent.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.id == delivery_id, ThresholdEvent.petition_id == petition_id)
+        .with_for_update(of=WebhookDelivery)
+    ).first()
+    if delivery is None:
+        raise RetryRefused(f"this petition has no webhook delivery {delivery_id}")
+    if delivery.done_at is not None:
+        raise RetryRefused(f"webhook {delivery.webhook_id} is {delivery.outcome or 'done'} already")
+    if delivery.leased_until is not None and delivery.leased_until > now:
+        raise RetryRefused(f"webhook {delivery.webhook_id} is being tried right now")
+    delivery.next_attempt_at = now
+    delivery.leased_until = None
+    session.add(delivery)
+    session.flush()
+    return delivery
 
 
 def ballot_url_of(session: Session, petition) -> str | None:
