@@ -80,12 +80,8 @@ def test_the_answer_is_the_same_for_unknown_and_disabled_addresses(app, client, 
         client.post("/sign-in", data={"email": email})
         for email in ("ada@example.org", "nobody@example.org", "off@example.org")
     ]
-    assert {(a.status_code, a.headers["Location"]) for a in answers} == {
-        (303, "/sign-in/sent")
-    }
-    assert [m.to_address for m in sent_mail(app) if m.purpose == "sign_in"] == [
-        "ada@example.org"
-    ]
+    assert {(a.status_code, a.headers["Location"]) for a in answers} == {(303, "/sign-in/sent")}
+    assert [m.to_address for m in sent_mail(app) if m.purpose == "sign_in"] == ["ada@example.org"]
 
 
 def test_malformed_address_is_a_clear_error(app, client):
