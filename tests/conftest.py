@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from app import create_app
 from petitions import schema, webdb
+from tests import browser_support
 from workers import dispatch
 
 PG_URL = os.environ.get(
@@ -161,3 +162,18 @@ def db(app):
     """A session on the app's database, for arranging and inspecting rows."""
     with app.app_context(), Session(webdb.engine(), expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium, driven by Playwright, shared by the session's browser tests
+    (see tests/browser_support.py: skipped without it, unless the browser is required)."""
+    with browser_support.chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def base_url(app):
+    """The app served on a free loopback port; e-mailed links point there too."""
+    with browser_support.served(app) as base:
+        yield base

@@ -19,7 +19,6 @@ from tests.browser_support import (
     DESKTOP,
     PHONE,
     SCREENSHOTS,
-    chromium,
     open_page,
     served,
     session_cookie,
@@ -45,15 +44,15 @@ def database_url(tmp_path):
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
-@pytest.fixture(scope="module")
-def browser():
+@pytest.fixture
+def browser(browser):
+    """The session's Chromium, once axe-core is there to inject."""
     if not AXE.exists():
         message = f"{AXE} not found: run `npm ci` (make test does) to check accessibility"
         if os.environ.get("PETITIONS_TEST_REQUIRE_BROWSER") == "1":
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
-    with chromium() as launched:
-        yield launched
+    return browser
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from petitions import signing, tokens, webdb
 from petitions.models import Member, TreeHead
-from tests.browser_support import SCREENSHOTS, chromium, open_page, served
+from tests.browser_support import SCREENSHOTS, open_page
 from tests.helpers import add_members, open_petition, petition
 from workers.dispatch import housekeeping
 
@@ -36,20 +36,6 @@ INCOMPLETE = "This receipt is incomplete"
 def database_url(tmp_path):
     """SQLite only: these tests are about the browser, not the backend."""
     return f"sqlite:///{tmp_path / 'test.db'}"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's headless Chromium, driven by Playwright, for the whole module."""
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def base_url(app):
-    """The app served on a free loopback port; e-mailed links point there too."""
-    with served(app) as base:
-        yield base
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ from tests.browser_support import open_page
 from tests.helpers import add_members, link_in, open_petition, sent_mail
 from workers.dispatch import housekeeping
 
-# The fixtures of tests/test_browser.py, for this module too.
+# SQLite only, as in tests/test_browser.py.
 database_url = browser_tests.database_url
-browser = browser_tests.browser
-base_url = browser_tests.base_url
 
 # Every violation of the page's policy, recorded before any script of the page runs.
 RECORD_VIOLATIONS = """

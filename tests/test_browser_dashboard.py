@@ -28,9 +28,7 @@ from tests.browser_support import (
     DESKTOP,
     PHONE,
     SCREENSHOTS,
-    chromium,
     open_page,
-    served,
     session_cookie,
 )
 from tests.helpers import add_members, open_petition, petition, sign_in
@@ -49,20 +47,6 @@ MEMBERS = [
 def database_url(tmp_path):
     """SQLite only: a file that another process can open too."""
     return f"sqlite:///{tmp_path / 'test.db'}"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's headless Chromium for the whole module."""
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def base_url(app):
-    """The app served on a free loopback port."""
-    with served(app) as base:
-        yield base
 
 
 # Run by another Python process: confirm the tokens given, as a worker on another machine would.

@@ -20,7 +20,6 @@ from tests.browser_support import (
     DESKTOP,
     PHONE,
     SCREENSHOTS,
-    chromium,
     open_page,
     served,
     session_cookie,
@@ -55,13 +54,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
 def database_url(tmp_path):
     """SQLite only: these tests are about the browser, not the backend."""
     return f"sqlite:///{tmp_path / 'test.db'}"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's headless Chromium, for the whole module."""
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

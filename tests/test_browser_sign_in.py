@@ -6,7 +6,7 @@ SQLite only; skipped without /usr/bin/chromium unless PETITIONS_TEST_REQUIRE_BRO
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser_support import PHONE, chromium, open_page, served
+from tests.browser_support import PHONE, open_page, served
 
 
 @pytest.fixture
@@ -15,11 +15,11 @@ def database_url(tmp_path):
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
-def test_an_organiser_signs_in_by_the_mailed_link_and_signs_out(app, runner, worker):
+def test_an_organiser_signs_in_by_the_mailed_link_and_signs_out(app, runner, worker, browser):
     assert (
         runner.invoke(args=["user", "add", "ada@example.org", "--role", "organiser"]).exit_code == 0
     )
-    with chromium() as browser, served(app) as base:
+    with served(app) as base:
         context, page, errors = open_page(browser, viewport=PHONE)
         page.goto(f"{base}/organiser/")
         expect(page.locator("h1")).to_have_text("Sign in")

@@ -15,8 +15,6 @@ from tests.test_browser_csp import RECORD_VIOLATIONS
 from tests.test_invitations import invitation_mail, make_due, runs
 
 database_url = browser_tests.database_url
-browser = browser_tests.browser
-base_url = browser_tests.base_url
 
 MEMBERS = [
     (f"M{n}", f"m{n}@example.org", "active", "North" if n % 2 else "South") for n in range(8)

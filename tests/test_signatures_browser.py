@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 import tests.test_browser_csp as csp_tests
-from tests.browser_support import PHONE, chromium, open_page, served, session_cookie
+from tests.browser_support import PHONE, open_page, served, session_cookie
 from tests.helpers import add_members, open_petition, petition, sign_in
 from tests.test_signature_log import MEMBERS, confirm
 
@@ -18,12 +18,6 @@ from tests.test_signature_log import MEMBERS, confirm
 def database_url(tmp_path):
     """SQLite only: these tests are about the browser, not the backend."""
     return f"sqlite:///{tmp_path / 'test.db'}"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
 
 
 def test_selecting_reviewing_and_invalidating_in_the_browser(app, client, browser):
