@@ -35,35 +35,45 @@ dropped and the Redis database emptied, at the end, on an error and on Ctrl-C.
 
 import argparse
 import asyncio
-import base64
 import multiprocessing
 import os
 import resource
-import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack, closing, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
-from math import ceil
 from pathlib import Path
 
 import psycopg
-import redis
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_SERVER = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+if not __package__:
+    # Run as `python bench/live.py`, which puts bench/ on sys.path rather than the repository
+    # root that holds the bench package (gunicorn, importing `bench.live`, has the root already).
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+from bench.common import (
+    LOOPBACK,
+    ROOT,
+    START_TIMEOUT,
+    BenchError,
+    RedisDatabase,
+    bounded,
+    drop_database,
+    flask_command,
+    free_port,
+    ms,
+    percentile,
+    recreate_database,
+)
+
 DATABASE = "petitions_bench_live"
 REDIS_CLAIM = "petitions-bench-live-claim"
-LOOPBACK = "127.0.0.1"
 SMALL, BIG = "bench-small", "bench-big"
 SMALL_SIGNATURES = 10
 WRITER_MEMBERS = 25_000
@@ -73,29 +83,10 @@ DASHBOARD_POLL_SECONDS = 5.0
 CONFIRM_EVERY = 0.5
 FRESH_WITHIN = 2.0
 GOAL_RATIO = 0.70
-START_TIMEOUT = 60.0
-STOP_GRACE = 10.0
 REQUEST_TIMEOUT = 10.0
-# Settings the service reads that this benchmark fixes or must not inherit from the shell.
-SERVICE_SETTINGS = (
-    "PETITIONS_ENV",
-    "SECRET_KEY",
-    "SECRET_KEY_FALLBACKS",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "BASE_URL",
-    "SMTP_URL",
-    "BALLOT_WEBHOOK_URL",
-    "BALLOT_WEBHOOK_SECRET",
-    "LOG_SIGNING_KEY",
-    "PORT",
-    "WEB_CONCURRENCY",
-    "WEB_THREADS",
-)
-
-
-class BenchError(Exception):
-    """The benchmark cannot go on; the message says why."""
+# Settings the service reads that this benchmark fixes or must not inherit from the shell: the
+# shared ones, and gunicorn's, which --web-concurrency and --web-threads set instead.
+SERVICE_SETTINGS = (*common.SERVICE_SETTINGS, "WEB_CONCURRENCY", "WEB_THREADS")
 
 
 # --- the ceiling: a bare app, served by gunicorn as `bench.live:hello_app()` ------------------
@@ -121,21 +112,6 @@ def hello_app():
 # --- small helpers ----------------------------------------------------------------------------
 
 
-def bounded(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``low`` to ``high``."""
-
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw.replace("_", "").replace(",", ""))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
-        return value
-
-    return parse
-
-
 def steps(raw: str) -> list[int]:
     """An argparse type: increasing viewer counts, e.g. 250,500,1000."""
     try:
@@ -145,21 +121,6 @@ def steps(raw: str) -> list[int]:
     if not values or values != sorted(set(values)) or values[0] < 1 or values[-1] > 15000:
         raise argparse.ArgumentTypeError("give increasing viewer counts from 1 to 15000")
     return values
-
-
-def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """The nearest-rank percentile of ``values`` (NaN when empty)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, ceil(pct / 100 * len(ordered)) - 1)]
 
 
 def raise_file_limit() -> None:
@@ -172,72 +133,13 @@ def raise_file_limit() -> None:
 # --- PostgreSQL, Redis and the data -----------------------------------------------------------
 
 
-def recreate_database(name: str) -> str:
-    """Drop and create the scratch database; return its libpq URL."""
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return ADMIN.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_database(name: str) -> None:
-    """Drop the scratch database, whoever is still connected to it."""
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-class RedisDatabase:
-    """An empty numbered Redis database, claimed with a marker key, emptied on release."""
-
-    def __init__(self):
-        for number in range(15, 0, -1):
-            client = redis.Redis.from_url(f"{REDIS_SERVER}/{number}", socket_timeout=5)
-            if client.dbsize() == 0 and client.set(REDIS_CLAIM, "1", nx=True):
-                self.url = f"{REDIS_SERVER}/{number}"
-                self.client = client
-                return
-            client.close()
-        raise BenchError("no empty Redis database (1-15) to run in")
-
-    def release(self) -> None:
-        """Empty the database."""
-        self.client.flushdb()
-        self.client.close()
-
-
 def service_env(db_url: str, redis_url: str, port: int) -> dict[str, str]:
     """The environment of the service: production settings, everything on loopback."""
-    env = {key: value for key, value in os.environ.items() if key not in SERVICE_SETTINGS}
-    env.update(
-        PETITIONS_ENV="production",
-        SECRET_KEY=secrets.token_hex(32),
-        BALLOT_WEBHOOK_SECRET="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
-        LOG_SIGNING_KEY=base64.b64encode(secrets.token_bytes(32)).decode(),
-        DATABASE_URL=db_url.replace("postgresql://", "postgresql+psycopg://", 1),
-        REDIS_URL=redis_url,
-        BASE_URL=f"http://{LOOPBACK}:{port}",
-        # Nothing is mailed and no threshold is crossed; these only satisfy production's checks.
-        SMTP_URL=f"smtp://{LOOPBACK}:{free_port()}",
-        BALLOT_WEBHOOK_URL=f"http://{LOOPBACK}:{free_port()}/ballot",
-        PYTHONUNBUFFERED="1",
+    # Nothing is mailed and no threshold is crossed: the SMTP and webhook ports, where nothing
+    # listens, only satisfy production's checks.
+    return common.service_env(
+        db_url, redis_url, port, free_port(), free_port(), cleared=SERVICE_SETTINGS
     )
-    return env
-
-
-def flask_command(env: dict[str, str], *args: str) -> str:
-    """Run `flask --app app ARGS` to completion; raise BenchError if it fails."""
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise BenchError(f"flask {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
 
 
 MEMBERS_SQL = """
@@ -325,13 +227,7 @@ class Server:
         self.port = port
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                [
-                    sys.executable, "-m", "gunicorn",
-                    "--workers", str(options.web_concurrency),
-                    "--threads", str(options.web_threads),
-                    "--bind", f"{LOOPBACK}:{port}",
-                    target,
-                ],
+                common.gunicorn_argv(options, port, target),
                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
@@ -351,14 +247,7 @@ class Server:
 
     def stop(self) -> None:
         """SIGTERM the process group, SIGKILL after a grace period."""
-        if self.process.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            with suppress(subprocess.TimeoutExpired):
-                self.process.wait(STOP_GRACE)
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        common.stop_process_groups([self.process])
 
 
 # --- the load generator: raw HTTP/1.1 keep-alive on asyncio, in child processes ----------------
@@ -744,11 +633,6 @@ def run_once(number, options, pool, env, app, cookie, logs: Path) -> RunFigures:
 # --- printing ---------------------------------------------------------------------------------
 
 
-def ms(seconds: float) -> str:
-    """``seconds`` in milliseconds."""
-    return f"{seconds * 1000:.1f} ms"
-
-
 def print_step(step: Step) -> None:
     """One viewer step."""
     verdict = "held" if step.held else "NOT held"
@@ -832,36 +716,21 @@ def parse_options() -> argparse.Namespace:
         "--viewers", type=steps, default=steps("250,500,1000,2000,3000,4000"), help="steps"
     )
     parser.add_argument("--step-seconds", type=bounded(4, 120), default=8)
-    parser.add_argument(
-        "--web-concurrency",
-        type=bounded(1, 64),
-        default=int(os.environ.get("WEB_CONCURRENCY") or 4),
-        help="gunicorn workers (default: WEB_CONCURRENCY or 4, as in the Procfile)",
-    )
-    parser.add_argument(
-        "--web-threads",
-        type=bounded(1, 64),
-        default=int(os.environ.get("WEB_THREADS") or 4),
-        help="gunicorn threads per worker (default: WEB_THREADS or 4)",
-    )
+    common.add_gunicorn_options(parser)
     parser.add_argument("--logs", type=Path, help="keep gunicorn's output in this folder")
     return parser.parse_args()
-
-
-def _interrupted(_signum, _frame) -> None:
-    raise KeyboardInterrupt
 
 
 def main() -> None:
     """Run the benchmark and print its figures."""
     options = parse_options()
-    signal.signal(signal.SIGTERM, _interrupted)
+    common.interrupt_on_sigterm()
     raise_file_limit()
     with ExitStack() as stack:
         logs = options.logs or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         logs.mkdir(parents=True, exist_ok=True)
         stack.callback(drop_database, DATABASE)
-        redis_db = RedisDatabase()
+        redis_db = RedisDatabase(REDIS_CLAIM)
         stack.callback(redis_db.release)
         db_url = recreate_database(DATABASE)
         env = service_env(db_url, redis_db.url, 0)
@@ -890,9 +759,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as exc:
-        sys.exit(f"bench: {exc}")
-    except KeyboardInterrupt:
-        sys.exit("bench: interrupted; processes stopped and the scratch database dropped")
+    common.run_main(main)

@@ -27,15 +27,11 @@ import base64
 import hashlib
 import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import timedelta
-from math import ceil
 from pathlib import Path
 from unittest import mock
 
@@ -58,8 +54,14 @@ from petitions.db import utcnow
 from petitions.models import Member, Petition
 from petitions.sample_roll import write_sample_roll
 
-ROOT = Path(__file__).resolve().parent.parent
-ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+if not __package__:
+    # Run as `python bench/log.py`, which puts bench/ on sys.path rather than the repository
+    # root that holds the bench package.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+from bench.common import bounded, drop_database, percentile, recreate_database, sqlalchemy_url
+
 DATABASE = "petitions_bench_log"
 SMALL_LEAVES = 1000
 # Settings the service reads that this benchmark fixes or must not inherit from the shell.
@@ -67,29 +69,6 @@ CLEARED = ("REDIS_URL", "SMTP_URL", "BALLOT_WEBHOOK_URL", "SECRET_KEY_FALLBACKS"
 
 
 # --- small helpers ----------------------------------------------------------------------------
-
-
-def bounded(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``low`` to ``high``."""
-
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw.replace("_", "").replace(",", ""))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}, got {value:,}")
-        return value
-
-    return parse
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """The nearest-rank percentile of ``values`` (NaN when empty)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, ceil(pct / 100 * len(ordered)) - 1)]
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -125,41 +104,15 @@ class Statements:
         self.count += 1
 
 
-def sqlalchemy_url(url: str) -> str:
-    """The SQLAlchemy form of a libpq URL."""
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
-
-
-def recreate_database(name: str) -> str:
-    """Drop and create the scratch database; return its libpq URL."""
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return ADMIN.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_database(name: str) -> None:
-    """Drop the scratch database, whoever is still connected to it."""
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def flask_command(*args: str) -> tuple[float, str]:
     """Run `flask --app app ARGS` with this process's environment; return (wall s, output)."""
+    # An hour, not the usual ten minutes: `log verify` of a big log is what is being timed.
     start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", *args],
-        cwd=ROOT,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"flask {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return elapsed, result.stdout
+    try:
+        output = common.flask_command(dict(os.environ), *args, timeout=3600)
+    except common.BenchError as exc:
+        sys.exit(str(exc))
+    return time.perf_counter() - start, output
 
 
 def make_petition(engine, slug: str, threshold: int) -> Petition:
@@ -463,12 +416,15 @@ def check_verified(output: str, size: int) -> None:
 def parse_options() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--leaves", type=bounded(2 * SMALL_LEAVES, 20_000_000), default=1_000_000)
-    parser.add_argument("--confirmations", type=bounded(10, 100_000), default=2000)
-    parser.add_argument("--runs", type=bounded(1, 20), default=3)
+    # Bounds in the error messages with thousands separators: they run to millions here.
+    parser.add_argument(
+        "--leaves", type=bounded(2 * SMALL_LEAVES, 20_000_000, grouped=True), default=1_000_000
+    )
+    parser.add_argument("--confirmations", type=bounded(10, 100_000, grouped=True), default=2000)
+    parser.add_argument("--runs", type=bounded(1, 20, grouped=True), default=3)
     parser.add_argument(
         "--samples",
-        type=bounded(10, 100_000),
+        type=bounded(10, 100_000, grouped=True),
         default=1000,
         help="random proofs, requests and head signings per size and run",
     )
@@ -489,14 +445,10 @@ def configure(url: str) -> None:
     )
 
 
-def _interrupted(_signum, _frame) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> None:
     """Run the benchmark and print its figures; the scratch database is dropped however it ends."""
     options = parse_options()
-    signal.signal(signal.SIGTERM, _interrupted)
+    common.interrupt_on_sigterm()
     rng = random.Random(options.seed)
     url = recreate_database(DATABASE)
     try:

@@ -22,24 +22,24 @@ import psycopg
 
 from petitions.sample_roll import write_sample_roll
 
-ROOT = Path(__file__).resolve().parent.parent
-ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+if not __package__:
+    # Run as `python bench/roll_import.py`, which puts bench/ on sys.path rather than the
+    # repository root that holds the bench package.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, drop_database, flask_argv, recreate_database, sqlalchemy_url
+
+# Dropped and created without WITH (FORCE) (force=False below), as this script always has.
 DATABASE = "petitions_bench"
-
-
-def _recreate(name: str) -> str:
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _import(url: str, path: Path) -> tuple[float, float]:
     """Import ``path``; return (seconds, peak RSS in MiB) of the command's own process."""
-    env = dict(os.environ, DATABASE_URL=url.replace("postgresql://", "postgresql+psycopg://"))
+    env = dict(os.environ, DATABASE_URL=sqlalchemy_url(url))
     start = time.perf_counter()
+    # Popen and wait4 rather than flask_command: the kernel's peak RSS of this one process.
     process = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "app", "roll", "import", str(path)],
+        flask_argv("roll", "import", str(path)),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -53,9 +53,9 @@ def _import(url: str, path: Path) -> tuple[float, float]:
 
 
 def _upgrade(url: str) -> None:
-    env = dict(os.environ, DATABASE_URL=url.replace("postgresql://", "postgresql+psycopg://"))
+    env = dict(os.environ, DATABASE_URL=sqlalchemy_url(url))
     subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],
+        flask_argv("db", "upgrade"),
         cwd=ROOT,
         env=env,
         check=True,
@@ -102,14 +102,14 @@ def main() -> None:
 
         fresh, again, ceiling, peak, small_peak = [], [], [], [], []
         for run in range(1, options.runs + 1):
-            url = _recreate(DATABASE)
+            url = recreate_database(DATABASE, force=False)
             _upgrade(url)
             seconds, rss = _import(url, big)
             fresh.append(seconds)
             peak.append(rss)
             again.append(_import(url, big)[0])
             ceiling.append(_ceiling(url, big))
-            url = _recreate(DATABASE)
+            url = recreate_database(DATABASE, force=False)
             _upgrade(url)
             small_peak.append(_import(url, small)[1])
             print(
@@ -117,8 +117,7 @@ def main() -> None:
                 f"COPY ceiling {ceiling[-1]:.2f} s, peak RSS {rss:.0f} MiB "
                 f"({small_peak[-1]:.0f} MiB for a tenth of the rows)"
             )
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
+        drop_database(DATABASE, force=False)
 
     rate = options.rows / statistics.median(fresh)
     rate_again = options.rows / statistics.median(again)

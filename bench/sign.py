@@ -26,15 +26,11 @@ dropped and the Redis database emptied, at the end, on an error and on Ctrl-C.
 """
 
 import argparse
-import base64
 import csv
 import email
 import email.policy
 import json
 import os
-import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,55 +38,58 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from contextlib import ExitStack, closing, suppress
+from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from math import ceil
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
-import redis
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_SERVER = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+if not __package__:
+    # Run as `python bench/sign.py`, which puts bench/ on sys.path rather than the repository
+    # root that holds the bench package (gunicorn, importing `bench.sign`, has the root already).
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+from bench.common import (
+    LOOPBACK,
+    ROOT,
+    START_TIMEOUT,
+    BenchError,
+    RedisDatabase,
+    bounded,
+    drop_database,
+    flask_command,
+    free_port,
+    gunicorn_argv,
+    ms,
+    percentile,
+    recreate_database,
+)
+
 DATABASE = "petitions_bench_sign"
 SLUG = "bench-sign"
-LOOPBACK = "127.0.0.1"
 REDIS_CLAIM = "petitions-bench-sign-claim"
 BARE_TABLE = "bench_bare_insert"
 INSERT_BARE = "INSERT INTO bench_bare_insert (email) VALUES (%s)"
 HTTP_TIMEOUT = (5, 30)
-START_TIMEOUT = 60.0
-STOP_GRACE = 10.0
 WEBHOOK_WAIT = 30.0
-# Settings the service reads that this benchmark fixes or must not inherit from the shell.
+# Settings the service reads that this benchmark fixes or must not inherit from the shell: the
+# shared ones, and those of mail, links, webhooks, rate limits and the work queue that its
+# figures depend on.
 SERVICE_SETTINGS = (
-    "PETITIONS_ENV",
-    "SECRET_KEY",
-    "SECRET_KEY_FALLBACKS",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "BASE_URL",
-    "SMTP_URL",
+    *common.SERVICE_SETTINGS,
     "MAIL_FROM",
-    "BALLOT_WEBHOOK_URL",
-    "BALLOT_WEBHOOK_SECRET",
     "CONFIRM_LINK_MAX_AGE",
     "WEBHOOK_TIMEOUT",
     "SIGN_LIMIT_PER_NETWORK",
     "SIGN_LIMIT_PER_ADDRESS",
     "CONFIRM_LIMIT_PER_NETWORK",
     "WORK_LEASE_SECONDS",
-    "PORT",
 )
-
-
-class BenchError(Exception):
-    """The benchmark cannot go on; the message says why."""
 
 
 # --- the ceiling: a bare app, served by gunicorn as `bench.sign:bare_app()` -------------------
@@ -130,46 +129,6 @@ def bare_app():
 # --- small helpers ----------------------------------------------------------------------------
 
 
-def bounded(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``low`` to ``high``."""
-
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
-        return value
-
-    return parse
-
-
-def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """The nearest-rank percentile of ``values`` (NaN when empty)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, ceil(pct / 100 * len(ordered)) - 1)]
-
-
-def ms(seconds: float) -> str:
-    """``seconds`` as milliseconds, for printing."""
-    return f"{seconds * 1000:8.1f} ms"
-
-
-def sqlalchemy_url(url: str) -> str:
-    """The SQLAlchemy form of a libpq URL."""
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
-
-
 class Deadline:
     """The time left for one run; every wait in the run is bounded by it."""
 
@@ -184,48 +143,6 @@ class Deadline:
         """Raise BenchError when the time is up."""
         if self.left() <= 0:
             raise BenchError(f"--timeout reached while {what}")
-
-
-# --- PostgreSQL and Redis ---------------------------------------------------------------------
-
-
-def recreate_database(name: str) -> str:
-    """Drop and create the scratch database; return its libpq URL."""
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return ADMIN.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_database(name: str) -> None:
-    """Drop the scratch database, whoever is still connected to it."""
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-class RedisDatabase:
-    """An empty numbered Redis database, claimed with a marker key, emptied on release."""
-
-    def __init__(self):
-        for number in range(15, 0, -1):
-            client = redis.Redis.from_url(f"{REDIS_SERVER}/{number}", socket_timeout=5)
-            if client.dbsize() == 0 and client.set(REDIS_CLAIM, "1", nx=True):
-                self.url = f"{REDIS_SERVER}/{number}"
-                self.client = client
-                return
-            client.close()
-        raise BenchError("no empty Redis database (1-15) to run in")
-
-    def clear(self) -> None:
-        """Delete everything but the claim (between runs)."""
-        keys = [key for key in self.client.scan_iter(count=1000) if key != REDIS_CLAIM.encode()]
-        for start in range(0, len(keys), 1000):
-            self.client.delete(*keys[start : start + 1000])
-
-    def release(self) -> None:
-        """Empty the database."""
-        self.client.flushdb()
-        self.client.close()
 
 
 # --- the SMTP sink and the webhook receiver ---------------------------------------------------
@@ -378,17 +295,7 @@ class Processes:
 
     def stop_all(self) -> None:
         """SIGTERM each child's process group, then SIGKILL what is left after a grace period."""
-        for _name, process, _path in reversed(self.running):
-            if process.poll() is None:
-                with suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        limit = time.monotonic() + STOP_GRACE
-        for _name, process, _path in reversed(self.running):
-            with suppress(subprocess.TimeoutExpired):
-                process.wait(max(0.1, limit - time.monotonic()))
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        common.stop_process_groups([process for _name, process, _path in self.running])
         self.running = []
 
 
@@ -399,38 +306,6 @@ def tail(path: Path, lines: int = 25) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
-
-
-def flask_command(env: dict[str, str], *args: str) -> str:
-    """Run `flask --app app ARGS` to completion; return its output, raise BenchError if it fails."""
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise BenchError(f"flask {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
-
-
-def gunicorn_argv(options: argparse.Namespace, port: int, app: str) -> list[str]:
-    """The Procfile's web command, bound to a loopback port."""
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--workers",
-        str(options.web_concurrency),
-        "--threads",
-        str(options.web_threads),
-        "--bind",
-        f"{LOOPBACK}:{port}",
-        app,
-    ]
 
 
 def wait_healthy(url: str, processes: Processes, deadline: Deadline) -> None:
@@ -542,23 +417,15 @@ def eligible_members(roll: Path, wanted: int) -> list[str]:
 
 def service_env(db_url: str, redis_url: str, web_port: int, smtp_port: int, hook_port: int):
     """The environment of every service process: production settings, all on loopback."""
-    env = {key: value for key, value in os.environ.items() if key not in SERVICE_SETTINGS}
+    env = common.service_env(
+        db_url, redis_url, web_port, smtp_port, hook_port, cleared=SERVICE_SETTINGS
+    )
     env.update(
-        PETITIONS_ENV="production",
-        SECRET_KEY=secrets.token_hex(32),
-        BALLOT_WEBHOOK_SECRET="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
-        DATABASE_URL=sqlalchemy_url(db_url),
-        REDIS_URL=redis_url,
-        BASE_URL=f"http://{LOOPBACK}:{web_port}",
-        SMTP_URL=f"smtp://{LOOPBACK}:{smtp_port}",
-        BALLOT_WEBHOOK_URL=f"http://{LOOPBACK}:{hook_port}/ballot",
-        LOG_SIGNING_KEY=base64.b64encode(secrets.token_bytes(32)).decode(),
         # Every simulated member comes from this one loopback address: the limits stay on (their
         # cost is part of each request) but high enough for the whole run.
         SIGN_LIMIT_PER_NETWORK="1000000 per hour",
         SIGN_LIMIT_PER_ADDRESS="1000 per hour",
         CONFIRM_LIMIT_PER_NETWORK="1000000 per hour",
-        PYTHONUNBUFFERED="1",
     )
     return env
 
@@ -603,7 +470,7 @@ def run_once(
         for number in range(options.workers):
             processes.start(
                 f"worker{number + 1}",
-                [sys.executable, "-m", "flask", "--app", "app", "worker"],
+                common.flask_argv("worker"),
                 env,
             )
         wait_healthy(f"{base}/healthz", processes, deadline)
@@ -753,9 +620,7 @@ def run_ceiling(
 
 def latency_line(name: str, values: list[float]) -> str:
     """p50 and p99 of ``values``."""
-    return (
-        f"{name} p50 {ms(percentile(values, 50)).strip()}, p99 {ms(percentile(values, 99)).strip()}"
-    )
+    return f"{name} p50 {ms(percentile(values, 50))}, p99 {ms(percentile(values, 99))}"
 
 
 def print_run(number: int, figures: RunFigures) -> None:
@@ -809,7 +674,7 @@ def print_summary(runs: list[RunFigures]) -> None:
     ):
         p50 = median(lambda r, pick=pick: percentile(pick(r), 50))
         p99 = median(lambda r, pick=pick: percentile(pick(r), 99))
-        print(f"  {name + ':':<22}  p50 {ms(p50)}   p99 {ms(p99)}")
+        print(f"  {name + ':':<22}  p50 {ms(p50, 8)}   p99 {ms(p99, 8)}")
     hooks = [r.crossing_to_webhook for r in runs if r.crossing_to_webhook is not None]
     if hooks:
         each = ", ".join(f"{value * 1000:.1f}" for value in hooks)
@@ -829,43 +694,34 @@ def print_summary(runs: list[RunFigures]) -> None:
 def parse_options() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", type=bounded(2, 50_000), default=2000)
-    parser.add_argument("--clients", type=bounded(1, 256), default=16)
-    parser.add_argument("--runs", type=bounded(1, 20), default=3)
-    parser.add_argument("--workers", type=bounded(1, 16), default=2, help="rq worker processes")
+    # Plain numbers only (no "2,000"), as this script has always taken them.
+    parser.add_argument("--members", type=bounded(2, 50_000, separators=False), default=2000)
+    parser.add_argument("--clients", type=bounded(1, 256, separators=False), default=16)
+    parser.add_argument("--runs", type=bounded(1, 20, separators=False), default=3)
     parser.add_argument(
-        "--timeout", type=bounded(30, 7200), default=600, help="seconds allowed per run"
+        "--workers", type=bounded(1, 16, separators=False), default=2, help="rq worker processes"
     )
     parser.add_argument(
-        "--web-concurrency",
-        type=bounded(1, 64),
-        default=int(os.environ.get("WEB_CONCURRENCY") or 4),
-        help="gunicorn workers (default: WEB_CONCURRENCY or 4, as in the Procfile)",
+        "--timeout",
+        type=bounded(30, 7200, separators=False),
+        default=600,
+        help="seconds allowed per run",
     )
-    parser.add_argument(
-        "--web-threads",
-        type=bounded(1, 64),
-        default=int(os.environ.get("WEB_THREADS") or 4),
-        help="gunicorn threads per worker (default: WEB_THREADS or 4)",
-    )
+    common.add_gunicorn_options(parser)
     parser.add_argument(
         "--logs", type=Path, help="keep the processes' output in this folder (default: discarded)"
     )
     return parser.parse_args()
 
 
-def _interrupted(_signum, _frame) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> None:
     """Run the benchmark and print its figures."""
     options = parse_options()
-    signal.signal(signal.SIGTERM, _interrupted)
+    common.interrupt_on_sigterm()
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-sign-")))
         stack.callback(drop_database, DATABASE)
-        redis_db = RedisDatabase()
+        redis_db = RedisDatabase(REDIS_CLAIM)
         stack.callback(redis_db.release)
 
         roll = scratch / "roll.csv"
@@ -902,9 +758,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as exc:
-        sys.exit(f"bench: {exc}")
-    except KeyboardInterrupt:
-        sys.exit("bench: interrupted; processes stopped and the scratch database dropped")
+    common.run_main(main)
