@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import update
@@ -92,8 +93,11 @@ def _serializer(settings: Mapping) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(keys, salt=SALT)
 
 
-def request_sign_in(session: Session, settings: Mapping, email: str) -> bool:
+def request_sign_in(
+    session: Session, settings: Mapping, email: str, next_page: str | None = None
+) -> bool:
     """Mail a sign-in link to ``email`` if it has an enabled account; True if one was written.
+    The link leads on to ``next_page`` (a path on this site, checked by the caller).
 
     The caller answers the same way whatever this returns, so that the form does not tell who
     has an account. Raises InvalidAddress for a malformed address.
@@ -106,6 +110,8 @@ def request_sign_in(session: Session, settings: Mapping, email: str) -> bool:
     session.add(SignInLink(user_id=account.id, nonce=nonce))
     token = _serializer(settings).dumps({"u": account.id, "n": nonce})
     link = f"{settings['BASE_URL']}/sign-in/link?token={token}"
+    if next_page:
+        link += "&" + urlencode({"next": next_page})
     context = {
         "email": account.email,
         "link": link,

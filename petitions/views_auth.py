@@ -46,7 +46,7 @@ def sign_in():
     email = request.form.get("email", "").strip()
     with Session(webdb.engine()) as db:
         try:
-            accounts.request_sign_in(db, current_app.config, email)
+            accounts.request_sign_in(db, current_app.config, email, next_page)
         except InvalidAddress as exc:
             return render_template(
                 "auth/sign_in.html", next_page=next_page, error=str(exc), email=email
@@ -69,7 +69,8 @@ def link():
         accounts.check_link(current_app.config, token)
     except accounts.SignInLinkInvalid as exc:
         return render_template("auth/invalid.html", reason=str(exc)), 400
-    return render_template("auth/link.html", token=token)
+    next_page = _safe_next(request.args.get("next"))
+    return render_template("auth/link.html", token=token, next_page=next_page)
 
 
 @bp.post("/sign-in/link")
@@ -84,7 +85,7 @@ def use_link():
             return render_template("auth/invalid.html", reason=str(exc)), 400
         db.commit()
     auth.sign_in(session_token)
-    return redirect(home_of(user), code=303)
+    return redirect(_safe_next(request.form.get("next")) or home_of(user), code=303)
 
 
 @bp.post("/sign-out")

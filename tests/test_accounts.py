@@ -161,6 +161,27 @@ def test_idle_and_old_sessions_end(app, client, db):
     assert client.get("/organiser/").status_code == 302
 
 
+def test_the_mailed_link_leads_back_to_the_page_asked_for(app, client, runner):
+    _add(runner)
+    first = client.get("/organiser/roll")
+    assert first.headers["Location"] == "/sign-in?next=/organiser/roll"
+    client.post("/sign-in", data={"email": "ada@example.org", "next": "/organiser/roll"})
+    mail = [m for m in sent_mail(app, "ada@example.org") if m.purpose == "sign_in"][-1]
+    assert "&next=%2Forganiser%2Froll" in mail.text_body
+    token = sign_in_link_in(mail.text_body).split("&", 1)[0]
+    page = client.get(f"/sign-in/link?token={token}&next=%2Forganiser%2Froll")
+    assert b'name="next" value="/organiser/roll"' in page.data
+    response = client.post("/sign-in/link", data={"token": token, "next": "/organiser/roll"})
+    assert response.headers["Location"] == "/organiser/roll"
+
+
+def test_a_link_never_leads_off_site(app, client, runner):
+    _add(runner)
+    token = _mail_link(app, client)
+    response = client.post("/sign-in/link", data={"token": token, "next": "https://evil.example/"})
+    assert response.headers["Location"] == "/organiser/"
+
+
 def test_next_goes_back_but_never_off_site(app, client, runner):
     _add(runner)
     first = client.get("/organiser/roll")
