@@ -91,6 +91,17 @@ def open_page(browser: Browser, **options):
     return context, page, errors
 
 
+@contextlib.contextmanager
+def page_in_context(browser: Browser, **options):
+    """open_page() for the block: its context is closed however the block ends, so a failed
+    test leaves no page polling in the shared browser."""
+    context, page, errors = open_page(browser, **options)
+    try:
+        yield page, errors
+    finally:
+        context.close()
+
+
 def session_cookie(client, base_url: str) -> dict:
     """The signed-in session of a Flask test client, as a cookie for a browser context."""
     cookie = client.get_cookie("petitions_session")

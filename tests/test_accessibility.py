@@ -20,6 +20,7 @@ from tests.browser_support import (
     PHONE,
     SCREENSHOTS,
     open_page,
+    page_in_context,
     served,
     session_cookie,
 )
@@ -135,10 +136,12 @@ def test_member_pages_have_no_serious_accessibility_violations(browser, arranged
     with served(arranged) as base:
         # axe is injected as a script of its own: the content security policy would refuse it.
         context, page, errors = open_page(browser, viewport=viewport, bypass_csp=True)
-        problems = []
-        for name, path in pages.items():
-            problems += _check(page, base, name, path, size)
-        context.close()
+        try:
+            problems = []
+            for name, path in pages.items():
+                problems += _check(page, base, name, path, size)
+        finally:
+            context.close()
     assert problems == []
     assert [e for e in errors if "404" not in e] == []
 
@@ -152,17 +155,18 @@ def test_organiser_pages_have_no_serious_accessibility_violations(
     with served(arranged) as base:
         context, page, errors = open_page(browser, viewport=viewport, bypass_csp=True)
         context.add_cookies([session_cookie(client, base)])
-        problems = []
-        for name, path in ORGANISER_PAGES.items():
-            problems += _check(page, base, name, path, size)
-        context.close()
+        try:
+            problems = []
+            for name, path in ORGANISER_PAGES.items():
+                problems += _check(page, base, name, path, size)
+        finally:
+            context.close()
     assert problems == []
     assert errors == []
 
 
 def test_the_keyboard_reaches_the_sign_form_with_a_visible_focus(browser, arranged):
-    with served(arranged) as base:
-        context, page, _errors = open_page(browser, viewport=PHONE)
+    with served(arranged) as base, page_in_context(browser, viewport=PHONE) as (page, _errors):
         page.goto(base + "/p/vote")
         page.keyboard.press("Tab")
         skip = page.evaluate("document.activeElement.textContent.trim()")
@@ -175,4 +179,3 @@ def test_the_keyboard_reaches_the_sign_form_with_a_visible_focus(browser, arrang
             pytest.fail("Tab never reached the e-mail field")
         outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
         assert outline not in ("", "none")
-        context.close()

@@ -6,7 +6,7 @@ SQLite only; skipped without /usr/bin/chromium unless PETITIONS_TEST_REQUIRE_BRO
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser_support import PHONE, open_page, served
+from tests.browser_support import PHONE, page_in_context, served
 
 
 @pytest.fixture
@@ -19,8 +19,7 @@ def test_an_organiser_signs_in_by_the_mailed_link_and_signs_out(app, runner, wor
     assert (
         runner.invoke(args=["user", "add", "ada@example.org", "--role", "organiser"]).exit_code == 0
     )
-    with served(app) as base:
-        context, page, errors = open_page(browser, viewport=PHONE)
+    with served(app) as base, page_in_context(browser, viewport=PHONE) as (page, errors):
         page.goto(f"{base}/organiser/")
         expect(page.locator("h1")).to_have_text("Sign in")
         page.get_by_label("Your e-mail address").fill("ada@example.org")
@@ -39,5 +38,4 @@ def test_an_organiser_signs_in_by_the_mailed_link_and_signs_out(app, runner, wor
         expect(page.locator("h1")).to_have_text("You are signed out")
         page.goto(f"{base}/organiser/")
         expect(page.locator("h1")).to_have_text("Sign in")
-        context.close()
     assert errors == []

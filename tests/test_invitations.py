@@ -558,7 +558,7 @@ def test_pause_resume_and_cancel(roll, organiser, worker):
     make_due(roll)
     worker.run_pending()
     assert len(invitation_mail(roll)) == 2
-    assert run.sent == 2
+    assert run_of(roll, run.id).sent == 2
     resumed = organiser.post(
         f"/organiser/p/vote/invitations/{run.id}/resume", follow_redirects=True
     )

@@ -2,7 +2,7 @@
 form, the progress moving live without a reload, the buttons following the run's state, and
 nothing blocked by the Content-Security-Policy or logged to the console.
 
-Chromium and the served app are those of tests/test_browser.py (SQLite only; skipped without
+Chromium and the served app are the fixtures of tests/conftest.py (SQLite only; skipped without
 /usr/bin/chromium unless PETITIONS_TEST_REQUIRE_BROWSER=1).
 """
 

@@ -47,10 +47,6 @@ def edit_form(**overrides) -> dict:
     return fields
 
 
-# The public pages are visited anonymously: signed in, on SQLite, the public view's open
-# transaction blocks the loading of the signed-in account (reported to the lead).
-
-
 def stored(app, slug: str = "fair-pay") -> Petition | None:
     """The petition as stored now, or None."""
     with Session(webdb.engine_of(app), expire_on_commit=False) as session:

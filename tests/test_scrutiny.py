@@ -112,7 +112,7 @@ def test_the_petition_page_says_how_to_check_the_count_but_not_the_key(arranged)
     assert 'href="/api/v1/petitions/vote/evidence"' in html
     assert 'href="/api/v1/log/public-key"' in html
     assert "flask --app app log verify vote-evidence.jsonl" in html
-    assert "flask --app app log recount vote-evidence.jsonl --roll roll.csv --key KEY" in html
+    assert "PETITIONS_COMMITMENT_KEY=KEY flask --app app log recount vote-evidence.jsonl" in html
     assert 'action="/scrutiny/p/vote/commitment-key"' in html
     assert petition(arranged).log_secret not in html
     assert "Nobody has revealed it on these pages yet." in html

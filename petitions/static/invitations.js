@@ -4,6 +4,8 @@
   "use strict";
 
   var POLL_MS = 2000;
+  var MAX_BACKOFF_MS = 60000;
+  var failures = 0;
   var table = document.getElementById("runs");
   if (!table || !window.fetch) {
     return;
@@ -59,6 +61,11 @@
   }
 
   function poll() {
+    if (document.hidden) {
+      // Nobody is looking: ask again later, without a request.
+      window.setTimeout(poll, POLL_MS);
+      return;
+    }
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (response) {
         if (response.status >= 400 && response.status < 500) {
@@ -74,6 +81,7 @@
         if (!data) {
           return;
         }
+        failures = 0;
         data.runs.forEach(update);
         // Paused runs wait for a person, who reloads the page by pressing a button.
         var going = data.runs.some(function (run) {
@@ -84,8 +92,9 @@
         }
       })
       .catch(function () {
-        // A network blip or a deploy: try again a little later.
-        window.setTimeout(poll, POLL_MS * 3);
+        // A network blip or a deploy: wait longer after each failure, up to a cap.
+        failures += 1;
+        window.setTimeout(poll, Math.min(POLL_MS * Math.pow(2, failures), MAX_BACKOFF_MS));
       });
   }
 

@@ -58,6 +58,8 @@
         say("The threshold has been reached.");
       }
       state = data.state;
+      // A closed petition's count no longer moves.
+      if (state === "closed") stopped = true;
       if (data.count === shown) return;
       shown = data.count;
       const pct = percentOf(shown, threshold);

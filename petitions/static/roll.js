@@ -4,6 +4,7 @@
 
 (function () {
   const POLL_MS = 1000;
+  const MAX_BACKOFF_MS = 30000;
 
   function checkFileSize() {
     const input = document.getElementById("roll-file");
@@ -42,6 +43,7 @@
       if (message.textContent !== status.message) message.textContent = status.message;
     };
 
+    let failures = 0;
     const poll = async () => {
       let status;
       try {
@@ -57,10 +59,13 @@
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         status = await response.json();
       } catch {
-        // The server may be busy or restarting: try again on the next tick.
-        window.setTimeout(poll, POLL_MS);
+        // The server may be busy (a 503 during a long import on SQLite) or restarting: wait
+        // longer after each failure, up to a cap, instead of asking every second.
+        failures += 1;
+        window.setTimeout(poll, Math.min(POLL_MS * 2 ** failures, MAX_BACKOFF_MS));
         return;
       }
+      failures = 0;
       show(status);
       if (status.state === "done") {
         window.location.assign(status.report_url || status.page_url);
