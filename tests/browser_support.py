@@ -32,6 +32,27 @@ PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
 
 
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+# Every violation of the page's policy, recorded before any script of the page runs.
+RECORD_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
+
+
+def require_axe() -> None:
+    """Skip (or fail, when the browser is required) unless axe-core is installed from npm."""
+    if AXE.exists():
+        return
+    message = f"{AXE} not found: run `npm ci` (make test does) to check accessibility"
+    if os.environ.get("PETITIONS_TEST_REQUIRE_BROWSER") == "1":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 def require_chromium() -> None:
     """Skip (or fail, when the browser is required) unless Debian's Chromium is installed."""
     if CHROMIUM.exists():

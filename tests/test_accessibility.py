@@ -6,7 +6,6 @@ phone. With PETITIONS_SCREENSHOTS=1 each page is also saved under docs/screensho
 
 import io
 import os
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -16,18 +15,19 @@ from petitions import invalidation, signing, tokens, webdb
 from petitions.models import Member
 from petitions.roll_import import import_roll
 from tests.browser_support import (
+    AXE,
     DESKTOP,
     PHONE,
     SCREENSHOTS,
+    WCAG_TAGS,
     open_page,
     page_in_context,
+    require_axe,
     served,
     session_cookie,
 )
 from tests.helpers import open_petition, petition, sign_in
 
-AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 BLOCKING = {"serious", "critical"}
 ROLL = (
     "member_id,email,name,region,status\n"
@@ -48,11 +48,7 @@ def database_url(tmp_path):
 @pytest.fixture
 def browser(browser):
     """The session's Chromium, once axe-core is there to inject."""
-    if not AXE.exists():
-        message = f"{AXE} not found: run `npm ci` (make test does) to check accessibility"
-        if os.environ.get("PETITIONS_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+    require_axe()
     return browser
 
 

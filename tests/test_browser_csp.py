@@ -10,20 +10,12 @@ import re
 from playwright.sync_api import expect
 
 import tests.test_browser as browser_tests
-from tests.browser_support import open_page
+from tests.browser_support import RECORD_VIOLATIONS, open_page
 from tests.helpers import add_members, link_in, open_petition, sent_mail
 from workers.dispatch import housekeeping
 
 # SQLite only, as in tests/test_browser.py.
 database_url = browser_tests.database_url
-
-# Every violation of the page's policy, recorded before any script of the page runs.
-RECORD_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
-});
-"""
 
 
 def test_the_signing_pages_run_under_the_policy_without_violations(app, base_url, browser, worker):

@@ -27,13 +27,13 @@ from petitions.models import Member, Signature
 from tests.browser_support import (
     DESKTOP,
     PHONE,
+    RECORD_VIOLATIONS,
     SCREENSHOTS,
     open_page,
     session_cookie,
 )
 from tests.helpers import add_members, open_petition, petition, sign_in
 from tests.receiver import free_port
-from tests.test_browser_csp import RECORD_VIOLATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 FRESH_WITHIN_MS = 2000

@@ -17,17 +17,19 @@ from playwright.sync_api import expect
 
 from petitions import progress, roll_uploads, webdb, work
 from tests.browser_support import (
+    AXE,
     DESKTOP,
     PHONE,
+    RECORD_VIOLATIONS,
     SCREENSHOTS,
+    WCAG_TAGS,
     open_page,
+    require_axe,
     served,
     session_cookie,
 )
 from tests.helpers import sign_in
 
-AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 ROLL = (
     "member_id,email,name,region,status,joined_on\n"
     + "".join(
@@ -41,13 +43,6 @@ ROLL = (
     + "M031,home@example.org,Alex Evans,South,active,\n"
     + "M032,Home@Example.org,Priya Evans,South,active,\n"
 )
-# Every violation of the page's policy, recorded before any script of the page runs.
-RECORD_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
-});
-"""
 
 
 @pytest.fixture
@@ -241,8 +236,7 @@ def test_the_upload_works_without_javascript(app, browser, signed_in, tmp_path, 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_the_roll_pages_pass_axe(app, browser, signed_in, tmp_path, worker, viewport):
-    if not AXE.exists():
-        pytest.skip(f"{AXE} not found: run `npm ci` (make test does) to check accessibility")
+    require_axe()
     base, cookie = signed_in
     path = tmp_path / "roll.csv"
     path.write_text(ROLL)

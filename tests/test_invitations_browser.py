@@ -9,9 +9,8 @@ Chromium and the served app are the fixtures of tests/conftest.py (SQLite only; 
 from playwright.sync_api import expect
 
 import tests.test_browser as browser_tests
-from tests.browser_support import PHONE, open_page, session_cookie
+from tests.browser_support import PHONE, RECORD_VIOLATIONS, open_page, session_cookie
 from tests.helpers import add_members, open_petition, sign_in
-from tests.test_browser_csp import RECORD_VIOLATIONS
 from tests.test_invitations import invitation_mail, make_due, runs
 
 database_url = browser_tests.database_url

@@ -8,8 +8,7 @@ SQLite only; skipped without /usr/bin/chromium unless PETITIONS_TEST_REQUIRE_BRO
 import pytest
 from playwright.sync_api import expect
 
-import tests.test_browser_csp as csp_tests
-from tests.browser_support import PHONE, open_page, served, session_cookie
+from tests.browser_support import PHONE, RECORD_VIOLATIONS, open_page, served, session_cookie
 from tests.helpers import add_members, open_petition, petition, sign_in
 from tests.test_signature_log import MEMBERS, confirm
 
@@ -29,7 +28,7 @@ def test_selecting_reviewing_and_invalidating_in_the_browser(app, client, browse
     with served(app) as base:
         context, page, errors = open_page(browser, viewport=PHONE)
         context.add_cookies([session_cookie(client, base)])
-        page.add_init_script(csp_tests.RECORD_VIOLATIONS)
+        page.add_init_script(RECORD_VIOLATIONS)
         violations: list[str] = []
 
         def record_violations() -> None:
