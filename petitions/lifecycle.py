@@ -189,8 +189,16 @@ def find_published(session: Session, slug: str) -> Petition | None:
 
 
 def _get_for_update(session: Session, slug: str) -> Petition:
-    # The row lock makes two concurrent opens or closes of one petition take turns on PostgreSQL.
-    petition = session.exec(select(Petition).where(Petition.slug == slug).with_for_update()).first()
+    # The row lock makes two concurrent opens or closes of one petition take turns on PostgreSQL;
+    # populate_existing makes the rules see the row as it is once locked, not as the session
+    # read it earlier (another request may have opened it in between).
+    query = (
+        select(Petition)
+        .where(Petition.slug == slug)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    petition = session.exec(query).first()
     if petition is None:
         raise PetitionError(f"no petition with slug {slug!r}")
     return petition

@@ -197,3 +197,27 @@ def test_one_member_confirming_from_every_process_counts_once(app, confirmers, m
             assert stored.state == "triggered"
     with Session(webdb.engine_of(app)) as session:
         assert count_rows(session, WebhookDelivery) == SAME_MEMBER_ROUNDS
+
+
+def test_a_petition_opened_meanwhile_is_seen_as_open_once_locked(app):
+    """A view reads the petition (a draft), another request opens it, then the view edits or
+    opens it: the rules judge the row as it is under the lock, not as first read."""
+    from petitions import lifecycle
+
+    with Session(webdb.engine_of(app)) as setup:
+        lifecycle.create_petition(setup, slug="race", title="Race", threshold=5)
+        setup.commit()
+    with Session(webdb.engine_of(app)) as view:
+        seen = lifecycle.find_petition(view, "race")  # held, as a view holds it
+        assert seen.state == "draft"
+        with Session(webdb.engine_of(app)) as other:
+            lifecycle.open_petition(other, "race")
+            other.commit()
+        with pytest.raises(lifecycle.PetitionError):
+            lifecycle.update_draft(view, "race", title="Changed after opening")
+        view.rollback()
+        seen = lifecycle.find_petition(view, "race")
+        assert seen.state == "open"
+        with pytest.raises(lifecycle.PetitionError):
+            lifecycle.open_petition(view, "race")
+    assert petition(app, "race").title == "Race"
