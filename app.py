@@ -28,6 +28,7 @@ from petitions import (
     views_sign,
     views_signatures,
     webdb,
+    whole_numbers,
 )
 from petitions.settings import SettingsError, load_settings
 from workers import cli as worker_cli
@@ -51,6 +52,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
+    whole_numbers.init_app(app)
     webdb.init_app(app)
     errors.init_app(app)
     app.register_blueprint(views_public.bp)

@@ -10,6 +10,7 @@ or a maximum age whatever happens.
 import hashlib
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -172,25 +173,41 @@ def start_session(session: Session, account: UserAccount) -> str:
     return token
 
 
-def session_user(session: Session, settings: Mapping, token: str) -> UserAccount | None:
-    """The enabled account whose live session ``token`` is, or None. Refreshes the session's
-    last-seen time (at most once a minute) and ends a session that is idle or too old: the
-    caller commits."""
+@dataclass(frozen=True)
+class Upkeep:
+    """A write a session needs after it was read: ``end`` it (idle or too old) or ``touch``
+    its last-seen time."""
+
+    action: str
+    session_id: int
+
+
+def session_user(
+    session: Session, settings: Mapping, token: str
+) -> tuple[UserAccount | None, Upkeep | None]:
+    """The enabled account whose live session ``token`` is (or None), and the upkeep the
+    session needs: ending when it is idle or too old, or its last-seen time refreshed at most
+    once a minute. Only reads: the caller applies the upkeep (apply_upkeep) when it can."""
     row = session.exec(select(UserSession).where(UserSession.token_hash == _hash(token))).first()
     if row is None or row.ended_at is not None:
-        return None
+        return None, None
     now = utcnow()
     idle = timedelta(seconds=settings["SESSION_IDLE_SECONDS"])
     longest = timedelta(seconds=settings["SESSION_MAX_SECONDS"])
     if now - row.last_seen_at > idle or now - row.created_at > longest:
-        row.ended_at = now
-        return None
+        return None, Upkeep("end", row.id)
     account = session.get(UserAccount, row.user_id)
     if account is None or account.disabled_at is not None:
-        return None
-    if now - row.last_seen_at > TOUCH_EVERY:
-        row.last_seen_at = now
-    return account
+        return None, None
+    return account, Upkeep("touch", row.id) if now - row.last_seen_at > TOUCH_EVERY else None
+
+
+def apply_upkeep(session: Session, upkeep: Upkeep) -> None:
+    """Write what session_user found the session needs, in the caller's transaction."""
+    field = "ended_at" if upkeep.action == "end" else "last_seen_at"
+    session.execute(
+        update(UserSession).where(UserSession.id == upkeep.session_id).values({field: utcnow()})
+    )
 
 
 def end_session(session: Session, token: str) -> None:

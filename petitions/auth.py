@@ -8,10 +8,12 @@ import functools
 from collections.abc import Callable
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from werkzeug.exceptions import Forbidden
 
 from petitions import accounts, webdb
+from petitions.db import reader
 from petitions.errors import json_error, wants_json
 from petitions.models import UserAccount
 
@@ -25,6 +27,9 @@ ORGANISERS = ("organiser",)
 def current_user() -> UserAccount | None:
     """The signed-in account of this request, or None."""
     if "current_user" not in g:
+        # Anonymous until the lookup succeeds: if the database fails it, the error page is
+        # rendered for an anonymous visitor instead of trying the same lookup again.
+        g.current_user = None
         g.current_user = _load_user()
     return g.current_user
 
@@ -33,14 +38,30 @@ def _load_user() -> UserAccount | None:
     token = session.get(SESSION_KEY)
     if not isinstance(token, str):
         return None
-    # A session of its own, committed and closed at once: the request's own session must not
-    # hold a transaction (on SQLite, the write lock) while the view opens others.
-    with Session(webdb.engine(), expire_on_commit=False) as db:
-        account = accounts.session_user(db, current_app.config, token)
-        db.commit()
+    # Sessions of their own, closed at once: the request's own session must not hold a
+    # transaction (on SQLite, the write lock) while the view opens others. The lookup only
+    # reads, so on SQLite it goes on during a long write (a roll import's progress is watched
+    # by signed-in organisers).
+    with Session(reader(webdb.engine()), expire_on_commit=False) as db:
+        account, upkeep = accounts.session_user(db, current_app.config, token)
+    if upkeep is not None:
+        _apply(upkeep)
     if account is None:
         session.pop(SESSION_KEY, None)
     return account
+
+
+def _apply(upkeep: accounts.Upkeep) -> None:
+    try:
+        with Session(webdb.engine()) as db:
+            accounts.apply_upkeep(db, upkeep)
+            db.commit()
+    except OperationalError:
+        # Bookkeeping only (the session's times are checked on every request whatever is
+        # written): a database too busy to take it now gets it on a later request.
+        current_app.logger.warning(
+            "session %s: could not %s it now", upkeep.session_id, upkeep.action
+        )
 
 
 def sign_in(token: str) -> None:

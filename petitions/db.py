@@ -54,11 +54,25 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+READ_ONLY = "petitions_read_only"
+
+
 def _sqlite_begin(connection) -> None:
     # IMMEDIATE takes the write lock at the start. A transaction that reads first and writes
     # later cannot wait for the lock (SQLite answers "database is locked" at once to avoid a
     # deadlock), so on the embedded database every transaction queues for the lock up front.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A transaction that only reads (see reader()) needs no lock: under WAL it reads a snapshot
+    # while a long write (a roll import) goes on.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def reader(engine: Engine) -> Engine:
+    """``engine`` for transactions that only read: on SQLite they do not wait for (or take) the
+    write lock. Writing in one may fail with "database is locked" at once; only read."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def make_engine(url: str) -> Engine:

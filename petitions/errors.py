@@ -2,7 +2,12 @@
 
 from flask import Flask, current_app, jsonify, render_template, request
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    ServiceUnavailable,
+)
 
 # On the embedded SQLite database one long write (a large roll import) holds the only write lock;
 # a request that waited out the busy timeout behind it is told to come back, not shown a 500.
@@ -54,8 +59,31 @@ def _handle_database_error(exc: OperationalError):
     return response
 
 
+def _strings_in(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings_in(key)
+            yield from _strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings_in(item)
+
+
+def refuse_nul_characters() -> None:
+    """No input here may hold a NUL character: no text field means one, and PostgreSQL cannot
+    store one (it would fail there, as a 500). Refused up front, whichever view it was for."""
+    fields = [request.path, *request.args.values(), *request.form.values()]
+    if request.is_json:
+        fields.extend(_strings_in(request.get_json(silent=True)))
+    if any("\x00" in field for field in fields):
+        raise BadRequest(description="The request holds a NUL character, which no field allows.")
+
+
 def init_app(app: Flask) -> None:
     """Route every HTTP error, and anything unexpected, through the handlers above."""
+    app.before_request(refuse_nul_characters)
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(OperationalError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)

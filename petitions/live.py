@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from petitions import lifecycle, webdb
+from petitions.db import reader
 from petitions.models import Petition
 
 COUNT_TTL = 0.5
@@ -129,10 +130,6 @@ class LiveCount:
     log_size: int
     body: bytes
 
-    def as_json(self) -> dict:
-        """The answer's fields."""
-        return json.loads(self.body)
-
 
 def _body(slug: str, count: int, threshold, state: str, reached_at, log_size: int) -> bytes:
     return json.dumps(
@@ -194,7 +191,8 @@ def counts_of(app: Flask) -> TTLCache:
     """The app's live-count cache. ``LIVE_COUNT_TTL`` in the app's config overrides COUNT_TTL."""
 
     def make() -> TTLCache:
-        engine = webdb.engine_of(app)
+        # Only reads: on SQLite the count is answered while a long write goes on.
+        engine = reader(webdb.engine_of(app))
         ttl = float(app.config.get("LIVE_COUNT_TTL", COUNT_TTL))
         return TTLCache(lambda slug: load_count(engine, slug), ttl)
 

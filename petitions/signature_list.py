@@ -147,13 +147,12 @@ def parse_time(text: str | None, name: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        # A time near year 1 or 9999 cannot always be moved to UTC.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise FilterError(
             f"{name} {text!r} is not a date and time such as 2026-11-26T10:00"
         ) from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def filters_from(args) -> Filters:

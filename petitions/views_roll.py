@@ -15,13 +15,13 @@ from flask import (
 from sqlmodel import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from petitions import audit, auth, roll_reports, roll_uploads, webdb
+from petitions import audit, auth, roll_reports, roll_uploads, webdb, whole_numbers
+from petitions.db import reader
 from petitions.errors import json_error
 from petitions.settings import FORM_OVERHEAD
 
 bp = Blueprint("roll", __name__)
 
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 HISTORY_PER_PAGE = 50
 NOTES_PER_PAGE = 100
 HOUSEHOLD_EXAMPLES = 20
@@ -29,7 +29,7 @@ HOUSEHOLD_EXAMPLES = 20
 
 def max_upload_bytes() -> int:
     """The largest roll file accepted in the browser (ROLL_UPLOAD_MAX_BYTES)."""
-    return current_app.config.get("ROLL_UPLOAD_MAX_BYTES", DEFAULT_MAX_BYTES)
+    return current_app.config["ROLL_UPLOAD_MAX_BYTES"]
 
 
 def _too_large_message() -> str:
@@ -52,7 +52,7 @@ def _limit_upload_size():
 
 
 def _page_number() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
+    return whole_numbers.parse(request.args.get("page"), 1_000_000) or 1
 
 
 def _index_page(error: str | None = None, status: int = 200):
@@ -114,8 +114,14 @@ def upload():
     return redirect(url_for("roll.show_upload", upload_id=created.id), 303)
 
 
+def _status(upload_id: int) -> roll_uploads.UploadStatus | None:
+    # Only reads, so on SQLite it is answered while the import itself holds the write lock.
+    with Session(reader(webdb.engine()), expire_on_commit=False) as session:
+        return roll_uploads.upload_status(session, current_app.config, upload_id)
+
+
 def _status_or_404(upload_id: int) -> roll_uploads.UploadStatus:
-    status = roll_uploads.upload_status(webdb.session(), current_app.config, upload_id)
+    status = _status(upload_id)
     if status is None:
         abort(404, description=f"There is no roll upload #{upload_id}.")
     return status
@@ -141,7 +147,7 @@ def show_upload(upload_id: int):
 @auth.require_role(*auth.ORGANISERS)
 def upload_progress(upload_id: int):
     """Where the upload has got to, as JSON, for the progress page's script."""
-    status = roll_uploads.upload_status(webdb.session(), current_app.config, upload_id)
+    status = _status(upload_id)
     if status is None:
         return json_error(404, "not_found", f"there is no roll upload #{upload_id}")
     upload = status.upload

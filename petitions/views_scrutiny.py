@@ -6,10 +6,19 @@ import csv
 import io
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
-from sqlmodel import Session
 
-from petitions import audit, auth, invalidation, lifecycle, scrutiny, signature_log, webdb
+from petitions import (
+    audit,
+    auth,
+    invalidation,
+    lifecycle,
+    scrutiny,
+    signature_log,
+    webdb,
+    whole_numbers,
+)
 from petitions.errors import json_error, wants_json
+from petitions.spreadsheet import safe_cell
 
 bp = Blueprint("scrutiny", __name__, url_prefix="/scrutiny")
 
@@ -27,9 +36,10 @@ def _before() -> int | None:
     raw = request.args.get("before")
     if raw is None:
         return None
-    if not raw.isdigit():
+    before = whole_numbers.parse(raw)
+    if before is None:
         abort(400, description="The page of the audit trail must be given as a whole number.")
-    return int(raw)
+    return before
 
 
 @bp.get("/")
@@ -54,30 +64,27 @@ def index():
 @auth.require_role(*auth.READERS)
 def audit_csv():
     """The whole audit trail as CSV, oldest first, streamed."""
-    # Its own session: the stream outlives the request's session, which closes at teardown.
-    session = Session(webdb.engine(), expire_on_commit=False)
+    engine = webdb.engine()
 
     def lines():
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(("id", "at", "actor", "action", "petition", "detail"))
-        with session:
-            for entry in scrutiny.all_events(session):
-                event = entry.event
-                writer.writerow(
-                    (
-                        event.id,
-                        lifecycle.iso_utc(event.at),
-                        event.actor,
-                        event.action,
-                        entry.slug or "",
-                        event.detail,
-                    )
+        for entry in scrutiny.all_events(engine):
+            event = entry.event
+            writer.writerow(
+                (
+                    event.id,
+                    lifecycle.iso_utc(event.at),
+                    safe_cell(event.actor),
+                    event.action,
+                    entry.slug or "",
+                    safe_cell(event.detail),
                 )
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
+            )
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
 
     return Response(
         lines(),

@@ -22,7 +22,7 @@ from flask import (
 from sqlmodel import Session
 from werkzeug.datastructures import MultiDict
 
-from petitions import anomalies, auth, invalidation, lifecycle, signature_list, webdb
+from petitions import anomalies, auth, invalidation, lifecycle, signature_list, webdb, whole_numbers
 from petitions.signature_list import MAX_SELECTION, FilterError
 
 bp = Blueprint("signatures", __name__)
@@ -96,9 +96,10 @@ def _sentence(message: str) -> str:
 def _page_number(raw: str | None) -> int:
     if raw is None or raw == "":
         return 1
-    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+    page = whole_numbers.parse(raw, 1_000_000)
+    if not page:
         raise FilterError(f"page {raw!r} is not a page number")
-    return int(raw)
+    return page
 
 
 def _list_url(slug: str, filters: signature_list.Filters, page: int | None = None) -> str:
@@ -226,10 +227,11 @@ def _selected_numbers(session: Session, petition, form) -> tuple[list[int], list
     numbers: set[int] = set()
     problems = []
     for value in form.getlist("number"):
-        if not value.isdigit():
+        number = whole_numbers.parse(value)
+        if number is None:
             problems.append(f"{value!r} is not a signature number.")
         else:
-            numbers.add(int(value))
+            numbers.add(number)
     try:
         numbers.update(
             signature_list.expand(signature_list.parse_numbers(form.get("also")), MAX_SELECTION)

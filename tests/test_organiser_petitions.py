@@ -191,7 +191,6 @@ BAD_FIELDS = [
     ("title", {"title": "x" * 201}, "the limit is 200"),
     ("title", {"title": "two\nlines"}, "single line"),
     ("body", {"body": "x" * 50_001}, "the limit is 50000"),
-    ("body", {"body": "nul \x00 here"}, "NUL"),
     ("threshold", {"threshold": ""}, "Enter the number of signatures"),
     ("threshold", {"threshold": "0"}, "at least 1"),
     ("threshold", {"threshold": "-5"}, "at least 1"),
@@ -223,7 +222,6 @@ BAD_FIELDS = [
     ("webhook_url", {"webhook_url": "ftp://ballot.example.org/"}, "http:// or https://"),
     ("webhook_url", {"webhook_url": "not a url"}, "http:// or https://"),
     ("webhook_url", {"webhook_url": "http://ballot.example.org:99999/"}, "not a valid URL"),
-    ("webhook_url", {"webhook_url": "http://ballot\x00.example.org/"}, "control characters"),
     ("webhook_url", {"webhook_url": "https://b.example.org/" + "x" * 3000}, "limit is 2,000"),
     ("webhook_url", {"webhook_url": "http://ballot.example.org/a b"}, "without spaces"),
 ]
@@ -606,3 +604,14 @@ def test_opening_threshold_previews_what_opening_freezes(db):
     opened = lifecycle.open_petition(db, "p")
     assert (opened.threshold, opened.eligible_members) == (3, 7)
     db.commit()
+
+
+@pytest.mark.parametrize("field", ["body", "webhook_url", "title"])
+def test_a_nul_character_refuses_the_whole_form_and_saves_nothing(organiser, app, field):
+    """The domain's own checks refuse NUL too (tests/test_lifecycle.py); in the browser the
+    request is refused before the form is read."""
+    response = organiser.post("/organiser/petitions/new", data=form(**{field: "a\x00b"}))
+    assert response.status_code == 400
+    assert "NUL character" in response.get_data(as_text=True)
+    with Session(webdb.engine_of(app)) as session:
+        assert lifecycle.all_petitions(session) == []
