@@ -12,12 +12,10 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from petitions.models import RollImport, RollImportNote, RollUpload
+from petitions.spreadsheet import safe_cell
 
 CSV_COLUMNS = ("line", "member_id", "kind", "detail")
 _CSV_CHUNK = 5000
-# A spreadsheet runs a cell that starts with one of these as a formula; the report's cells come
-# from the uploaded file, so they are quoted with a leading apostrophe (OWASP's advice).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 COMMAND_LINE = "command line"
 
 
@@ -87,11 +85,6 @@ def notes(
     return list(session.scalars(query)), total
 
 
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 def _csv_text(rows) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(rows)
@@ -104,7 +97,7 @@ def report_csv(engine: Engine, record: RollImport) -> Iterator[str]:
     so a long download holds no lock."""
     yield _csv_text([CSV_COLUMNS])
     if record.refusal:
-        yield _csv_text([("", "", "refused", _cell(record.refusal))])
+        yield _csv_text([("", "", "refused", safe_cell(record.refusal))])
     after = (-1, -1)
     while True:
         query = (
@@ -127,7 +120,7 @@ def report_csv(engine: Engine, record: RollImport) -> Iterator[str]:
         if not rows:
             return
         yield _csv_text(
-            (line, _cell(member_id), kind, _cell(detail))
+            (line, safe_cell(member_id), kind, safe_cell(detail))
             for line, _id, member_id, kind, detail in rows
         )
         after = (rows[-1].line, rows[-1].id)

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from petitions import invalidation
@@ -54,17 +55,19 @@ def audit_page(
     return entries, older
 
 
-def all_events(session: Session) -> Iterator[TrailEntry]:
-    """Every audit event, oldest first, read in batches (for a download of any length)."""
+def all_events(engine: Engine) -> Iterator[TrailEntry]:
+    """Every audit event, oldest first, read in batches, each in a short transaction of its
+    own: a long download holds no lock (on SQLite, the write lock signing needs)."""
     after = 0
     while True:
-        rows = session.execute(
-            select(AuditEvent, Petition.slug)
-            .outerjoin(Petition, Petition.id == AuditEvent.petition_id)
-            .where(AuditEvent.id > after)
-            .order_by(AuditEvent.id)
-            .limit(_EXPORT_BATCH)
-        ).all()
+        with Session(engine, expire_on_commit=False) as session:
+            rows = session.execute(
+                select(AuditEvent, Petition.slug)
+                .outerjoin(Petition, Petition.id == AuditEvent.petition_id)
+                .where(AuditEvent.id > after)
+                .order_by(AuditEvent.id)
+                .limit(_EXPORT_BATCH)
+            ).all()
         for event, slug in rows:
             yield TrailEntry(event, slug)
         if len(rows) < _EXPORT_BATCH:

@@ -253,3 +253,12 @@ def test_a_draft_has_no_evidence_yet(app):
     assert "Nothing has been recorded yet." in index
     assert "The roll has not been imported yet." in index
     assert "not triggered" in index
+
+
+def test_the_audit_download_cannot_run_formulas_in_a_spreadsheet(app):
+    with Session(webdb.engine_of(app)) as session:
+        audit.record(session, "=cmd@example.org", "roll.upload", None, "=HYPERLINK(1)")
+        session.commit()
+    download = scrutineer(app).get("/scrutiny/audit.csv")
+    [row] = list(csv.DictReader(io.StringIO(download.get_data(as_text=True))))
+    assert (row["actor"], row["detail"]) == ("'=cmd@example.org", "'=HYPERLINK(1)")
