@@ -175,7 +175,13 @@ def _recount_slug(slug: str, roll_path: Path, key: str | None) -> recount.Recoun
     petition = lifecycle.find_petition(session, slug)
     if petition is None:
         raise click.ClickException(f"there is no petition {slug!r}")
-    secret = recount.parse_key(key if key is not None else petition.log_secret)
+    if key is None:
+        # The key read from the database, like `log commitment-key`, is recorded.
+        secret = recount.parse_key(petition.log_secret)
+        audit.record(session, "command line", KEY_ACTION, petition, "used by log recount --slug")
+        session.commit()
+    else:
+        secret = recount.parse_key(key)
     header = evidence.header(session, petition, current_app.config)
     return _recount(header, evidence.stored_leaves(session, petition), roll_path, secret)
 

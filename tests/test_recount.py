@@ -8,8 +8,10 @@ import io
 import json
 
 import pytest
+from sqlmodel import Session, select
 
 from petitions import evidence, invalidation, log_leaves, recount, webdb
+from petitions.models import AuditEvent
 from tests.helpers import open_petition, petition
 from tests.test_signature_log import confirm
 from workers.dispatch import housekeeping
@@ -57,7 +59,7 @@ def recount_slug(runner, roll, *args):
     return runner.invoke(args=["log", "recount", "--slug", "vote", "--roll", str(roll), *args])
 
 
-def test_an_honest_petition_recounts_from_the_database(runner, signed):
+def test_an_honest_petition_recounts_from_the_database(app, runner, signed):
     result = recount_slug(runner, signed)
     assert result.exit_code == 0, result.output
     assert "log: 5 leaves, 5 signatures, nothing cancelled; the log counts 5" in result.output
@@ -68,6 +70,11 @@ def test_an_honest_petition_recounts_from_the_database(runner, signed):
     assert "roll: 8 rows (8 active)" in result.output
     assert "WARNING" not in result.output  # the same file as the snapshot the pack names
     assert "the recount agrees" in result.output
+    with Session(webdb.engine_of(app)) as session:
+        used = session.exec(select(AuditEvent).where(AuditEvent.action == "log.commitment_key"))
+        assert [(e.actor, e.detail) for e in used] == [
+            ("command line", "used by log recount --slug")
+        ]
 
 
 def test_an_honest_petition_recounts_offline_from_the_evidence_pack(
