@@ -1,6 +1,6 @@
 """The audit trail: what signed-in people (and commands on their behalf) did, for scrutineers."""
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from petitions.models import AuditEvent, Petition
 
@@ -15,13 +15,3 @@ def record(
     )
     session.add(event)
     return event
-
-
-def events(
-    session: Session, petition: Petition | None = None, limit: int = 500
-) -> list[AuditEvent]:
-    """The newest events first, of one petition or of all."""
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-    if petition is not None:
-        query = query.where(AuditEvent.petition_id == petition.id)
-    return list(session.exec(query))

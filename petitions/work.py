@@ -1,5 +1,5 @@
-"""Running outbox work (sign requests to answer, mail to send, webhooks to deliver) at least
-once, whatever fails.
+"""Running outbox work (sign requests to answer, mail to send, webhooks to deliver, uploaded
+rolls to import, invitation runs to send) at least once, whatever fails.
 
 A row is claimed with a lease before its work starts, so a second copy of the same job finds it
 taken and does nothing; a worker that dies mid-job leaves a lease that runs out, and the relay
