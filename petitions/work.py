@@ -33,7 +33,9 @@ RETRY_DELAYS = {
     "mail": (5.0, 3600.0),
     "webhook": (2.0, 6 * 3600.0),
     "roll_upload": (5.0, 600.0),
-    "invitation_run": (5.0, 600.0),
+    # A run's attempts grow with every batch it sends, not only with failures, so the cap is
+    # what a failure late in a long run waits: a minute, not ten.
+    "invitation_run": (5.0, 60.0),
 }
 DEFAULT_LEASE = timedelta(minutes=2)
 log = logging.getLogger(__name__)

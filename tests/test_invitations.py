@@ -756,3 +756,11 @@ def test_an_opt_out_token_signed_with_a_retired_key_still_works(roll, client):
     roll.config["SECRET_KEY_FALLBACKS"] = ["old"]
     assert client.post("/invitations/opt-out", data={"token": retired}).status_code == 303
     assert opt_outs(roll) == ["n1@example.org"]
+
+
+def test_a_failure_late_in_a_long_run_waits_a_minute_at_most():
+    """Every batch counts as an attempt, so a run that has sent 500 batches fails its 501st
+    with 500 attempts behind it: its retry still comes within the minute."""
+    from petitions import work
+
+    assert work.retry_delay("invitation_run", 500) <= timedelta(seconds=60)
