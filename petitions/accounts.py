@@ -16,12 +16,13 @@ from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import update
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from petitions import mail
 from petitions.addresses import InvalidAddress, parse_address
 from petitions.db import utcnow
-from petitions.models import USER_ROLES, SignInLink, UserAccount, UserSession
+from petitions.models import USER_ROLES, SignInLink, SignInRequest, UserAccount, UserSession
 
 SALT = "petitions.sign-in"
 # A session's last_seen_at is written at most this often, not on every request.
@@ -94,33 +95,41 @@ def _serializer(settings: Mapping) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(keys, salt=SALT)
 
 
-def request_sign_in(
-    session: Session, settings: Mapping, email: str, next_page: str | None = None
-) -> bool:
-    """Mail a sign-in link to ``email`` if it has an enabled account; True if one was written.
-    The link leads on to ``next_page`` (a path on this site, checked by the caller).
+def request_sign_in(session: Session, email: str, next_page: str | None = None) -> SignInRequest:
+    """Record a request for a sign-in link to ``email``, leading on to ``next_page`` (a path on
+    this site, checked by the caller). A worker answers it (answer_sign_in): the request is the
+    same whether or not the address has an account, so the form cannot tell who has one, not
+    even by how long it takes. Raises InvalidAddress for a malformed address."""
+    request = SignInRequest(email=parse_address(email).given, next_page=next_page)
+    session.add(request)
+    return request
 
-    The caller answers the same way whatever this returns, so that the form does not tell who
-    has an account. Raises InvalidAddress for a malformed address.
-    """
-    address = parse_address(email)
-    account = find_by_address_key(session, address.key)
-    if account is None or account.disabled_at is not None:
-        return False
-    nonce = secrets.token_urlsafe(16)
-    session.add(SignInLink(user_id=account.id, nonce=nonce))
-    token = _serializer(settings).dumps({"u": account.id, "n": nonce})
-    link = f"{settings['BASE_URL']}/sign-in/link?token={token}"
-    if next_page:
-        link += "&" + urlencode({"next": next_page})
-    context = {
-        "email": account.email,
-        "link": link,
-        "button": "Sign in",
-        "max_age_minutes": max(1, settings["SIGN_IN_LINK_MAX_AGE"] // 60),
-    }
-    session.add(mail.compose("sign_in", account.email, context, None))
-    return True
+
+def answer_sign_in(engine: Engine, settings: Mapping, request_id: int) -> None:
+    """Mail a sign-in link if the request's address has an enabled account (nothing otherwise),
+    and mark the request done, in one transaction (outbox work of kind ``sign_in_request``)."""
+    with Session(engine) as session, session.begin():
+        request = session.get(SignInRequest, request_id)
+        if request is None or request.done_at is not None:
+            return
+        request.done_at = utcnow()
+        request.leased_until = None
+        account = find_by_address_key(session, parse_address(request.email).key)
+        if account is None or account.disabled_at is not None:
+            return
+        nonce = secrets.token_urlsafe(16)
+        session.add(SignInLink(user_id=account.id, nonce=nonce))
+        token = _serializer(settings).dumps({"u": account.id, "n": nonce})
+        link = f"{settings['BASE_URL']}/sign-in/link?token={token}"
+        if request.next_page:
+            link += "&" + urlencode({"next": request.next_page})
+        context = {
+            "email": account.email,
+            "link": link,
+            "button": "Sign in",
+            "max_age_minutes": max(1, settings["SIGN_IN_LINK_MAX_AGE"] // 60),
+        }
+        session.add(mail.compose("sign_in", account.email, context, None))
 
 
 def _read(settings: Mapping, token: str) -> tuple[int, str]:

@@ -310,6 +310,18 @@ class UserAccount(SQLModel, table=True):
     disabled_at: datetime | None = _time(nullable=True)
 
 
+class SignInRequest(Work, table=True):
+    """Someone asked for a sign-in link; a worker decides whether the address has an account
+    (so the form does the same work, and takes the same time, for every address)."""
+
+    __tablename__ = "sign_in_request"
+    __table_args__ = (Index("ix_sign_in_request_due", "done_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320)
+    next_page: str | None = Field(default=None, max_length=2000)
+
+
 class SignInLink(SQLModel, table=True):
     """A sign-in link mailed to an account; ``used_at`` makes it single-use."""
 

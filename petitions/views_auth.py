@@ -46,7 +46,7 @@ def sign_in():
     email = request.form.get("email", "").strip()
     with Session(webdb.engine()) as db:
         try:
-            accounts.request_sign_in(db, current_app.config, email, next_page)
+            accounts.request_sign_in(db, email, next_page)
         except InvalidAddress as exc:
             return render_template(
                 "auth/sign_in.html", next_page=next_page, error=str(exc), email=email

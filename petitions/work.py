@@ -1,5 +1,6 @@
 """Running outbox work (sign requests to answer, mail to send, webhooks to deliver, uploaded
-rolls to import, invitation runs to send) at least once, whatever fails.
+rolls to import, invitation runs to send, sign-in requests to answer) at least once, whatever
+fails.
 
 A row is claimed with a lease before its work starts, so a second copy of the same job finds it
 taken and does nothing; a worker that dies mid-job leaves a lease that runs out, and the relay
@@ -18,7 +19,15 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from petitions.db import utcnow
-from petitions.models import InvitationRun, Mail, RollUpload, SignRequest, WebhookDelivery, Work
+from petitions.models import (
+    InvitationRun,
+    Mail,
+    RollUpload,
+    SignInRequest,
+    SignRequest,
+    WebhookDelivery,
+    Work,
+)
 
 KINDS: dict[str, type[Work]] = {
     "sign_request": SignRequest,
@@ -26,6 +35,7 @@ KINDS: dict[str, type[Work]] = {
     "webhook": WebhookDelivery,
     "roll_upload": RollUpload,
     "invitation_run": InvitationRun,
+    "sign_in_request": SignInRequest,
 }
 # How long the first retry waits, and the longest any retry waits, per kind.
 RETRY_DELAYS = {
@@ -36,6 +46,7 @@ RETRY_DELAYS = {
     # A run's attempts grow with every batch it sends, not only with failures, so the cap is
     # what a failure late in a long run waits: a minute, not ten.
     "invitation_run": (5.0, 60.0),
+    "sign_in_request": (2.0, 300.0),
 }
 DEFAULT_LEASE = timedelta(minutes=2)
 log = logging.getLogger(__name__)
@@ -151,7 +162,7 @@ def due(engine: Engine, limit: int = 500) -> Iterator[WorkItem]:
 def perform(engine: Engine, settings, item: WorkItem, lease: timedelta = DEFAULT_LEASE) -> bool:
     """Do one try of ``item``'s work with the handler for its kind; see run()."""
     # Imported here: the handlers' modules build on this one's tables and helpers.
-    from petitions import invitations, mail, roll_uploads, signing, webhooks
+    from petitions import accounts, invitations, mail, roll_uploads, signing, webhooks
 
     handler = {
         "sign_request": signing.answer_request,
@@ -159,5 +170,6 @@ def perform(engine: Engine, settings, item: WorkItem, lease: timedelta = DEFAULT
         "webhook": webhooks.deliver,
         "roll_upload": roll_uploads.run_upload,
         "invitation_run": invitations.send_batch,
+        "sign_in_request": accounts.answer_sign_in,
     }[item.kind]
     return run(engine, item, lambda row_id: handler(engine, settings, row_id), lease)

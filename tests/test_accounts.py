@@ -7,8 +7,9 @@ import pytest
 from sqlmodel import Session, select
 
 from petitions import accounts, webdb
-from petitions.models import AuditEvent, SignInLink, UserAccount, UserSession
+from petitions.models import AuditEvent, SignInLink, SignInRequest, UserAccount, UserSession
 from tests.helpers import sent_mail, sign_in, sign_in_link_in
+from workers import dispatch
 
 
 def _add(runner, email="ada@example.org", role="organiser"):
@@ -19,6 +20,7 @@ def _mail_link(app, client, email="ada@example.org") -> str:
     response = client.post("/sign-in", data={"email": email})
     assert response.status_code == 303
     assert response.headers["Location"].startswith("/sign-in/sent")
+    dispatch.dispatcher_of(app).run_pending()
     mails = [m for m in sent_mail(app, email) if m.purpose == "sign_in"]
     assert mails, "no sign-in mail"
     return sign_in_link_in(mails[-1].text_body)
@@ -84,7 +86,17 @@ def test_the_answer_is_the_same_for_unknown_and_disabled_addresses(app, client, 
         for email in ("ada@example.org", "nobody@example.org", "off@example.org")
     ]
     assert {(a.status_code, a.headers["Location"]) for a in answers} == {(303, "/sign-in/sent")}
+    dispatch.dispatcher_of(app).run_pending()
     assert [m.to_address for m in sent_mail(app) if m.purpose == "sign_in"] == ["ada@example.org"]
+    # Every request was recorded and answered the same way; only the mail differs.
+    with Session(webdb.engine_of(app)) as session:
+        requests = list(session.exec(select(SignInRequest).order_by(SignInRequest.id)))
+    assert [r.email for r in requests] == [
+        "ada@example.org",
+        "nobody@example.org",
+        "off@example.org",
+    ]
+    assert all(r.done_at is not None for r in requests)
 
 
 def test_malformed_address_is_a_clear_error(app, client):
@@ -169,6 +181,7 @@ def test_the_mailed_link_leads_back_to_the_page_asked_for(app, client, runner):
     first = client.get("/organiser/roll")
     assert first.headers["Location"] == "/sign-in?next=/organiser/roll"
     client.post("/sign-in", data={"email": "ada@example.org", "next": "/organiser/roll"})
+    dispatch.dispatcher_of(app).run_pending()
     mail = [m for m in sent_mail(app, "ada@example.org") if m.purpose == "sign_in"][-1]
     assert "&next=%2Forganiser%2Froll" in mail.text_body
     token = sign_in_link_in(mail.text_body).split("&", 1)[0]
