@@ -115,8 +115,10 @@ def actor() -> str:
 
 def _load_before_view() -> None:
     # Before the view, so that a view holding its own transaction open (on SQLite, the write
-    # lock) never waits on this lookup when the template asks who is signed in.
-    current_user()
+    # lock) never waits on this lookup when the template asks who is signed in. Stylesheets
+    # and scripts render no template: they cost no lookup.
+    if request.endpoint != "static":
+        current_user()
 
 
 def init_app(app: Flask) -> None:

@@ -28,6 +28,7 @@ from petitions import audit, auth, dashboard_chart, dashboard_stats, lifecycle, 
 from petitions import webhooks as webhook_delivery
 from petitions.errors import json_error
 from petitions.models import Petition
+from petitions.views_organiser import petition_or_404
 from workers import dispatch
 
 bp = Blueprint("dashboard", __name__)
@@ -172,10 +173,7 @@ def retry_webhook(slug: str, delivery_id: int):
     """Try an undelivered threshold webhook again now, instead of after its backoff."""
     back = url_for(".show", slug=slug, _anchor="webhooks")
     session = webdb.session()
-    petition = lifecycle.find_petition(session, slug)
-    if petition is None:
-        session.rollback()
-        abort(404, description="There is no petition at this address.")
+    petition = petition_or_404(session, slug)
     try:
         delivery = webhook_delivery.retry_now(session, petition.id, delivery_id)
     except webhook_delivery.RetryRefused as exc:

@@ -16,16 +16,9 @@ from flask import (
 from sqlmodel import Session
 
 from petitions import audit, auth, invitation_opt_out, invitations, lifecycle, webdb
-from petitions.models import Petition
+from petitions.views_organiser import petition_or_404
 
 bp = Blueprint("invitations", __name__)
-
-
-def _petition(session: Session, slug: str) -> Petition:
-    petition = lifecycle.find_petition(session, slug)
-    if petition is None:
-        abort(404, description="There is no petition with this address.")
-    return petition
 
 
 def _max_rate() -> int:
@@ -36,7 +29,7 @@ def _page(slug: str, errors: dict | None = None, form: dict | None = None, statu
     # A session of its own, closed before rendering: no transaction (on SQLite, the write lock)
     # is held while the page is built.
     with Session(webdb.engine(), expire_on_commit=False) as session:
-        petition = _petition(session, slug)
+        petition = petition_or_404(session, slug)
         reach = invitations.reach(session, petition)
         runs = [(run, invitations.progress(run)) for run in invitations.runs_of(session, petition)]
     page = render_template(
@@ -68,7 +61,7 @@ def start(slug: str):
     """Start a run for every active member, or one region's."""
     form = {"region": request.form.get("region", ""), "rate": request.form.get("rate", "")}
     session = webdb.session()
-    petition = _petition(session, slug)
+    petition = petition_or_404(session, slug)
     region = form["region"] or None
     try:
         rate = invitations.validate_rate(form["rate"], _max_rate())
@@ -94,7 +87,7 @@ def start(slug: str):
 def _change(slug: str, run_id: int, action: str):
     """Pause, resume or cancel run ``run_id``, with its audit record, in one transaction."""
     session = webdb.session()
-    petition = _petition(session, slug)
+    petition = petition_or_404(session, slug)
     run = invitations.locked_run(session, petition, run_id)
     if run is None:
         abort(404, description="There is no such invitation run for this petition.")
@@ -154,7 +147,7 @@ def cancel(slug: str, run_id: int):
 def progress(slug: str):
     """Every run's progress as JSON, for the page to poll."""
     with Session(webdb.engine(), expire_on_commit=False) as session:
-        petition = _petition(session, slug)
+        petition = petition_or_404(session, slug)
         runs = [invitations.progress(run) for run in invitations.runs_of(session, petition)]
     return jsonify(runs=runs)
 

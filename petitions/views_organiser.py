@@ -80,7 +80,7 @@ def _new_page(form: PetitionForm):
 def edit_petition(slug: str):
     """One petition's settings: its rules and state, the edit form while it is a draft, and
     the open or close button its state allows."""
-    petition = _petition_or_404(webdb.session(), slug)
+    petition = petition_or_404(webdb.session(), slug)
     form = petition_forms.from_petition(petition) if petition.state == "draft" else None
     return _settings_page(petition, form)
 
@@ -90,7 +90,7 @@ def edit_petition(slug: str):
 def save_petition(slug: str):
     """Save the edited draft; a petition that is no longer a draft is not changed (409)."""
     session = webdb.session()
-    petition = _petition_or_404(session, slug)
+    petition = petition_or_404(session, slug)
     if petition.state != "draft":
         return _not_editable(petition)
     form = petition_forms.read(request.form, creating=False)
@@ -100,7 +100,7 @@ def save_petition(slug: str):
         except PetitionError as exc:
             session.rollback()
             # Opened by someone else since this request began: refused like any open petition.
-            petition = _petition_or_404(session, slug)
+            petition = petition_or_404(session, slug)
             if petition.state != "draft":
                 return _not_editable(petition)
             form.refuse(exc)
@@ -124,7 +124,7 @@ def save_petition(slug: str):
 def confirm_open(slug: str):
     """Ask to confirm opening, showing the threshold it would freeze (or why it cannot open)."""
     session = webdb.session()
-    petition = _petition_or_404(session, slug)
+    petition = petition_or_404(session, slug)
     try:
         threshold, eligible = lifecycle.opening_threshold(session, petition)
     except PetitionError as exc:
@@ -137,14 +137,14 @@ def confirm_open(slug: str):
 def open_petition(slug: str):
     """Open the draft once confirmed: its threshold is frozen against today's active members."""
     session = webdb.session()
-    petition = _petition_or_404(session, slug)
+    petition = petition_or_404(session, slug)
     if request.form.get("confirm") != "yes":
         return redirect(url_for(".confirm_open", slug=slug), code=303)
     try:
         petition = lifecycle.open_petition(session, slug)
     except PetitionError as exc:
         session.rollback()
-        return _confirm_open_page(_petition_or_404(session, slug), error=str(exc)), 409
+        return _confirm_open_page(petition_or_404(session, slug), error=str(exc)), 409
     frozen = (
         f"threshold frozen at {petition.threshold:,} of {petition.eligible_members:,} "
         f"active members ({petition_forms.describe_rule(petition)})"
@@ -159,7 +159,7 @@ def open_petition(slug: str):
 @auth.require_role(*auth.ORGANISERS)
 def confirm_close(slug: str):
     """Ask to confirm closing (or say why the petition cannot be closed)."""
-    petition = _petition_or_404(webdb.session(), slug)
+    petition = petition_or_404(webdb.session(), slug)
     error = _why_not_closable(petition)
     if error:
         return _confirm_close_page(petition, error=error), 409
@@ -171,7 +171,7 @@ def confirm_close(slug: str):
 def close_petition(slug: str):
     """Close the petition once confirmed, so that signing stops for good."""
     session = webdb.session()
-    petition = _petition_or_404(session, slug)
+    petition = petition_or_404(session, slug)
     if request.form.get("confirm") != "yes":
         return redirect(url_for(".confirm_close", slug=slug), code=303)
     error = _why_not_closable(petition)
@@ -182,7 +182,7 @@ def close_petition(slug: str):
             error = str(exc)
     if error:
         session.rollback()
-        return _confirm_close_page(_petition_or_404(session, slug), error=error), 409
+        return _confirm_close_page(petition_or_404(session, slug), error=error), 409
     detail = (
         f"closed at {lifecycle.iso_utc(petition.closed_at)} with "
         f"{petition.signature_count:,} signatures (threshold {petition.threshold:,})"
@@ -193,10 +193,11 @@ def close_petition(slug: str):
     return redirect(url_for(".edit_petition", slug=slug), code=303)
 
 
-def _petition_or_404(session: Session, slug: str) -> Petition:
+def petition_or_404(session: Session, slug: str) -> Petition:
+    """The petition ``slug``, drafts included (for signed-in pages), or a 404."""
     petition = lifecycle.find_petition(session, slug)
     if petition is None:
-        abort(404, description="There is no petition with this address.")
+        abort(404, description="There is no petition at this address.")
     return petition
 
 

@@ -19,17 +19,11 @@ from petitions import (
 )
 from petitions.errors import json_error, wants_json
 from petitions.spreadsheet import safe_cell
+from petitions.views_organiser import petition_or_404
 
 bp = Blueprint("scrutiny", __name__, url_prefix="/scrutiny")
 
 _CONFIRMED = ("yes", "true", "on", "1")
-
-
-def _petition(slug: str):
-    found = lifecycle.find_petition(webdb.session(), slug)
-    if found is None:
-        abort(404, description="There is no petition at this address.")
-    return found
 
 
 def _before() -> int | None:
@@ -97,7 +91,7 @@ def audit_csv():
 @auth.require_role(*auth.READERS)
 def petition(slug: str):
     """One petition for scrutineers: its evidence, how to check it, its decisions and events."""
-    found = _petition(slug)
+    found = petition_or_404(webdb.session(), slug)
     session = webdb.session()
     return render_template(
         "scrutiny/petition.html",
@@ -115,7 +109,7 @@ def petition(slug: str):
 @auth.require_role(*auth.READERS)
 def commitment_key_form(slug: str):
     """Ask for confirmation before revealing the commitment key; never shows the key itself."""
-    found = _petition(slug)
+    found = petition_or_404(webdb.session(), slug)
     return render_template(
         "scrutiny/commitment_key_form.html", section="scrutiny", petition=found, error=None
     )
@@ -126,7 +120,7 @@ def commitment_key_form(slug: str):
 def commitment_key(slug: str):
     """Reveal the petition's commitment key to a scrutineer who confirms, and record in the
     audit trail that they did (HTML, or JSON for a script asking for it)."""
-    found = _petition(slug)
+    found = petition_or_404(webdb.session(), slug)
     as_json = wants_json()
     if not _confirmed(as_json):
         message = "Tick the box to confirm: revealing the key is recorded in the audit trail."

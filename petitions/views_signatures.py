@@ -11,7 +11,6 @@ from urllib.parse import parse_qsl, urlencode
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     redirect,
@@ -22,8 +21,9 @@ from flask import (
 from sqlmodel import Session
 from werkzeug.datastructures import MultiDict
 
-from petitions import anomalies, auth, invalidation, lifecycle, signature_list, webdb, whole_numbers
+from petitions import anomalies, auth, invalidation, signature_list, webdb, whole_numbers
 from petitions.signature_list import MAX_SELECTION, FilterError
+from petitions.views_organiser import petition_or_404
 
 bp = Blueprint("signatures", __name__)
 
@@ -63,13 +63,6 @@ EVIDENCE_LABELS = {
     "window_requests": "Signal at (requests in an hour)",
     "share_threshold_percent": "Or at a share of (%)",
 }
-
-
-def _petition(session: Session, slug: str):
-    petition = lifecycle.find_petition(session, slug)
-    if petition is None:
-        abort(404, description=f"There is no petition called {slug!r}.")
-    return petition
 
 
 def _can_act() -> bool:
@@ -115,7 +108,7 @@ def index(slug: str):
     """The petition's signatures, newest first, filtered and paged; organisers may select some
     to invalidate."""
     with Session(webdb.engine(), expire_on_commit=False) as session:
-        petition = _petition(session, slug)
+        petition = petition_or_404(session, slug)
         try:
             filters = signature_list.filters_from(request.args)
             page_number = _page_number(request.args.get("page"))
@@ -144,7 +137,7 @@ def index(slug: str):
 def signals(slug: str):
     """The anomaly signals of the petition with their evidence. They change nothing."""
     with Session(webdb.engine(), expire_on_commit=False) as session:
-        petition = _petition(session, slug)
+        petition = petition_or_404(session, slug)
         found = anomalies.signals(session, petition)
     entries = [
         {
@@ -255,7 +248,7 @@ def _selected_numbers(session: Session, petition, form) -> tuple[list[int], list
 def review(slug: str):
     """The confirmation step: exactly which signatures would be invalidated, and why."""
     with Session(webdb.engine(), expire_on_commit=False) as session:
-        petition = _petition(session, slug)
+        petition = petition_or_404(session, slug)
         numbers, problems = _selected_numbers(session, petition, request.form)
         chosen = signature_list.selection(session, petition, numbers if not problems else [])
     if not problems and chosen.problem():
@@ -291,7 +284,7 @@ def _back(slug: str, filter_query: str) -> str:
 def invalidate(slug: str):
     """Invalidate the reviewed signatures, all or none, recording who decided and why."""
     with Session(webdb.engine(), expire_on_commit=False) as session:
-        petition = _petition(session, slug)
+        petition = petition_or_404(session, slug)
     problems = []
     try:
         numbers = signature_list.expand(
