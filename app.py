@@ -8,31 +8,31 @@ from typing import NoReturn
 from flask import Flask
 from flask_wtf import CSRFProtect
 
-from petitions import (
+from petitions.cli import commands
+from petitions.cli import worker as worker_cli
+from petitions.config import SettingsError, load_settings
+from petitions.db import flask_db
+from petitions.jobs import dispatch
+from petitions.outbox import mail
+from petitions.web import (
     auth,
-    commands,
+    dashboard,
+    dev,
     errors,
-    mail,
+    invitations,
+    log_pages,
+    organiser,
+    public,
     rate_limits,
+    roll,
+    scrutiny,
     security,
-    views_api,
-    views_auth,
-    views_dashboard,
-    views_dev,
-    views_invitations,
-    views_log,
-    views_organiser,
-    views_public,
-    views_roll,
-    views_scrutiny,
-    views_sign,
-    views_signatures,
-    webdb,
+    sign,
+    sign_in,
+    signatures,
     whole_numbers,
 )
-from petitions.settings import SettingsError, load_settings
-from workers import cli as worker_cli
-from workers import dispatch
+from petitions.web.api import views
 
 csrf = CSRFProtect()
 
@@ -53,29 +53,29 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
 
     whole_numbers.init_app(app)
-    webdb.init_app(app)
+    flask_db.init_app(app)
     errors.init_app(app)
-    app.register_blueprint(views_public.bp)
-    app.register_blueprint(views_api.bp)
-    app.register_blueprint(views_sign.bp)
-    app.register_blueprint(views_log.bp)
-    csrf.exempt(views_log.bp)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(sign.bp)
+    app.register_blueprint(log_pages.bp)
+    csrf.exempt(log_pages.bp)
     for blueprint in (
-        views_auth.bp,
-        views_organiser.bp,
-        views_dashboard.bp,
-        views_signatures.bp,
-        views_invitations.bp,
-        views_roll.bp,
-        views_scrutiny.bp,
+        sign_in.bp,
+        organiser.bp,
+        dashboard.bp,
+        signatures.bp,
+        invitations.bp,
+        roll.bp,
+        scrutiny.bp,
     ):
         app.register_blueprint(blueprint)
     auth.init_app(app)
     if not app.config["PRODUCTION"]:
-        app.register_blueprint(views_dev.bp)
+        app.register_blueprint(dev.bp)
     app.add_template_filter(mail.linkify_filter, "linkify")
     csrf.init_app(app)
-    csrf.exempt(views_api.bp)
+    csrf.exempt(views.bp)
     commands.init_app(app)
     dispatch.init_app(app)
     app.cli.add_command(worker_cli.worker_command)

@@ -12,7 +12,7 @@ production):
      loopback port):
      a. the count read: --connections keep-alive clients (in --client-processes processes)
         GET /api/v1/petitions/<slug>/count back to back for --seconds, on each petition:
-        requests per second and latency. (Its answers come from petitions.live_wsgi, in front
+        requests per second and latency. (Its answers come from petitions.web.live_wsgi, in front
         of Flask's request handling, so it can beat the bare Flask ceiling.);
      b. viewers: steps of V concurrent viewers, each with its own connection, each polling the
         count of the big petition once a second as the page's script does (the next poll a
@@ -207,11 +207,13 @@ def dashboard_cookie(app) -> str:
     """A signed-in organiser's session cookie (name=value) for the dashboard viewers."""
     from sqlmodel import Session
 
-    from petitions import accounts, auth, webdb
+    from petitions.accounts import users
+    from petitions.db import flask_db
+    from petitions.web import auth
 
-    with Session(webdb.engine_of(app)) as session:
-        account, _new = accounts.add_user(session, "bench@example.org", "organiser")
-        token = accounts.start_session(session, account)
+    with Session(flask_db.engine_of(app)) as session:
+        account, _new = users.add_user(session, "bench@example.org", "organiser")
+        token = users.start_session(session, account)
         session.commit()
     value = app.session_interface.get_signing_serializer(app).dumps({auth.SESSION_KEY: token})
     return f"{app.config['SESSION_COOKIE_NAME']}={value}"
@@ -480,9 +482,10 @@ class Writer(threading.Thread):
         self.halt = threading.Event()
 
     def run(self) -> None:
-        from petitions import signing, webdb
+        from petitions.db import flask_db
+        from petitions.signatures import signing
 
-        engine = webdb.engine_of(self.app)
+        engine = flask_db.engine_of(self.app)
         while not self.halt.wait(CONFIRM_EVERY):
             token = next(self.tokens, None)
             if token is None:
@@ -574,10 +577,11 @@ def writer_for(app, run: int) -> Writer:
     from sqlalchemy import select
     from sqlmodel import Session
 
-    from petitions import tokens, webdb
-    from petitions.models import Member, Petition
+    from petitions.db import flask_db
+    from petitions.db.models import Member, Petition
+    from petitions.signatures import tokens
 
-    with Session(webdb.engine_of(app)) as session:
+    with Session(flask_db.engine_of(app)) as session:
         petition, count = session.execute(
             select(Petition.id, Petition.signature_count).where(Petition.slug == BIG)
         ).one()
@@ -752,9 +756,9 @@ def main() -> None:
             print(f"  run {number}:", flush=True)
             runs.append(run_once(number, options, pool, env, app, cookie, logs))
             print_run(number, runs[-1])
-        from petitions import webdb
+        from petitions.db import flask_db
 
-        webdb.engine_of(app).dispose()
+        flask_db.engine_of(app).dispose()
         print_summary(options, runs)
 
 

@@ -5,7 +5,7 @@ Everything happens in a scratch database (`db upgrade` in a subprocess, dropped 
   1. a sample roll of about 1.25 x --confirmations members goes in with the real `roll import`;
      then, for each member, in turn: signing.confirm on petition A (the log as it is), on petition
      B with signing.signature_log.append replaced by a no-op in this process only (so A - B is
-     what the log adds), and signature_log.append alone on petition C, one transaction per leaf
+     what the log adds), and store.append alone on petition C, one transaction per leaf
      (timed: the call, and the call with its commit);
   2. a petition whose log has --leaves leaves, built in memory (real signature leaves with
      distinct commitments, subtree hashes from merkle.completed_nodes) and loaded with COPY,
@@ -39,20 +39,15 @@ import psycopg
 from sqlalchemy import event, select
 from sqlmodel import Session
 
-from petitions import (
-    evidence,
-    lifecycle,
-    log_leaves,
-    log_verify,
-    merkle,
-    signature_log,
-    signing,
-    tokens,
-    webdb,
-)
-from petitions.db import utcnow
-from petitions.models import Member, Petition
-from petitions.sample_roll import write_sample_roll
+from petitions.db import flask_db
+from petitions.db.engine import utcnow
+from petitions.db.models import Member, Petition
+from petitions.lifecycle import rules
+from petitions.roll.sample import write_sample_roll
+from petitions.signatures import signing, tokens
+from petitions.transparency import evidence, merkle, store
+from petitions.transparency import leaves as log_leaves
+from petitions.transparency import verify as log_verify
 
 if not __package__:
     # Run as `python bench/log.py`, which puts bench/ on sys.path rather than the repository
@@ -118,8 +113,8 @@ def flask_command(*args: str) -> tuple[float, str]:
 def make_petition(engine, slug: str, threshold: int) -> Petition:
     """An open petition whose threshold is not reached in this benchmark."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
-        lifecycle.create_petition(session, slug=slug, title=f"Bench {slug}", threshold=threshold)
-        petition = lifecycle.open_petition(session, slug)
+        rules.create_petition(session, slug=slug, title=f"Bench {slug}", threshold=threshold)
+        petition = rules.open_petition(session, slug)
     return petition
 
 
@@ -173,7 +168,7 @@ def confirmation_cost(engine, settings, members: list[tuple[int, str]], run: int
             session.begin()
             before = statements.count
             start = time.perf_counter()
-            signature_log.append(session, alone, i, "signature", alone_leaves[i], None)
+            store.append(session, alone, i, "signature", alone_leaves[i], None)
             called = time.perf_counter()
             session.commit()
             done = time.perf_counter()
@@ -217,7 +212,7 @@ class BuiltLog:
 def build_log(engine, url: str, settings, slug: str, size: int) -> tuple[BuiltLog, dict]:
     """A petition with ``size`` signature leaves, loaded with COPY; heads signed at a quarter,
     half and all of it. Returns the log and the seconds each step took."""
-    petition = make_petition(engine, slug, lifecycle.THRESHOLD_MAX)
+    petition = make_petition(engine, slug, rules.THRESHOLD_MAX)
     took: dict[str, float] = {}
     start = time.perf_counter()
     first = utcnow().replace(microsecond=0) - timedelta(seconds=size // 10 + 60)
@@ -273,7 +268,7 @@ def build_log(engine, url: str, settings, slug: str, size: int) -> tuple[BuiltLo
     built = BuiltLog(petition, leaves, nodes)
     for head_size in sorted({max(1, size // 4), max(1, size // 2), size}):
         with Session(engine, expire_on_commit=False) as session, session.begin():
-            head = signature_log.sign_head(session, petition, head_size, settings, utcnow())
+            head = store.sign_head(session, petition, head_size, settings, utcnow())
         if head.root_hash != built.root(head_size).hex():
             sys.exit(f"the head of size {head_size} signs a root the tree built here does not")
     with Session(engine, expire_on_commit=False) as session:
@@ -308,7 +303,7 @@ def proof_latency(engine, app, settings, log: BuiltLog, samples: int, rng: rando
         with Session(engine) as session:
             path = timed(
                 "inclusion",
-                lambda: signature_log.inclusion_proof(session, petition, index, second),  # noqa: B023
+                lambda: store.inclusion_proof(session, petition, index, second),  # noqa: B023
             )
         if not merkle.verify_inclusion(
             merkle.leaf_hash(log.leaves[index]), index, second, path, log.root(second)
@@ -319,7 +314,7 @@ def proof_latency(engine, app, settings, log: BuiltLog, samples: int, rng: rando
         with Session(engine) as session:
             proof = timed(
                 "consistency",
-                lambda: signature_log.consistency_proof(session, petition, first, second),  # noqa: B023
+                lambda: store.consistency_proof(session, petition, first, second),  # noqa: B023
             )
         if not merkle.verify_consistency(first, second, log.root(first), log.root(second), proof):
             sys.exit(f"the consistency proof of {first} in {second} does not verify")
@@ -352,7 +347,7 @@ def proof_latency(engine, app, settings, log: BuiltLog, samples: int, rng: rando
             session.begin()
             head = timed(
                 "sign_head",
-                lambda: signature_log.sign_head(session, petition, head_size, settings, utcnow()),  # noqa: B023
+                lambda: store.sign_head(session, petition, head_size, settings, utcnow()),  # noqa: B023
             )
             session.rollback()
         if head.root_hash != log.root(head_size).hex():
@@ -365,7 +360,7 @@ def proof_latency(engine, app, settings, log: BuiltLog, samples: int, rng: rando
 
 def signature_log_sizes(session: Session, petition_id: int) -> list[int]:
     """The sizes of a petition's signed heads."""
-    return [head.size for head in signature_log.heads(session, petition_id)]
+    return [head.size for head in store.heads(session, petition_id)]
 
 
 # --- 3. log verify ----------------------------------------------------------------------------
@@ -464,7 +459,7 @@ def run_all(options: argparse.Namespace, url: str, rng: random.Random) -> None:
 
     # No in-process worker thread: its housekeeping would sign heads in the middle of timings.
     app = create_app({"INPROCESS_WORKER_THREAD": False})
-    engine = webdb.engine_of(app)
+    engine = flask_db.engine_of(app)
     settings = app.config
     print(
         f"log bench: PostgreSQL {DATABASE}; {os.cpu_count()} CPUs; load average "
@@ -513,8 +508,8 @@ def run_all(options: argparse.Namespace, url: str, rng: random.Random) -> None:
         f"p50 {real['p50'] - noop['p50']:8.3f} ms   p99 {real['p99'] - noop['p99']:8.3f} ms"
         f"   mean {real['mean'] - noop['mean']:8.3f} ms"
     )
-    print(ms_line("signature_log.append alone (the call)", append))
-    print(ms_line("signature_log.append alone + its commit", append_commit))
+    print(ms_line("store.append alone (the call)", append))
+    print(ms_line("store.append alone + its commit", append_commit))
     print(
         f"  SQL statements per item: confirm {stmts['real']:.2f}, no-op append "
         f"{stmts['noop']:.2f}, append alone {stmts['append']:.2f}"
@@ -551,8 +546,8 @@ def run_all(options: argparse.Namespace, url: str, rng: random.Random) -> None:
             )
             sys.stdout.flush()
     labels = {
-        "inclusion": "signature_log.inclusion_proof",
-        "consistency": "signature_log.consistency_proof",
+        "inclusion": "store.inclusion_proof",
+        "consistency": "store.consistency_proof",
         "http_proof": "GET /log/proof (test client)",
         "http_head": "GET /log/head (test client)",
         "sign_head": "sign_head at a fresh size",

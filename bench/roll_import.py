@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from petitions.sample_roll import write_sample_roll
+from petitions.roll.sample import write_sample_roll
 
 if not __package__:
     # Run as `python bench/roll_import.py`, which puts bench/ on sys.path rather than the

@@ -727,7 +727,7 @@ def main() -> None:
         roll = scratch / "roll.csv"
         rows = options.members + options.members // 4 + 100
         with roll.open("w", encoding="utf-8") as out:
-            from petitions.sample_roll import write_sample_roll
+            from petitions.roll.sample import write_sample_roll
 
             write_sample_roll(out, rows)
         members = eligible_members(roll, options.members)

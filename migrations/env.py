@@ -7,9 +7,9 @@ import sqlmodel  # noqa: F401 - migration scripts refer to sqlmodel types
 from alembic import context
 from sqlmodel import SQLModel
 
-import petitions.models  # noqa: F401 - registers every table on SQLModel.metadata
-from petitions.db import make_engine
-from petitions.settings import database_url
+import petitions.db.models  # noqa: F401 - registers every table on SQLModel.metadata
+from petitions.config import database_url
+from petitions.db.engine import make_engine
 
 target_metadata = SQLModel.metadata
 

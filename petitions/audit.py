@@ -2,7 +2,7 @@
 
 from sqlmodel import Session
 
-from petitions.models import AuditEvent, Petition
+from petitions.db.models import AuditEvent, Petition
 
 
 def record(

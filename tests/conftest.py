@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, settings
 from sqlmodel import Session
 
 from app import create_app
-from petitions import schema, webdb
+from petitions.db import flask_db, schema
+from petitions.jobs import dispatch
 from tests import browser_support
-from workers import dispatch
 
 PG_URL = os.environ.get(
     "PETITIONS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -134,9 +134,9 @@ def app(database_url, tmp_path, monkeypatch):
         }
     )
     application.instance_path = str(tmp_path / "instance")
-    schema.upgrade(webdb.engine_of(application))
+    schema.upgrade(flask_db.engine_of(application))
     yield application
-    webdb.engine_of(application).dispose()
+    flask_db.engine_of(application).dispose()
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def runner(app):
 @pytest.fixture
 def db(app):
     """A session on the app's database, for arranging and inspecting rows."""
-    with app.app_context(), Session(webdb.engine(), expire_on_commit=False) as session:
+    with app.app_context(), Session(flask_db.engine(), expire_on_commit=False) as session:
         yield session
 
 

@@ -4,16 +4,17 @@ import re
 
 from sqlmodel import Session, select
 
-from petitions import lifecycle, webdb
-from petitions.addresses import matching_key
-from petitions.models import Mail, Member, Petition
+from petitions.db import flask_db
+from petitions.db.models import Mail, Member, Petition
+from petitions.lifecycle import rules
+from petitions.roll.addresses import matching_key
 
 LINK = re.compile(r"^(http://\S+/p/[a-z0-9-]+/confirm\?token=\S+)$", re.MULTILINE)
 
 
 def add_members(app, *members: tuple) -> None:
     """Add members given as (member_id, email[, status[, region]])."""
-    with Session(webdb.engine_of(app)) as session:
+    with Session(flask_db.engine_of(app)) as session:
         for member_id, email, *rest in members:
             status = rest[0] if rest else "active"
             region = rest[1] if len(rest) > 1 else None
@@ -31,23 +32,23 @@ def add_members(app, *members: tuple) -> None:
 
 def open_petition(app, slug: str = "vote", threshold: int = 3, **fields) -> None:
     """Create and open a petition with an absolute threshold."""
-    with Session(webdb.engine_of(app)) as session:
-        lifecycle.create_petition(
+    with Session(flask_db.engine_of(app)) as session:
+        rules.create_petition(
             session, slug=slug, title=f"Petition {slug}", threshold=threshold, **fields
         )
-        lifecycle.open_petition(session, slug)
+        rules.open_petition(session, slug)
         session.commit()
 
 
 def petition(app, slug: str = "vote") -> Petition:
     """The petition as stored now."""
-    with Session(webdb.engine_of(app), expire_on_commit=False) as session:
+    with Session(flask_db.engine_of(app), expire_on_commit=False) as session:
         return session.exec(select(Petition).where(Petition.slug == slug)).one()
 
 
 def sent_mail(app, to: str | None = None) -> list[Mail]:
     """Mail rows, oldest first, optionally only those to ``to``."""
-    with Session(webdb.engine_of(app), expire_on_commit=False) as session:
+    with Session(flask_db.engine_of(app), expire_on_commit=False) as session:
         query = select(Mail).order_by(Mail.id)
         if to is not None:
             query = query.where(Mail.to_address == to)
@@ -68,12 +69,13 @@ def token_of(link: str) -> str:
 
 def sign_in(app, client, email: str = "organiser@example.org", role: str = "organiser"):
     """Give ``email`` an account with ``role`` and sign ``client`` in as it (without the mail
-    round trip, which tests/test_accounts.py covers)."""
-    from petitions import accounts, auth
+    round trip, which tests/accounts/test_users.py covers)."""
+    from petitions.accounts import users
+    from petitions.web import auth
 
-    with Session(webdb.engine_of(app), expire_on_commit=False) as session:
-        account, _new = accounts.add_user(session, email, role)
-        token = accounts.start_session(session, account)
+    with Session(flask_db.engine_of(app), expire_on_commit=False) as session:
+        account, _new = users.add_user(session, email, role)
+        token = users.start_session(session, account)
         session.commit()
     with client.session_transaction() as browser:
         browser[auth.SESSION_KEY] = token

@@ -1,9 +1,11 @@
-"""The rq job: one try at one row of outbox work. Everything it does lives in petitions.work."""
+"""The rq job: one try at one row of outbox work; what it does lives in petitions.jobs."""
 
 from flask import Flask
 
-from petitions import webdb, work
-from workers.dispatch import lease
+from petitions.db import flask_db
+from petitions.jobs import handlers
+from petitions.jobs.dispatch import lease
+from petitions.outbox import work
 
 _app: Flask | None = None
 
@@ -28,4 +30,4 @@ def run(kind: str, row_id: int, attempts: int) -> bool:
     app = _current()
     with app.app_context():
         item = work.WorkItem(kind, row_id, attempts)
-        return work.perform(webdb.engine_of(app), app.config, item, lease(app))
+        return handlers.perform(flask_db.engine_of(app), app.config, item, lease(app))

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import petitions.db
+import petitions.db.engine
 
 revision = "0001"
 down_revision = None
@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("region", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("joined_on", sa.Date(), nullable=True),
-        sa.Column("updated_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("member_id"),
     )
@@ -50,11 +50,11 @@ def upgrade() -> None:
         sa.Column("eligible_members", sa.Integer(), nullable=True),
         sa.Column("signature_count", sa.Integer(), nullable=False),
         sa.Column("webhook_url", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
-        sa.Column("created_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("opened_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("closes_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("reached_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("closed_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("opened_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closes_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reached_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("slug", name="uq_petition_slug"),
     )
@@ -63,8 +63,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("filename", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
         sa.Column("sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("started_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("refusal", sa.Text(), nullable=True),
         sa.Column("replace", sa.Boolean(), nullable=False),

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import petitions.db
+import petitions.db.engine
 
 revision = "0002"
 down_revision = "0001"
@@ -21,7 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "dev_webhook_receipt",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("received_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("webhook_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("headers", sa.Text(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
@@ -30,11 +30,13 @@ def upgrade() -> None:
     )
     op.create_table(
         "mail",
-        sa.Column("created_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("leased_until", petitions.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("done_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "next_attempt_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("leased_until", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("done_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("to_address", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
@@ -55,11 +57,13 @@ def upgrade() -> None:
 
     op.create_table(
         "sign_request",
-        sa.Column("created_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("leased_until", petitions.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("done_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "next_attempt_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("leased_until", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("done_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("petition_id", sa.Integer(), nullable=False),
@@ -83,7 +87,7 @@ def upgrade() -> None:
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("nonce", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("confirmed_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("confirmed_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["member_id"],
             ["member.id"],
@@ -104,7 +108,7 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("threshold", sa.Integer(), nullable=False),
         sa.Column("eligible_members", sa.Integer(), nullable=False),
-        sa.Column("reached_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("reached_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["petition_id"],
             ["petition.id"],
@@ -118,11 +122,13 @@ def upgrade() -> None:
     )
     op.create_table(
         "webhook_delivery",
-        sa.Column("created_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("leased_until", petitions.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("done_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "next_attempt_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("leased_until", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("done_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("event_id", sa.Integer(), nullable=False),
@@ -149,7 +155,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("delivery_id", sa.Integer(), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column("started_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("duration_ms", sa.Integer(), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import petitions.db
+import petitions.db.engine
 
 revision = "0003"
 down_revision = "0002"
@@ -38,7 +38,7 @@ def upgrade() -> None:
         sa.Column("petition_id", sa.Integer(), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("root_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("timestamp", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("timestamp", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("signature", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.ForeignKeyConstraint(
             ["petition_id"],

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import petitions.db
+import petitions.db.engine
 
 revision = "0004"
 down_revision = "0003"
@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
         sa.Column("decided_by", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-        sa.Column("decided_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("leaf_index", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["petition_id"],
@@ -41,7 +41,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("signature", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("invalidated_at", petitions.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column(
+                "invalidated_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True
+            )
         )
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import petitions.db
+import petitions.db.engine
 
 revision = "0005"
 down_revision = "0004"
@@ -22,7 +22,7 @@ def upgrade() -> None:
         "mail_opt_out",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("email_key", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-        sa.Column("created_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email_key", name="uq_mail_opt_out_email_key"),
     )
@@ -32,15 +32,15 @@ def upgrade() -> None:
         sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
         sa.Column("email_key", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
         sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("created_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("disabled_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("disabled_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email_key", name="uq_user_account_email_key"),
     )
     op.create_table(
         "audit_event",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
         sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("petition_id", sa.Integer(), nullable=True),
@@ -56,11 +56,13 @@ def upgrade() -> None:
 
     op.create_table(
         "invitation_run",
-        sa.Column("created_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("leased_until", petitions.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("done_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "next_attempt_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("leased_until", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("done_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("petition_id", sa.Integer(), nullable=False),
@@ -69,7 +71,7 @@ def upgrade() -> None:
         sa.Column("started_by", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
         sa.Column("total", sa.Integer(), nullable=False),
         sa.Column("sent", sa.Integer(), nullable=False),
-        sa.Column("cancelled_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["petition_id"],
             ["petition.id"],
@@ -81,11 +83,13 @@ def upgrade() -> None:
 
     op.create_table(
         "roll_upload",
-        sa.Column("created_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("leased_until", petitions.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("done_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "next_attempt_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("leased_until", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("done_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("filename", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
@@ -110,8 +114,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("nonce", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("created_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("used_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["user_account.id"],
@@ -124,9 +128,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("created_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["user_account.id"],
@@ -141,7 +145,7 @@ def upgrade() -> None:
         sa.Column("petition_id", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("mail_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["mail_id"],
             ["mail.id"],

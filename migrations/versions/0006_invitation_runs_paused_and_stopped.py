@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401
 from alembic import op
 
-import petitions.db
+import petitions.db.engine
 
 revision = "0006"
 down_revision = "0005"
@@ -20,10 +20,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("invitation_run", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("paused_at", petitions.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("paused_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(
-            sa.Column("stopped_at", petitions.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("stopped_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True)
         )
 
 

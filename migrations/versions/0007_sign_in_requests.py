@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import petitions.db
+import petitions.db.engine
 
 revision = "0007"
 down_revision = "0006"
@@ -20,11 +20,13 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "sign_in_request",
-        sa.Column("created_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", petitions.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("leased_until", petitions.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("done_at", petitions.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "next_attempt_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("leased_until", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("done_at", petitions.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),

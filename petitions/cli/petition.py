@@ -1,0 +1,189 @@
+"""``flask petition ...``: create, open, close and list petitions from the command line."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from petitions.cli.support import needs_schema
+from petitions.db import flask_db
+from petitions.db.models import Petition
+from petitions.lifecycle import rules
+from petitions.lifecycle.rules import PetitionError
+
+petition_cli = AppGroup("petition", help="Create, open, close and list petitions.")
+
+
+class IsoDateTime(click.ParamType):
+    """An ISO 8601 date and time; one without a zone is taken as UTC."""
+
+    name = "ISO8601"
+
+    def convert(self, value, param, ctx):
+        """Parse ``value`` into a timezone-aware datetime."""
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            self.fail(
+                f"{value!r} is not an ISO 8601 date and time, e.g. 2026-12-31T18:00:00Z", param, ctx
+            )
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+def _threshold_rule(petition: Petition) -> str:
+    if petition.threshold_absolute is not None:
+        return f"{petition.threshold_absolute:,} signatures"
+    return f"{petition.threshold_percent:g}% of active members"
+
+
+def _report_opened(petition: Petition) -> None:
+    line = (
+        f"opened petition {petition.slug!r}: threshold frozen at {petition.threshold:,} "
+        f"of {petition.eligible_members:,} active members"
+    )
+    if petition.closes_at is not None:
+        line += f"; closes {_when(petition.closes_at)}"
+    click.echo(line)
+    if petition.threshold > petition.eligible_members:
+        click.echo(
+            f"warning: the threshold ({petition.threshold:,}) is more than the active members "
+            f"({petition.eligible_members:,})",
+            err=True,
+        )
+
+
+@contextmanager
+def _transaction() -> Iterator[Session]:
+    """The command's session; committed at the end, rolled back on a refusal or a database error.
+
+    Either way the transaction ends here, so nothing is left holding locks, and the operator
+    sees one ``Error:`` line instead of a traceback.
+    """
+    session = flask_db.session()
+    try:
+        yield session
+        session.commit()
+    except PetitionError as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from None
+    except SQLAlchemyError as exc:
+        session.rollback()
+        first_line = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+        raise click.ClickException(f"database error: {first_line}") from None
+
+
+@petition_cli.command("create")
+@click.argument("slug")
+@click.option("--title", required=True, help="The petition's title (at most 200 characters).")
+@click.option("--threshold", type=int, help="Signatures needed, as a number.")
+@click.option(
+    "--threshold-percent",
+    type=float,
+    help="Signatures needed, as a percentage of active members, fixed when the petition opens.",
+)
+@click.option(
+    "--closes-at",
+    type=IsoDateTime(),
+    help="When signing stops, ISO 8601 (e.g. 2026-12-31T18:00:00Z); without a zone it is UTC.",
+)
+@click.option("--webhook-url", help="Where this petition's threshold event goes (http/https).")
+@click.option("--text", help="The petition's text.")
+@click.option(
+    "--text-file",
+    type=click.File("r", encoding="utf-8-sig"),
+    help="Read the petition's text from this UTF-8 file ('-' for standard input).",
+)
+@click.option("--open", "open_now", is_flag=True, help="Open the petition straight away.")
+@needs_schema
+def create_command(
+    slug, title, threshold, threshold_percent, closes_at, webhook_url, text, text_file, open_now
+):
+    """Create the petition SLUG as a draft (or open it with --open).
+
+    Give exactly one of --threshold or --threshold-percent.
+    """
+    if (threshold is None) == (threshold_percent is None):
+        raise click.UsageError("give exactly one of --threshold or --threshold-percent")
+    if text is not None and text_file is not None:
+        raise click.UsageError("give --text or --text-file, not both")
+    if text_file is not None:
+        try:
+            text = text_file.read()
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{text_file.name} is not UTF-8 text") from None
+
+    with _transaction() as session:
+        petition = rules.create_petition(
+            session,
+            slug=slug,
+            title=title,
+            body=text,
+            threshold=threshold,
+            threshold_percent=threshold_percent,
+            closes_at=closes_at,
+            webhook_url=webhook_url,
+        )
+        if open_now:
+            rules.open_petition(session, slug)
+
+    click.echo(f"created petition {slug!r}: threshold {_threshold_rule(petition)}")
+    if open_now:
+        _report_opened(petition)
+    else:
+        click.echo(f"it is a draft; open it with: flask petition open {slug}")
+
+
+@petition_cli.command("open")
+@click.argument("slug")
+@needs_schema
+def open_command(slug):
+    """Open the draft petition SLUG, freezing its threshold against the active members."""
+    with _transaction() as session:
+        petition = rules.open_petition(session, slug)
+    _report_opened(petition)
+
+
+@petition_cli.command("close")
+@click.argument("slug")
+@needs_schema
+def close_command(slug):
+    """Close the petition SLUG so that signing stops."""
+    with _transaction() as session:
+        petition = rules.close_petition(session, slug)
+    click.echo(
+        f"closed petition {slug!r} at {_when(petition.closed_at)} with "
+        f"{petition.signature_count:,} signatures (threshold {petition.threshold:,})"
+    )
+
+
+@petition_cli.command("list")
+@needs_schema
+def list_command():
+    """List every petition with its state, count and threshold."""
+    with _transaction() as session:
+        petitions = rules.all_petitions(session)
+    if not petitions:
+        click.echo("no petitions")
+        return
+    click.echo(f"{'SLUG':<24} {'STATE':<10} {'SIGNED':>9} {'NEEDED':>9}  CLOSES")
+    for petition in petitions:
+        if petition.threshold is not None:
+            needed = f"{petition.threshold:,}"
+        elif petition.threshold_absolute is not None:
+            needed = f"{petition.threshold_absolute:,}"
+        else:
+            needed = f"{petition.threshold_percent:g}%"
+        click.echo(
+            f"{petition.slug:<24} {rules.effective_state(petition):<10} "
+            f"{petition.signature_count:>9,} {needed:>9}  {_when(petition.closes_at)}"
+        )

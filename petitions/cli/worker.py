@@ -1,0 +1,49 @@
+"""``flask --app app worker``: an rq worker for the service's queue, with the relay beside it."""
+
+import threading
+import time
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from rq import SimpleWorker
+
+from petitions.jobs.dispatch import RELAY_INTERVAL, dispatcher_of, housekeeping, log, relay_once
+from workers import jobs
+
+
+def _relay_forever(app, dispatcher) -> None:
+    while True:
+        try:
+            with app.app_context():
+                relay_once(app, dispatcher)
+                housekeeping(app)
+        except Exception:
+            log.exception("relay round failed; trying again")
+        time.sleep(RELAY_INTERVAL)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty (for scripts).")
+@with_appcontext
+def worker_command(burst: bool) -> None:
+    """Run jobs from the rq queue and re-offer work that is due (needs REDIS_URL).
+
+    rq's own tools see the queue, named 'petitions': `rq info --url $REDIS_URL`.
+    """
+    app = current_app._get_current_object()
+    if not app.config.get("REDIS_URL"):
+        raise click.ClickException(
+            "REDIS_URL is not set: without Redis the web process runs jobs itself"
+        )
+    dispatcher = dispatcher_of(app)
+    jobs.use_app(app)
+    relay_once(app, dispatcher)
+    if not burst:
+        threading.Thread(
+            target=_relay_forever, args=(app, dispatcher), name="relay", daemon=True
+        ).start()
+    # SimpleWorker runs jobs in this process: no fork per job (fast, and the database pool is
+    # not shared across a fork); a job's death takes the process, and the lease covers that.
+    worker = SimpleWorker([dispatcher.queue], connection=dispatcher.connection)
+    worker.work(burst=burst, with_scheduler=False)

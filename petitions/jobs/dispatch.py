@@ -1,0 +1,178 @@
+"""Getting outbox work to a worker: right after the commit that wrote it (the fast path), and
+again from the relay for whatever is due and not done (the slow path, which survives Redis being
+down, a crash between commit and enqueue, and a worker killed mid-job)."""
+
+import logging
+import threading
+from datetime import timedelta
+
+import redis
+from flask import Flask, current_app, has_app_context
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+from sqlmodel import Session as DbSession
+
+from petitions.db import flask_db
+from petitions.db.engine import utcnow
+from petitions.db.models import Work
+from petitions.jobs import handlers
+from petitions.lifecycle import rules
+from petitions.outbox import work
+from petitions.transparency import store
+
+QUEUE = "petitions"
+RELAY_INTERVAL = 1.0
+_EXTENSION = "petitions.dispatcher"
+_WAITING = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+log = logging.getLogger(__name__)
+
+
+def lease(app: Flask) -> timedelta:
+    """How long a try may hold its row before another worker may take it over."""
+    return timedelta(seconds=app.config["WORK_LEASE_SECONDS"])
+
+
+class RQDispatcher:
+    """Sends work to the rq queue, one job per try of a row (the job id says which)."""
+
+    def __init__(self, redis_url: str):
+        self.connection = redis.Redis.from_url(
+            redis_url, socket_connect_timeout=2, socket_timeout=5
+        )
+        self.queue = Queue(QUEUE, connection=self.connection)
+
+    def submit(self, item: work.WorkItem) -> None:
+        """Enqueue ``item`` unless the same try is already waiting; never raise on Redis."""
+        try:
+            try:
+                status = Job.fetch(item.job_id, connection=self.connection).get_status()
+                # A job that says it is queued but is in no queue (its list was lost) never runs.
+                lost = (
+                    status == JobStatus.QUEUED and self.queue.get_job_position(item.job_id) is None
+                )
+                if status in _WAITING and not lost:
+                    return
+            except NoSuchJobError:
+                pass
+            self.queue.enqueue(
+                "workers.jobs.run",
+                item.kind,
+                item.row_id,
+                item.attempts,
+                job_id=item.job_id,
+                result_ttl=3600,
+                failure_ttl=7 * 86400,
+            )
+        except redis.RedisError as exc:
+            log.warning(
+                "could not enqueue %s (%s); the relay will offer it again", item.job_id, exc
+            )
+
+
+class InProcessWorker:
+    """Without Redis: a thread of the web process that does the same work, with the same
+    claims, leases and retries, finding it in the database as the relay does."""
+
+    def __init__(self, app: Flask, thread: bool = True):
+        self.app = app
+        self.thread_wanted = thread
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, _item: work.WorkItem) -> None:
+        """Wake the worker: the work is in the database already."""
+        self.start()
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the worker thread, once."""
+        if not self.thread_wanted or self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="petitions-worker", daemon=True
+                )
+                self._thread.start()
+
+    def run_pending(self, rounds: int = 20) -> int:
+        """Do everything that is due now, including work that this work creates."""
+        done = 0
+        with self.app.app_context():
+            engine = flask_db.engine_of(self.app)
+            for _ in range(rounds):
+                items = list(work.due(engine))
+                if not items:
+                    break
+                for item in items:
+                    done += handlers.perform(engine, self.app.config, item, lease(self.app))
+        return done
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(RELAY_INTERVAL)
+            self._wake.clear()
+            try:
+                self.run_pending()
+                housekeeping(self.app)
+            except Exception:
+                log.exception("in-process worker round failed; trying again")
+
+
+def housekeeping(app: Flask) -> None:
+    """What must happen every few seconds whatever else does: sign a head for every log that
+    has grown, and record as closed the petitions whose closing time has passed."""
+    with DbSession(flask_db.engine_of(app)) as session, session.begin():
+        now = utcnow()
+        store.sign_pending_heads(session, app.config, now)
+        rules.close_expired(session, now=now)
+
+
+def relay_once(app: Flask, dispatcher) -> int:
+    """Offer every due, undone row to ``dispatcher`` again; return how many."""
+    items = list(work.due(flask_db.engine_of(app)))
+    for item in items:
+        dispatcher.submit(item)
+    return len(items)
+
+
+def dispatcher_of(app: Flask):
+    """The app's dispatcher: rq with REDIS_URL, else the in-process worker."""
+    return app.extensions[_EXTENSION]
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session: Session, _context) -> None:
+    for row in session.new:
+        if isinstance(row, Work):
+            item = work.WorkItem(work.kind_of(row), row.id, row.attempts)
+            session.info.setdefault("outbox", []).append(item)
+
+
+@event.listens_for(Session, "after_commit")
+def _dispatch(session: Session) -> None:
+    items = session.info.pop("outbox", [])
+    if items and has_app_context() and _EXTENSION in current_app.extensions:
+        dispatcher = current_app.extensions[_EXTENSION]
+        for item in items:
+            dispatcher.submit(item)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop("outbox", None)
+
+
+def init_app(app: Flask) -> None:
+    """Give the app its dispatcher; without Redis, start the in-process worker with the app's
+    first request so that work left from before a restart is picked up."""
+    if app.config.get("REDIS_URL"):
+        app.extensions[_EXTENSION] = RQDispatcher(app.config["REDIS_URL"])
+        return
+    worker = InProcessWorker(app, thread=app.config.get("INPROCESS_WORKER_THREAD", True))
+    app.extensions[_EXTENSION] = worker
+    app.before_request(worker.start)

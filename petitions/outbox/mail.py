@@ -1,0 +1,143 @@
+"""E-mail: composing each message in full when it is decided on, and sending it by SMTP or into
+the development mailbox. Only worker jobs send; no web request talks SMTP."""
+
+import functools
+import re
+import smtplib
+import ssl
+import sys
+from collections.abc import Mapping
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from petitions.db.engine import utcnow
+from petitions.db.models import Mail
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "mail"
+SUBJECTS = {
+    "confirm_link": "Confirm your signature: {title}",
+    "household_needs_number": "Your membership number is needed to sign: {title}",
+    "wrong_number": "Please check your membership number: {title}",
+    "not_in_good_standing": "We could not add your signature: {title}",
+    "already_signed": "You have already signed: {title}",
+    "petition_closed": "This petition is closed: {title}",
+    "sign_in": "Your sign-in link for Member petitions",
+    "invitation": "You are invited to sign: {title}",
+}
+SMTP_TIMEOUT = 30
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+def linkify_filter(text: str, breaks: bool = True) -> Markup:
+    """Escape ``text`` and make its web addresses links; with ``breaks``, its line breaks <br>
+    (not wanted inside <pre>)."""
+    escaped = str(escape(text))
+    linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+    return Markup(linked.replace("\n", "<br>\n") if breaks else linked)  # noqa: S704 - escaped above
+
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+_env.filters["linkify"] = linkify_filter
+
+
+def compose(purpose: str, to_address: str, context: Mapping, petition_id: int | None) -> Mail:
+    """A Mail row for ``purpose`` to ``to_address``, with its text and HTML parts rendered.
+
+    The text part carries any link on a line of its own, so that every mail reader shows it
+    whole and a program can find it.
+    """
+    petition = context.get("petition")
+    subject = SUBJECTS[purpose].format(title=petition.title if petition else "")
+    text = _env.get_template(f"{purpose}.txt").render(**context)
+    paragraphs = [part.strip() for part in text.split("\n\n") if part.strip()]
+    html = _env.get_template("base.html").render(
+        subject=subject,
+        paragraphs=paragraphs,
+        link=context.get("link"),
+        button=context.get("button") or "Confirm my signature",
+    )
+    return Mail(
+        to_address=to_address,
+        subject=subject,
+        text_body=text,
+        html_body=html,
+        purpose=purpose,
+        petition_id=petition_id,
+    )
+
+
+def _message(mail: Mail, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = mail.to_address
+    message["Subject"] = mail.subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(idstring=f"mail{mail.id}", domain=sender.split("@")[-1])
+    message.set_content(mail.text_body)
+    message.add_alternative(mail.html_body, subtype="html")
+    return message
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Made once per process: loading the CA bundle costs far more than sending a message.
+    return ssl.create_default_context()
+
+
+def _send_smtp(url: str, message: EmailMessage) -> None:
+    parts = urlsplit(url)
+    options = parse_qs(parts.query)
+    port = parts.port or (465 if parts.scheme == "smtps" else 25)
+    if parts.scheme == "smtps":
+        client = smtplib.SMTP_SSL(
+            parts.hostname, port, timeout=SMTP_TIMEOUT, context=_tls_context()
+        )
+    else:
+        client = smtplib.SMTP(parts.hostname, port, timeout=SMTP_TIMEOUT)
+    with client:
+        if parts.scheme == "smtp" and options.get("starttls", ["0"])[0] in ("1", "true", "yes"):
+            client.starttls(context=_tls_context())
+        if parts.username:
+            client.login(unquote(parts.username), unquote(parts.password or ""))
+        client.send_message(message)
+
+
+def _print_to_console(message: EmailMessage) -> None:
+    text = message.get_body(("plain",)).get_content()
+    print(
+        f"--- mail to {message['To']}: {message['Subject']}\n{text}--- end of mail",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def send(engine: Engine, settings: Mapping, mail_id: int) -> None:
+    """Send mail ``mail_id`` (SMTP when SMTP_URL is set, else the dev mailbox); mark it done."""
+    with Session(engine) as session:
+        mail = session.get(Mail, mail_id)
+        if mail is None or mail.done_at is not None:
+            return
+        message = _message(mail, settings["MAIL_FROM"])
+    smtp_url = settings.get("SMTP_URL")
+    if smtp_url:
+        _send_smtp(smtp_url, message)
+    else:
+        _print_to_console(message)
+    with Session(engine) as session, session.begin():
+        mail = session.get(Mail, mail_id)
+        mail.done_at = utcnow()
+        mail.transport = "smtp" if smtp_url else "dev"
+        mail.leased_until = None
+        mail.last_error = None

@@ -1,0 +1,160 @@
+"""Running outbox work (sign requests to answer, mail to send, webhooks to deliver, uploaded
+rolls to import, invitation runs to send, sign-in requests to answer) at least once, whatever
+fails.
+
+A row is claimed with a lease before its work starts, so a second copy of the same job finds it
+taken and does nothing; a worker that dies mid-job leaves a lease that runs out, and the relay
+then offers the row again. A failure schedules the next try with a growing, jittered delay.
+What each kind of work does is petitions.jobs.handlers's table: the areas build on this module.
+"""
+
+import logging
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import defer
+from sqlmodel import Session
+
+from petitions.db.engine import utcnow
+from petitions.db.models import (
+    InvitationRun,
+    Mail,
+    RollUpload,
+    SignInRequest,
+    SignRequest,
+    WebhookDelivery,
+    Work,
+)
+
+KINDS: dict[str, type[Work]] = {
+    "sign_request": SignRequest,
+    "mail": Mail,
+    "webhook": WebhookDelivery,
+    "roll_upload": RollUpload,
+    "invitation_run": InvitationRun,
+    "sign_in_request": SignInRequest,
+}
+# How long the first retry waits, and the longest any retry waits, per kind.
+RETRY_DELAYS = {
+    "sign_request": (2.0, 600.0),
+    "mail": (5.0, 3600.0),
+    "webhook": (2.0, 6 * 3600.0),
+    "roll_upload": (5.0, 600.0),
+    # A run's attempts grow with every batch it sends, not only with failures, so the cap is
+    # what a failure late in a long run waits: a minute, not ten.
+    "invitation_run": (5.0, 60.0),
+    "sign_in_request": (2.0, 300.0),
+}
+DEFAULT_LEASE = timedelta(minutes=2)
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One row of work, and how many times it has been tried (part of its job id)."""
+
+    kind: str
+    row_id: int
+    attempts: int
+
+    @property
+    def job_id(self) -> str:
+        """The rq job id: the same for the same try of the same row, so copies collapse."""
+        return f"{self.kind}-{self.row_id}-{self.attempts}"
+
+
+def kind_of(row: Work) -> str:
+    """The kind name of a work row."""
+    for kind, model in KINDS.items():
+        if isinstance(row, model):
+            return kind
+    raise TypeError(f"{type(row).__name__} is not outbox work")
+
+
+def retry_delay(kind: str, attempts: int, rng: random.Random | None = None) -> timedelta:
+    """The wait before try ``attempts + 1``: doubling from the kind's first delay up to its cap,
+    jittered by up to a quarter either way so that many failures do not retry in step."""
+    first, cap = RETRY_DELAYS[kind]
+    # The doubling stops long past every cap: 2 ** 1024 and more no longer converts to a float.
+    base = min(cap, first * 2 ** min(max(0, attempts - 1), 32))
+    jitter = (rng or random).uniform(0.75, 1.25)
+    return timedelta(seconds=min(cap, base * jitter))
+
+
+def _locked(session: Session, model: type[Work], row_id: int) -> Work | None:
+    query = select(model).where(model.id == row_id).with_for_update()
+    if model is RollUpload:
+        # Claiming and failing need only the bookkeeping, not the uploaded file (up to
+        # ROLL_UPLOAD_MAX_BYTES) on every try.
+        query = query.options(defer(RollUpload.data))
+    return session.scalars(query).first()
+
+
+def claim(engine: Engine, kind: str, row_id: int, lease: timedelta = DEFAULT_LEASE) -> bool:
+    """Take the row for one try: False when it is done, not yet due, or leased to another."""
+    model = KINDS[kind]
+    now = utcnow()
+    with Session(engine) as session, session.begin():
+        row = _locked(session, model, row_id)
+        if row is None or row.done_at is not None or row.next_attempt_at > now:
+            return False
+        if row.leased_until is not None and row.leased_until > now:
+            return False
+        row.attempts += 1
+        row.leased_until = now + lease
+    return True
+
+
+def fail(engine: Engine, kind: str, row_id: int, error: str) -> None:
+    """Record a failed try and schedule the next one."""
+    model = KINDS[kind]
+    with Session(engine) as session, session.begin():
+        row = _locked(session, model, row_id)
+        if row is None or row.done_at is not None:
+            return
+        row.last_error = error[:2000]
+        row.leased_until = None
+        row.next_attempt_at = utcnow() + retry_delay(kind, row.attempts)
+
+
+def run(
+    engine: Engine, item: WorkItem, handler: Callable[[int], None], lease=DEFAULT_LEASE
+) -> bool:
+    """Claim ``item``'s row and run ``handler(row_id)`` on it; False if it was not run or failed.
+
+    The handler marks the row done in the transaction that does its work. An error it raises
+    is recorded on the row and the next try scheduled: a failure here is routine (a ballot
+    system that is down), not a crash of the job.
+    """
+    if not claim(engine, item.kind, item.row_id, lease):
+        return False
+    try:
+        handler(item.row_id)
+    except Exception as exc:
+        log.warning("%s failed (try %d): %s", item.job_id, item.attempts + 1, exc)
+        fail(engine, item.kind, item.row_id, f"{type(exc).__name__}: {exc}")
+        return False
+    return True
+
+
+def due(engine: Engine, limit: int = 500) -> Iterator[WorkItem]:
+    """Rows whose work is not done, is due, and is not leased: what the relay offers again."""
+    now = utcnow()
+    with Session(engine) as session:
+        for kind, model in KINDS.items():
+            query = (
+                select(model.id, model.attempts)
+                .where(
+                    model.done_at.is_(None),
+                    model.next_attempt_at <= now,
+                    or_(model.leased_until.is_(None), model.leased_until < now),
+                )
+                .order_by(model.next_attempt_at)
+                .limit(limit)
+            )
+            for row_id, attempts in session.execute(query):
+                yield WorkItem(kind, row_id, attempts)

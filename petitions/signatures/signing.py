@@ -1,0 +1,283 @@
+"""Signing: asking with an address, answering that mailbox, and confirming the e-mailed link.
+
+Whoever asks gets the same answer, on the roll or not; only the mail to the address says what
+happened. A confirmation counts once because the database refuses a second signature by the same
+member on the same petition, not because of a check made before writing.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from petitions.db.engine import utcnow
+from petitions.db.models import Member, Petition, Signature, SignRequest
+from petitions.lifecycle import rules
+from petitions.lifecycle.rules import iso_utc
+from petitions.outbox import mail
+from petitions.roll.addresses import parse_address
+from petitions.signatures import thresholds, tokens
+from petitions.transparency import leaves, store
+
+MAX_MEMBER_NUMBER = 64
+SIGNING_STATES = ("open", "triggered")
+
+
+class SigningError(Exception):
+    """A request that cannot be taken; ``code`` is the API's error code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What confirming a link came to: ``status`` is confirmed, already_signed, expired,
+    invalid, petition_closed or not_in_good_standing."""
+
+    status: str
+    petition: Petition | None = None
+    number: int | None = None
+    confirmed_at: str | None = None
+    link: tokens.SignLink | None = None
+    leaf_index: int | None = None
+    leaf_hash: bytes | None = None
+
+    @property
+    def receipt(self) -> dict | None:
+        """The signer's receipt: which petition, which signature, when."""
+        if self.number is None or self.petition is None:
+            return None
+        receipt = {
+            "petition": self.petition.slug,
+            "number": self.number,
+            "confirmed_at": self.confirmed_at,
+        }
+        if self.leaf_hash is not None:
+            receipt["leaf_index"] = self.leaf_index
+            receipt["leaf_hash"] = self.leaf_hash.hex()
+        return receipt
+
+
+def public_petition(session: Session, slug: str) -> Petition:
+    """The petition ``slug`` unless it is unknown or a draft (SigningError not_found)."""
+    petition = rules.find_published(session, slug)
+    if petition is None:
+        raise SigningError("not_found", f"there is no petition {slug!r}")
+    return petition
+
+
+def request_signature(
+    session: Session,
+    slug: str,
+    email: str,
+    member_number: str | None = None,
+    network: str | None = None,
+) -> SignRequest:
+    """Record a request to sign ``slug`` as ``email``; the answer goes by mail, later.
+    ``network`` is the requester's network (kept to spot floods from one place).
+
+    Raises InvalidAddress for a malformed address and SigningError for a petition that is
+    unknown or closed, or a membership number that cannot be one; nothing about the roll.
+    """
+    petition = public_petition(session, slug)
+    if rules.effective_state(petition) not in SIGNING_STATES:
+        raise SigningError("petition_closed", "this petition is closed")
+    address = parse_address(email)
+    number = (member_number or "").strip() or None
+    if number is not None and len(number) > MAX_MEMBER_NUMBER:
+        raise SigningError("invalid_member_id", "a membership number has at most 64 characters")
+    request = SignRequest(
+        petition_id=petition.id,
+        email=address.given,
+        email_key=address.key,
+        member_number=number,
+        network=network,
+    )
+    session.add(request)
+    session.flush()
+    return request
+
+
+def _decide(session: Session, request: SignRequest, petition: Petition) -> tuple[str, dict]:
+    """Which mail the requester gets, and what it needs to say."""
+    if rules.effective_state(petition) not in SIGNING_STATES:
+        return "petition_closed", {}
+    candidates = session.scalars(
+        select(Member).where(Member.email_key == request.email_key, Member.status == "active")
+    ).all()
+    if not candidates:
+        return "not_in_good_standing", {}
+    if request.member_number is not None:
+        chosen = [m for m in candidates if m.member_id == request.member_number]
+        if not chosen:
+            if len(candidates) > 1:
+                return "household_needs_number", {"number_given": True}
+            return "wrong_number", {}
+    elif len(candidates) > 1:
+        return "household_needs_number", {"number_given": False}
+    else:
+        chosen = candidates
+    member = chosen[0]
+    signed = session.scalars(
+        select(Signature.number).where(
+            Signature.petition_id == petition.id, Signature.member_id == member.id
+        )
+    ).first()
+    if signed is not None:
+        return "already_signed", {"number": signed}
+    return "confirm_link", {"member": member, "name": member.name}
+
+
+def confirm_url(settings: Mapping, petition: Petition, member_id: int) -> str:
+    """A fresh confirmation link for ``member_id`` on ``petition``."""
+    token = tokens.make_token(
+        settings["SECRET_KEY"], settings["SECRET_KEY_FALLBACKS"], petition.id, member_id
+    )
+    return f"{settings['BASE_URL']}/p/{petition.slug}/confirm?token={token}"
+
+
+def answer_request(engine: Engine, settings: Mapping, request_id: int) -> None:
+    """Decide what to tell the mailbox that asked, and queue that mail, in one transaction."""
+    with Session(engine) as session, session.begin():
+        request = session.get(SignRequest, request_id)
+        if request is None or request.done_at is not None:
+            return
+        petition = session.get(Petition, request.petition_id)
+        purpose, context = _decide(session, request, petition)
+        context.setdefault("name", None)
+        context.update(
+            petition=petition,
+            petition_url=f"{settings['BASE_URL']}/p/{petition.slug}",
+            max_age_hours=round(settings["CONFIRM_LINK_MAX_AGE"] / 3600),
+        )
+        if purpose == "confirm_link":
+            context["link"] = confirm_url(settings, petition, context.pop("member").id)
+        session.add(mail.compose(purpose, request.email, context, petition.id))
+        request.outcome = purpose
+        request.done_at = utcnow()
+        request.leased_until = None
+
+
+def read_link(settings: Mapping, token: str) -> tokens.SignLink:
+    """The link a token names; raises tokens.TokenExpired or tokens.TokenInvalid."""
+    return tokens.read_token(
+        settings["SECRET_KEY"],
+        settings["SECRET_KEY_FALLBACKS"],
+        token,
+        settings["CONFIRM_LINK_MAX_AGE"],
+    )
+
+
+class _Refused(Exception):
+    def __init__(self, status: str):
+        self.status = status
+
+
+def _existing_number(engine: Engine, link: tokens.SignLink) -> int | None:
+    with Session(engine) as session:
+        return session.scalars(
+            select(Signature.number).where(
+                Signature.petition_id == link.petition_id, Signature.member_id == link.member_id
+            )
+        ).first()
+
+
+def confirm(engine: Engine, settings: Mapping, token: str, slug: str | None = None) -> Confirmation:
+    """Confirm the signature a link names: count it, and trigger the vote if it crossed the
+    threshold, all in one transaction.
+
+    ``slug``, when given (the page's address), must be the petition the token names.
+    """
+    try:
+        link = read_link(settings, token)
+    except tokens.TokenExpired as exc:
+        return Confirmation("expired", _load(engine, exc.link.petition_id), link=exc.link)
+    except tokens.TokenInvalid:
+        return Confirmation("invalid")
+    now = utcnow()
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            petition = session.get(Petition, link.petition_id)
+            if petition is None or petition.state == "draft" or (slug and petition.slug != slug):
+                raise _Refused("invalid")
+            # Detached: its count and state are written with SQL below, never by the ORM.
+            session.expunge(petition)
+            member = session.get(Member, link.member_id)
+            if member is None:
+                raise _Refused("invalid")
+            if member.status != "active":
+                raise _Refused("not_in_good_standing")
+            # Taking the count locks the petition's row until the commit: confirmations of one
+            # petition queue here, so exactly one of them can see the count reach the threshold.
+            # It comes after the reads to keep that queue short.
+            counted = session.execute(
+                update(Petition)
+                .where(
+                    Petition.id == petition.id,
+                    Petition.state.in_(SIGNING_STATES),
+                    or_(Petition.closes_at.is_(None), Petition.closes_at > now),
+                )
+                .values(
+                    signature_count=Petition.signature_count + 1,
+                    last_number=Petition.last_number + 1,
+                    log_size=Petition.log_size + 1,
+                )
+                .returning(
+                    Petition.signature_count,
+                    Petition.last_number,
+                    Petition.log_size,
+                    Petition.state,
+                )
+            ).first()
+            if counted is None:
+                raise _Refused("petition_closed")
+            count, number, log_size, state = counted
+            try:
+                signature_id = session.execute(
+                    insert(Signature)
+                    .values(
+                        petition_id=petition.id,
+                        member_id=member.id,
+                        number=number,
+                        nonce=link.nonce,
+                        confirmed_at=now,
+                    )
+                    .returning(Signature.id)
+                ).scalar_one()
+            except IntegrityError:
+                raise _Refused("already_signed") from None
+            leaf_index = log_size - 1
+            commitment = leaves.commitment(petition.log_secret, member.member_id)
+            leaf = leaves.signature_leaf(leaf_index, commitment, now)
+            leaf_hash = store.append(session, petition, leaf_index, "signature", leaf, signature_id)
+            petition.state = state
+            thresholds.record_crossing(
+                session, petition, signature_id, count, log_size, settings, now
+            )
+    except _Refused as refused:
+        number = _existing_number(engine, link) if refused.status == "already_signed" else None
+        return Confirmation(refused.status, _load(engine, link.petition_id), number, link=link)
+    return Confirmation("confirmed", petition, number, iso_utc(now), link, leaf_index, leaf_hash)
+
+
+def _load(engine: Engine, petition_id: int) -> Petition | None:
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(Petition, petition_id)
+
+
+def renew_request(session: Session, settings: Mapping, token: str, slug: str) -> SignRequest:
+    """A new request to sign for the member an expired (but genuine) link named, answered at
+    their address on the roll. Raises tokens.TokenInvalid for anything but a genuine link."""
+    link = tokens.read_token(
+        settings["SECRET_KEY"], settings["SECRET_KEY_FALLBACKS"], token, max_age=None
+    )
+    member = session.get(Member, link.member_id)
+    petition = session.get(Petition, link.petition_id)
+    if member is None or petition is None or petition.slug != slug:
+        raise tokens.TokenInvalid("names no member of this petition")
+    return request_signature(session, slug, member.email, member.member_id)

@@ -1,0 +1,112 @@
+"""The evidence pack: a petition's whole public log and what it is checked against, as JSON
+Lines, so that it streams out of the server and into `flask log verify` however long it is.
+
+Line 1 is the header: the format, the petition and its rules, the roll snapshot's digest, the
+head-signing public key, and every signed head. Each following line is one leaf:
+``{"index": i, "leaf_input": base64}``.
+"""
+
+import base64
+import json
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from petitions.db.models import LogLeaf, Petition, RollImport
+from petitions.lifecycle import rules as lifecycle
+from petitions.transparency import store
+
+FORMAT = "petitions-evidence/1"
+_BATCH = 5000
+
+
+def _roll_snapshot(session: Session, petition: Petition) -> dict | None:
+    # The roll that eligibility was frozen against: the last accepted import before opening.
+    query = select(RollImport).where(RollImport.outcome == "accepted")
+    if petition.opened_at is not None:
+        query = query.where(RollImport.started_at <= petition.opened_at)
+    snapshot = session.scalars(query.order_by(RollImport.id.desc())).first()
+    if snapshot is None:
+        return None
+    return {
+        "import_id": snapshot.id,
+        "sha256": snapshot.sha256,
+        "imported_at": lifecycle.iso_utc(snapshot.finished_at),
+        "members_in_file": snapshot.rows - snapshot.rejected,
+    }
+
+
+def header(session: Session, petition: Petition, settings) -> dict:
+    """The pack's first line."""
+    rule = (
+        {"absolute": petition.threshold_absolute}
+        if petition.threshold_absolute is not None
+        else {"percent_of_active_members": petition.threshold_percent}
+    )
+    return {
+        "format": FORMAT,
+        "petition": {
+            "slug": petition.slug,
+            "title": petition.title,
+            "state": lifecycle.effective_state(petition),
+            "threshold_rule": rule,
+            "threshold": petition.threshold,
+            "eligible_members": petition.eligible_members,
+            "opened_at": lifecycle.iso_utc(petition.opened_at),
+            "closes_at": lifecycle.iso_utc(petition.closes_at),
+            "reached_at": lifecycle.iso_utc(petition.reached_at),
+            "count": petition.signature_count,
+            "log_size": petition.log_size,
+        },
+        "roll": _roll_snapshot(session, petition),
+        "public_key": store.public_key(settings),
+        "heads": [head.as_json() for head in store.heads(session, petition.id)],
+    }
+
+
+def stored_leaves(session: Session, petition: Petition) -> Iterator[tuple[int, bytes]]:
+    """(index, leaf bytes) of every stored leaf, in order, read in batches."""
+    start = 0
+    while True:
+        rows = session.execute(
+            select(LogLeaf.index, LogLeaf.data)
+            .where(LogLeaf.petition_id == petition.id, LogLeaf.index >= start)
+            .order_by(LogLeaf.index)
+            .limit(_BATCH)
+        ).all()
+        yield from rows
+        if len(rows) < _BATCH:
+            return
+        start = rows[-1][0] + 1
+
+
+def export(session: Session, petition: Petition, settings) -> Iterator[str]:
+    """The pack, line by line (each ending in a newline)."""
+    yield json.dumps(header(session, petition, settings), sort_keys=True) + "\n"
+    for index, data in stored_leaves(session, petition):
+        yield json.dumps({"index": index, "leaf_input": base64.b64encode(data).decode()}) + "\n"
+
+
+def read(lines: Iterable[str]) -> tuple[dict, Iterator[tuple[int, bytes]]]:
+    """Split a pack into its header and an iterator of (index, leaf bytes); ValueError if it
+    is not a pack this version understands."""
+    lines = iter(lines)
+    try:
+        first = json.loads(next(lines))
+    except (StopIteration, json.JSONDecodeError) as exc:
+        raise ValueError(f"not an evidence pack: {exc}") from None
+    if not isinstance(first, dict) or first.get("format") != FORMAT:
+        raise ValueError(f"not an evidence pack of format {FORMAT}")
+
+    def leaves() -> Iterator[tuple[int, bytes]]:
+        for number, line in enumerate(lines, start=2):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                yield int(entry["index"]), base64.b64decode(entry["leaf_input"], validate=True)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"line {number} of the pack is not a leaf: {exc}") from None
+
+    return first, leaves()

@@ -1,0 +1,289 @@
+"""Recounting a petition's eligibility against the membership roll, offline.
+
+A scrutineer holding the petition's commitment key can turn each commitment in the public log
+back into a member number: the commitment is HMAC-SHA256(key, member number). The recount
+replays the log (signatures minus cancellations), then reads the roll with the importer's own
+parser, computing each member's commitment and looking it up among the counted ones. Every
+counted signature must belong to exactly one active member on the roll, and the eligible count
+must equal the count the log gives and the count the petition reports.
+
+Memory grows with the number of counted signatures (one 32-byte digest and a leaf index each),
+never with the roll: the roll is streamed row by row.
+"""
+
+import csv
+import hashlib
+import hmac
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import BinaryIO, NamedTuple, TextIO
+
+from petitions.db.models import MEMBER_STATUSES
+from petitions.roll.file import MeteredReader, read_roll
+from petitions.transparency import leaves as log_leaves
+
+KEY_BYTES = 32
+
+
+def parse_key(text: str) -> bytes:
+    """The commitment key as bytes; ValueError saying what a key looks like otherwise."""
+    cleaned = text.strip().lower()
+    try:
+        key = bytes.fromhex(cleaned)
+    except ValueError:
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise ValueError(
+            f"the commitment key must be {KEY_BYTES * 2} hexadecimal digits "
+            "(what `log commitment-key SLUG` or the scrutiny page shows)"
+        )
+    return key
+
+
+@dataclass
+class Replay:
+    """The log replayed: which commitments are counted now, and what cancelled the others."""
+
+    counted: dict[bytes, int] = field(default_factory=dict)  # commitment -> its signature leaf
+    leaves: int = 0
+    signatures: int = 0
+    cancelled: Counter = field(default_factory=Counter)  # leaf type -> how many
+    counted_again: int = 0  # signature leaves of a member already counted
+    problems: list[str] = field(default_factory=list)
+
+
+def replay(leaves: Iterable[tuple[int, bytes]]) -> Replay:
+    """Replay a log's leaves in order: a signature counts its commitment, an invalidation or a
+    withdrawal takes the signature it names out of the count."""
+    result = Replay()
+    for index, data in leaves:
+        result.leaves += 1
+        try:
+            fields = log_leaves.decode(data)
+        except ValueError as exc:
+            result.problems.append(f"leaf {index} is malformed ({exc}): run `log verify`")
+            continue
+        commitment = _digest(fields["commitment"])
+        if commitment is None:
+            result.problems.append(f"leaf {index} carries a commitment that is not 64 hex digits")
+            continue
+        if fields["type"] == "signature":
+            result.signatures += 1
+            if commitment in result.counted:
+                result.counted_again += 1
+                result.problems.append(
+                    f"leaf {index} counts a member again (already counted at leaf "
+                    f"{result.counted[commitment]})"
+                )
+                continue
+            result.counted[commitment] = index
+        elif result.counted.get(commitment) == fields["cancels"]:
+            del result.counted[commitment]
+            result.cancelled[fields["type"]] += 1
+        else:
+            result.problems.append(
+                f"leaf {index} ({fields['type']}) cancels leaf {fields['cancels']}, which is not "
+                "a counted signature of the same member: run `log verify`"
+            )
+    return result
+
+
+def _digest(text: str) -> bytes | None:
+    # Kept as 32 bytes rather than 64 characters: half the memory per counted signature.
+    try:
+        digest = bytes.fromhex(text)
+    except ValueError:
+        return None
+    return digest if len(digest) == hashlib.sha256().digest_size else None
+
+
+class RollEntry(NamedTuple):
+    """A roll row whose member number gives a counted commitment (a tuple: there may be as many
+    as there are signatures)."""
+
+    line: int
+    member_id: str
+    status: str
+    rejected: str | None  # why the importer would refuse this row, if it would
+
+
+# One shared string per status rather than one per row.
+_STATUSES = {status: status for status in MEMBER_STATUSES}
+
+
+@dataclass
+class RollScan:
+    """What reading the roll found: its digest and size, and the rows of counted members, by the
+    leaf index of the signature they match."""
+
+    sha256: str = ""
+    rows: int = 0
+    by_status: Counter = field(default_factory=Counter)  # active/lapsed/suspended/rejected
+    matches: dict[int, RollEntry] = field(default_factory=dict)  # the first matching row
+    repeated: dict[int, list[RollEntry]] = field(default_factory=dict)  # when more than one
+
+    def entries(self, leaf: int) -> list[RollEntry]:
+        """Every roll row matching the signature at ``leaf``."""
+        if leaf in self.repeated:
+            return self.repeated[leaf]
+        return [self.matches[leaf]] if leaf in self.matches else []
+
+
+def scan_roll(
+    source: BinaryIO,
+    key: bytes,
+    counted: dict[bytes, int],
+    on_progress: Callable[[int], None] | None = None,
+) -> RollScan:
+    """Read a roll file (RollFileError if it is not one), compute every row's commitment under
+    ``key`` and keep the rows whose commitment is counted."""
+    reader = MeteredReader(source, on_progress)
+    scan = RollScan()
+    for row in read_roll(reader):
+        scan.rows += 1
+        scan.by_status["rejected" if row.reason else row.status] += 1
+        if not row.member_id:
+            continue
+        leaf = counted.get(hmac.digest(key, row.member_id.encode(), "sha256"))
+        if leaf is None:
+            continue
+        entry = RollEntry(row.line, row.member_id, _STATUSES.get(row.status, "active"), row.reason)
+        if leaf in scan.matches:
+            scan.repeated.setdefault(leaf, [scan.matches[leaf]]).append(entry)
+        else:
+            scan.matches[leaf] = entry
+    reader.drain()
+    scan.sha256 = reader.hexdigest()
+    return scan
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A counted signature that should not count, and why."""
+
+    leaf: int
+    commitment: str
+    member_id: str | None
+    message: str
+
+
+@dataclass
+class Recount:
+    """The recount's outcome; ``ok`` only when every counted signature is an active member on
+    the roll and the counts agree."""
+
+    replay: Replay
+    scan: RollScan
+    reported: int | None
+    threshold: int | None
+    eligible: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def log_count(self) -> int:
+        """Signatures counted by the log (confirmations minus cancellations)."""
+        return len(self.replay.counted)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.findings and not self.problems
+
+
+def _judge(entries: list[RollEntry]) -> tuple[bool, str]:
+    """Whether one counted signature is eligible, and the verdict in words."""
+    if not entries:
+        return False, "matches no member on the roll"
+    if len(entries) > 1:
+        lines = ", ".join(str(entry.line) for entry in entries)
+        return False, (
+            f"member {entries[0].member_id} is listed {len(entries)} times on the roll "
+            f"(lines {lines}); the importer rejects every such row"
+        )
+    entry = entries[0]
+    if entry.rejected:
+        return False, (
+            f"member {entry.member_id}'s row (line {entry.line}) is one the importer "
+            f"rejects: {entry.rejected}"
+        )
+    if entry.status != "active":
+        return False, f"member {entry.member_id} (line {entry.line}) is {entry.status} on the roll"
+    return True, "eligible"
+
+
+def recount(
+    header: dict,
+    leaves: Iterable[tuple[int, bytes]],
+    roll: BinaryIO,
+    key: bytes,
+    on_progress: Callable[[int], None] | None = None,
+) -> Recount:
+    """Recount a petition given as an evidence pack's header and leaves, against ``roll`` (a
+    binary roll file) with the petition's commitment ``key``."""
+    petition = header.get("petition") or {}
+    replayed = replay(leaves)
+    scan = scan_roll(roll, key, replayed.counted, on_progress)
+    result = Recount(replayed, scan, petition.get("count"), petition.get("threshold"))
+    result.problems.extend(replayed.problems)
+    for commitment, leaf in replayed.counted.items():
+        entries = scan.entries(leaf)
+        eligible, verdict = _judge(entries)
+        if eligible:
+            result.eligible += 1
+        else:
+            member = entries[0].member_id if entries else None
+            result.findings.append(Finding(leaf, commitment.hex(), member, verdict))
+    if result.log_count and not scan.matches:
+        result.problems.append(
+            "no counted signature matches anyone on the roll: is the key this petition's "
+            "commitment key (each petition has its own), and the roll the right one?"
+        )
+    if result.eligible != result.log_count:
+        result.problems.append(
+            f"{result.eligible} eligible signatures, but the log counts {result.log_count}"
+        )
+    if result.reported is not None and result.reported != result.log_count:
+        result.problems.append(
+            f"the petition reports {result.reported} signatures but the log counts "
+            f"{result.log_count}"
+        )
+    result.warnings.extend(_snapshot_warnings(header.get("roll"), scan.sha256))
+    return result
+
+
+def _snapshot_warnings(snapshot: dict | None, sha256: str) -> list[str]:
+    if not snapshot:
+        return ["the evidence pack names no roll snapshot to compare this roll file with"]
+    if snapshot.get("sha256") == sha256:
+        return []
+    return [
+        f"this roll file (SHA-256 {sha256}) is not the roll snapshot the pack names (import "
+        f"#{snapshot.get('import_id')} of {snapshot.get('imported_at')}, SHA-256 "
+        f"{snapshot.get('sha256')}): the roll may have changed since; members are judged by "
+        "this file"
+    ]
+
+
+MATCH_COLUMNS = ("leaf_index", "commitment", "member_id", "roll_line", "status", "verdict")
+
+
+def write_matches(result: Recount, out: TextIO) -> int:
+    """Write one CSV row per counted signature: its leaf, commitment, member and verdict; return
+    how many rows were written."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(MATCH_COLUMNS)
+    written = 0
+    for commitment, leaf in result.replay.counted.items():
+        entries = result.scan.entries(leaf)
+        _eligible, verdict = _judge(entries)
+        if entries:
+            first = entries[0]
+            member = (first.member_id, first.line, "rejected" if first.rejected else first.status)
+        else:
+            member = ("", "", "")
+        writer.writerow((leaf, commitment.hex(), *member, verdict))
+        written += 1
+    return written

@@ -1,0 +1,249 @@
+"""Each petition's public, append-only log of signatures, as stored: appending leaves inside the
+transaction of the event they record, proofs from stored subtree hashes, and signed tree heads.
+"""
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from petitions.db.models import LogLeaf, LogNode, Petition, TreeHead
+from petitions.transparency import leaves as log_leaves
+from petitions.transparency import merkle
+
+
+@dataclass(frozen=True)
+class Head:
+    """A signed tree head."""
+
+    size: int
+    root_hash: str
+    timestamp: str
+    signature: str
+
+    def as_json(self) -> dict:
+        """The head as the API and the evidence pack publish it."""
+        return {
+            "size": self.size,
+            "root_hash": self.root_hash,
+            "timestamp": self.timestamp,
+            "signature": self.signature,
+        }
+
+
+def signing_key(settings) -> Ed25519PrivateKey:
+    """The service's Ed25519 key for tree heads, from LOG_SIGNING_KEY (base64 of 32 bytes)."""
+    return Ed25519PrivateKey.from_private_bytes(base64.b64decode(settings["LOG_SIGNING_KEY"]))
+
+
+def public_key(settings) -> str:
+    """The public half of the head-signing key, base64 of the 32 raw bytes."""
+    raw = signing_key(settings).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def head_message(slug: str, size: int, root_hash: str, timestamp: str) -> bytes:
+    """The exact bytes a head's signature covers: canonical JSON naming the petition."""
+    return log_leaves.encode(
+        {"petition": slug, "root_hash": root_hash, "size": size, "timestamp": timestamp}
+    )
+
+
+class _StoredNodes:
+    """get_node over the log_node table for one petition, fetching every node a computation
+    needs in one query.
+
+    Which nodes a Merkle computation reads depends only on the sizes and indices involved, never
+    on hash values, so a dry run with placeholder hashes names them all; one round trip then
+    loads them, and the real run reads from memory.
+    """
+
+    def __init__(self, session: Session, petition_id: int):
+        self.session = session
+        self.petition_id = petition_id
+        self.cache: dict[tuple[int, int], bytes] = {}
+
+    def __call__(self, level: int, index: int) -> bytes:
+        try:
+            return self.cache[(level, index)]
+        except KeyError:
+            raise LookupError(
+                f"log node {(level, index)} of petition {self.petition_id} is missing"
+            ) from None
+
+    def run(self, computation):
+        """``computation(get_node)`` with its nodes fetched in one query."""
+        wanted: set[tuple[int, int]] = set()
+
+        def record(level: int, index: int) -> bytes:
+            wanted.add((level, index))
+            return _PLACEHOLDER
+
+        computation(record)
+        if wanted:
+            rows = self.session.execute(
+                select(LogNode.level, LogNode.index, LogNode.hash).where(
+                    LogNode.petition_id == self.petition_id,
+                    tuple_(LogNode.level, LogNode.index).in_(sorted(wanted)),
+                )
+            )
+            self.cache.update({(level, index): value for level, index, value in rows})
+        return computation(self)
+
+
+_PLACEHOLDER = bytes(merkle.HASH_SIZE)
+
+
+def append(
+    session: Session,
+    petition: Petition,
+    index: int,
+    kind: str,
+    data: bytes,
+    signature_id: int | None = None,
+) -> bytes:
+    """Append leaf ``data`` at ``index`` with the subtree hashes it completes; return its hash.
+
+    The caller holds the petition's row lock and took ``index`` from the petition's log_size in
+    the same transaction, so leaves of one petition are appended one at a time, in order.
+    """
+    leaf_hash = merkle.leaf_hash(data)
+    session.execute(
+        insert(LogLeaf).values(
+            petition_id=petition.id,
+            index=index,
+            kind=kind,
+            signature_id=signature_id,
+            data=data,
+            leaf_hash=leaf_hash,
+        )
+    )
+    nodes = _StoredNodes(session, petition.id).run(
+        lambda get_node: merkle.completed_nodes(index, leaf_hash, get_node)
+    )
+    session.execute(
+        insert(LogNode),
+        [
+            {"petition_id": petition.id, "level": level, "index": position, "hash": value}
+            for level, position, value in nodes
+        ],
+    )
+    return leaf_hash
+
+
+def root_hash(session: Session, petition: Petition, size: int) -> bytes:
+    """The root of the first ``size`` leaves."""
+    return _StoredNodes(session, petition.id).run(lambda get_node: merkle.root(get_node, size))
+
+
+def sign_head(session: Session, petition: Petition, size: int, settings, now: datetime) -> Head:
+    """Sign and store the head of the first ``size`` leaves (or return the stored one)."""
+    existing = session.scalars(
+        select(TreeHead).where(TreeHead.petition_id == petition.id, TreeHead.size == size)
+    ).first()
+    if existing is not None:
+        return _head(existing)
+    root = root_hash(session, petition, size).hex()
+    # Heads are dated in the order of their sizes, even when the caller's clock reading is a
+    # little older than the newest head's.
+    newest = session.scalar(
+        select(func.max(TreeHead.timestamp)).where(TreeHead.petition_id == petition.id)
+    )
+    moment = max(now.astimezone(UTC), newest or now).replace(microsecond=0)
+    stamp = log_leaves.leaf_time(moment)
+    signature = signing_key(settings).sign(head_message(petition.slug, size, root, stamp))
+    values = {
+        "petition_id": petition.id,
+        "size": size,
+        "root_hash": root,
+        "timestamp": moment,
+        "signature": base64.b64encode(signature).decode(),
+    }
+    dialect_insert = (
+        postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    )
+    # Two signers may race for the same size; the first head stored stands.
+    session.execute(dialect_insert(TreeHead).values(values).on_conflict_do_nothing())
+    stored = session.scalars(
+        select(TreeHead).where(TreeHead.petition_id == petition.id, TreeHead.size == size)
+    ).one()
+    return _head(stored)
+
+
+def _head(row: TreeHead) -> Head:
+    return Head(row.size, row.root_hash, log_leaves.leaf_time(row.timestamp), row.signature)
+
+
+def latest_head(session: Session, petition_id: int) -> Head | None:
+    """The newest signed head of a petition's log, or None before its first leaf."""
+    row = session.scalars(
+        select(TreeHead).where(TreeHead.petition_id == petition_id).order_by(TreeHead.size.desc())
+    ).first()
+    return _head(row) if row is not None else None
+
+
+def heads(session: Session, petition_id: int) -> list[Head]:
+    """Every signed head of a petition's log, oldest first."""
+    rows = session.scalars(
+        select(TreeHead).where(TreeHead.petition_id == petition_id).order_by(TreeHead.size)
+    )
+    return [_head(row) for row in rows]
+
+
+def sign_pending_heads(session: Session, settings, now: datetime) -> int:
+    """Sign a head for every petition whose log has grown past its newest head; return how many.
+
+    Run every second or so beside the workers, so a head lags the log by seconds at most.
+    """
+    newest = (
+        select(func.max(TreeHead.size)).where(TreeHead.petition_id == Petition.id).scalar_subquery()
+    )
+    grown = session.scalars(select(Petition.id).where(Petition.log_size > func.coalesce(newest, 0)))
+    signed = 0
+    for petition_id in grown.all():
+        # Under the petition's row lock, as appends are: no leaf can be added, nor a crossing
+        # head signed, between reading the size and signing it.
+        petition = session.scalars(
+            select(Petition).where(Petition.id == petition_id).with_for_update()
+        ).one()
+        sign_head(session, petition, petition.log_size, settings, now)
+        signed += 1
+    return signed
+
+
+def leaves(session: Session, petition_id: int, start: int, limit: int) -> list[LogLeaf]:
+    """Leaves ``start`` .. ``start + limit - 1`` of a petition's log, in order."""
+    return list(
+        session.scalars(
+            select(LogLeaf)
+            .where(LogLeaf.petition_id == petition_id, LogLeaf.index >= start)
+            .order_by(LogLeaf.index)
+            .limit(limit)
+        )
+    )
+
+
+def inclusion_proof(session: Session, petition: Petition, index: int, size: int) -> list[bytes]:
+    """The audit path of leaf ``index`` in the tree of the first ``size`` leaves."""
+    return _StoredNodes(session, petition.id).run(
+        lambda get_node: merkle.inclusion_proof(get_node, index, size)
+    )
+
+
+def consistency_proof(session: Session, petition: Petition, first: int, second: int) -> list[bytes]:
+    """The proof that the tree of ``first`` leaves is a prefix of the tree of ``second``."""
+    return _StoredNodes(session, petition.id).run(
+        lambda get_node: merkle.consistency_proof(get_node, first, second)
+    )
+
+
+def leaf_hash_at(session: Session, petition_id: int, index: int) -> bytes | None:
+    """The stored hash of leaf ``index``."""
+    return session.scalar(
+        select(LogLeaf.leaf_hash).where(LogLeaf.petition_id == petition_id, LogLeaf.index == index)
+    )

@@ -1,0 +1,188 @@
+"""Invitations: the organisers' page that starts, watches, pauses, resumes and cancels runs
+mailing members a personal sign link, its JSON progress, and the public page where a member
+asks to get no more invitations (the link at the foot of every invitation)."""
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlmodel import Session
+
+from petitions import audit
+from petitions.db import flask_db
+from petitions.invitations import opt_out as invitation_opt_out
+from petitions.invitations import runs as invitations
+from petitions.lifecycle import rules
+from petitions.web import auth
+from petitions.web.organiser import petition_or_404
+
+bp = Blueprint("invitations", __name__)
+
+
+def _max_rate() -> int:
+    return current_app.config["INVITATION_RATE_PER_MINUTE"]
+
+
+def _page(slug: str, errors: dict | None = None, form: dict | None = None, status: int = 200):
+    # A session of its own, closed before rendering: no transaction (on SQLite, the write lock)
+    # is held while the page is built.
+    with Session(flask_db.engine(), expire_on_commit=False) as session:
+        petition = petition_or_404(session, slug)
+        reach = invitations.reach(session, petition)
+        runs = [(run, invitations.progress(run)) for run in invitations.runs_of(session, petition)]
+    page = render_template(
+        "invitations/index.html",
+        section="petitions",
+        petition=petition,
+        live=invitations.is_live(petition),
+        state=rules.effective_state(petition),
+        reach=reach,
+        runs=runs,
+        max_rate=_max_rate(),
+        errors=errors or {},
+        form=form or {},
+    )
+    return page, status
+
+
+@bp.get("/organiser/p/<slug>/invitations")
+@auth.require_role(*auth.ORGANISERS)
+def index(slug: str):
+    """The form to start a run, with how many members it would reach, and every run's
+    progress."""
+    return _page(slug)
+
+
+@bp.post("/organiser/p/<slug>/invitations")
+@auth.require_role(*auth.ORGANISERS)
+def start(slug: str):
+    """Start a run for every active member, or one region's."""
+    form = {"region": request.form.get("region", ""), "rate": request.form.get("rate", "")}
+    session = flask_db.session()
+    petition = petition_or_404(session, slug)
+    region = form["region"] or None
+    try:
+        rate = invitations.validate_rate(form["rate"], _max_rate())
+        run = invitations.start_run(
+            session, petition, region=region, rate_per_minute=rate, started_by=auth.actor()
+        )
+    except invitations.InvitationError as exc:
+        session.rollback()
+        return _page(slug, {exc.field: str(exc)}, form, 400)
+    scope = f"region {region}" if region else "all active members"
+    audit.record(
+        session,
+        auth.actor(),
+        "invitations.start",
+        petition,
+        f"run {run.id}: {scope}, {run.total} members, {rate} a minute",
+    )
+    session.commit()
+    flash(f"Sending invitations to {run.total:,} members, {rate:,} a minute.")
+    return redirect(url_for("invitations.index", slug=slug), code=303)
+
+
+def _change(slug: str, run_id: int, action: str):
+    """Pause, resume or cancel run ``run_id``, with its audit record, in one transaction."""
+    session = flask_db.session()
+    petition = petition_or_404(session, slug)
+    run = invitations.locked_run(session, petition, run_id)
+    if run is None:
+        abort(404, description="There is no such invitation run for this petition.")
+    try:
+        if action == "pause":
+            invitations.pause(run)
+            message = f"Run {run.id} is paused."
+        elif action == "resume":
+            resumed = invitations.resume(run, petition) == "sending"
+            message = (
+                f"Run {run.id} is sending again."
+                if resumed
+                else f"Run {run.id} has stopped: the petition is closed."
+            )
+        else:
+            invitations.cancel(run)
+            message = f"Run {run.id} is cancelled; {run.sent:,} invitations were sent."
+    except invitations.InvitationError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("invitations.index", slug=slug), code=303)
+    audit.record(
+        session,
+        auth.actor(),
+        f"invitations.{action}",
+        petition,
+        f"run {run.id}: {run.sent} of {run.total} sent",
+    )
+    session.commit()
+    flash(message)
+    return redirect(url_for("invitations.index", slug=slug), code=303)
+
+
+@bp.post("/organiser/p/<slug>/invitations/<int:run_id>/pause")
+@auth.require_role(*auth.ORGANISERS)
+def pause(slug: str, run_id: int):
+    """Stop a run sending until it is resumed."""
+    return _change(slug, run_id, "pause")
+
+
+@bp.post("/organiser/p/<slug>/invitations/<int:run_id>/resume")
+@auth.require_role(*auth.ORGANISERS)
+def resume(slug: str, run_id: int):
+    """Let a paused run send again."""
+    return _change(slug, run_id, "resume")
+
+
+@bp.post("/organiser/p/<slug>/invitations/<int:run_id>/cancel")
+@auth.require_role(*auth.ORGANISERS)
+def cancel(slug: str, run_id: int):
+    """End a run for good."""
+    return _change(slug, run_id, "cancel")
+
+
+@bp.get("/organiser/p/<slug>/invitations/progress")
+@auth.require_role(*auth.ORGANISERS)
+def progress(slug: str):
+    """Every run's progress as JSON, for the page to poll."""
+    with Session(flask_db.engine(), expire_on_commit=False) as session:
+        petition = petition_or_404(session, slug)
+        runs = [invitations.progress(run) for run in invitations.runs_of(session, petition)]
+    return jsonify(runs=runs)
+
+
+def _opt_out_key(token: str) -> str | None:
+    try:
+        return invitation_opt_out.read_token(current_app.config, token)
+    except invitation_opt_out.OptOutTokenInvalid:
+        return None
+
+
+@bp.route("/invitations/opt-out", methods=["GET", "POST"])
+def opt_out():
+    """The link in every invitation: the page shows a button (mail scanners follow links, so
+    opening it changes nothing); pressing it records that the address wants no more."""
+    token = (request.form if request.method == "POST" else request.args).get("token", "")
+    key = _opt_out_key(token)
+    if key is None:
+        return render_template("invitations/opt_out_invalid.html"), 400
+    session = flask_db.session()
+    if request.method == "GET":
+        already = invitation_opt_out.is_opted_out(session, key)
+        session.rollback()
+        return render_template("invitations/opt_out.html", token=token, already=already)
+    invitation_opt_out.record(session, key)
+    session.commit()
+    return redirect(url_for("invitations.opt_out_done"), code=303)
+
+
+@bp.get("/invitations/opt-out/done")
+def opt_out_done():
+    """What a member sees once their opt-out is recorded."""
+    return render_template("invitations/opt_out_done.html")

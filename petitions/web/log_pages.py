@@ -1,0 +1,157 @@
+"""The public log over HTTP: leaves, signed heads, proofs, the evidence pack, and the pages that
+let a signer or anyone check them."""
+
+import base64
+
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from sqlmodel import Session
+
+from petitions.db import flask_db
+from petitions.lifecycle import rules
+from petitions.transparency import evidence, store
+from petitions.web.errors import json_error
+
+bp = Blueprint("log", __name__)
+PAGE_MAX = 1000
+
+
+def _petition(slug: str, api: bool = True):
+    found = rules.find_published(flask_db.session(), slug)
+    if found is None:
+        if api:
+            abort(json_error(404, "not_found", f"no petition with slug {slug!r}"))
+        abort(404, description="There is no petition at this address.")
+    return found
+
+
+def _int_arg(name: str, default: int | None = None, minimum: int = 0) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        if default is None:
+            abort(json_error(400, "invalid_parameter", f"{name} is required"))
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(json_error(400, "invalid_parameter", f"{name} must be a whole number"))
+    if value < minimum:
+        abort(json_error(400, "invalid_parameter", f"{name} must be at least {minimum}"))
+    return value
+
+
+@bp.get("/api/v1/petitions/<slug>/log")
+def log_leaves(slug: str):
+    """Leaves in order, each with its bytes as base64 ``leaf_input``; paged by start/limit."""
+    petition = _petition(slug)
+    start = _int_arg("start", 0)
+    limit = min(_int_arg("limit", 100, minimum=1), PAGE_MAX)
+    rows = store.leaves(flask_db.session(), petition.id, start, limit)
+    following = start + len(rows)
+    return jsonify(
+        size=petition.log_size,
+        start=start,
+        leaves=[
+            {
+                "index": row.index,
+                "leaf_input": base64.b64encode(row.data).decode(),
+                "leaf_hash": row.leaf_hash.hex(),
+            }
+            for row in rows
+        ],
+        next=following if following < petition.log_size else None,
+    )
+
+
+@bp.get("/api/v1/petitions/<slug>/log/head")
+def log_head(slug: str):
+    """The newest signed tree head."""
+    petition = _petition(slug)
+    head = store.latest_head(flask_db.session(), petition.id)
+    if head is None:
+        return json_error(404, "no_head", "the log has no signed head yet")
+    return jsonify(head.as_json())
+
+
+@bp.get("/api/v1/petitions/<slug>/log/proof")
+def log_proof(slug: str):
+    """The inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
+    petition = _petition(slug)
+    index, size = _int_arg("index"), _int_arg("size", minimum=1)
+    if size > petition.log_size or index >= size:
+        return json_error(
+            400, "invalid_parameter", f"need index < size <= {petition.log_size} (the log size)"
+        )
+    session = flask_db.session()
+    path = store.inclusion_proof(session, petition, index, size)
+    return jsonify(
+        index=index,
+        size=size,
+        leaf_hash=store.leaf_hash_at(session, petition.id, index).hex(),
+        audit_path=[node.hex() for node in path],
+    )
+
+
+@bp.get("/api/v1/petitions/<slug>/log/consistency")
+def log_consistency(slug: str):
+    """The proof that the tree of ``first`` leaves is a prefix of the tree of ``second``."""
+    petition = _petition(slug)
+    first, second = _int_arg("first", minimum=1), _int_arg("second", minimum=1)
+    if first > second or second > petition.log_size:
+        return json_error(
+            400, "invalid_parameter", f"need 1 <= first <= second <= {petition.log_size}"
+        )
+    proof = store.consistency_proof(flask_db.session(), petition, first, second)
+    return jsonify(first=first, second=second, consistency=[node.hex() for node in proof])
+
+
+@bp.get("/api/v1/log/public-key")
+def log_public_key():
+    """The Ed25519 key that signs every tree head."""
+    return jsonify(algorithm="Ed25519", public_key=store.public_key(current_app.config))
+
+
+@bp.get("/api/v1/petitions/<slug>/evidence")
+def evidence_pack(slug: str):
+    """The evidence pack: everything `flask log verify FILE` needs, as JSON Lines."""
+    petition = _petition(slug)
+    # Its own session: the stream outlives the request's session, which closes at teardown.
+    session = Session(flask_db.engine(), expire_on_commit=False)
+    settings = dict(current_app.config)
+
+    def lines():
+        with session:
+            yield from evidence.export(session, petition, settings)
+
+    return Response(
+        lines(),
+        mimetype="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="{slug}-evidence.jsonl"'},
+    )
+
+
+@bp.get("/p/<slug>/results")
+def results(slug: str):
+    """The public results: count, threshold, state, the newest signed head, how to check them.
+    Works without JavaScript and keeps its address."""
+    petition = _petition(slug, api=False)
+    session = flask_db.session()
+    return render_template(
+        "log/results.html",
+        petition=petition,
+        state=rules.effective_state(petition),
+        head=store.latest_head(session, petition.id),
+        public_key=store.public_key(current_app.config),
+    )
+
+
+@bp.get("/p/<slug>/receipt")
+def receipt(slug: str):
+    """A signer's receipt: their browser checks that their leaf is in the newest signed head."""
+    petition = _petition(slug, api=False)
+    return render_template(
+        "log/receipt.html",
+        petition=petition,
+        leaf_index=request.args.get("index", ""),
+        leaf_hash=request.args.get("leaf_hash", ""),
+        public_key=store.public_key(current_app.config),
+    )

@@ -1,0 +1,109 @@
+"""Public pages: the open petitions, one petition, and the health check."""
+
+from datetime import UTC
+
+import redis
+from flask import Blueprint, abort, current_app, jsonify, render_template
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from petitions.db import flask_db
+from petitions.lifecycle import rules
+from petitions.outbox import webhooks
+
+bp = Blueprint("public", __name__)
+
+STATE_LABELS = {
+    "open": "Open for signing",
+    "triggered": "Threshold reached: vote triggered",
+    "closed": "Closed",
+}
+
+
+@bp.app_template_filter("thousands")
+def thousands(number: int | None) -> str:
+    """``number`` with thousands separators, or an empty string for None."""
+    return "" if number is None else f"{number:,}"
+
+
+@bp.app_template_filter("utc")
+def utc(moment) -> str:
+    """``moment`` written for people, in UTC, e.g. ``31 December 2026, 18:00 UTC``."""
+    if moment is None:
+        return ""
+    moment = moment.astimezone(UTC)
+    return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
+
+
+@bp.get("/")
+def index():
+    """The petitions collecting signatures now."""
+    # Only petitions still before their closing time are listed, so the stored state is the
+    # effective one.
+    petitions = rules.public_petitions(flask_db.session())
+    return render_template(
+        "index.html",
+        petitions=petitions,
+        progress_of=rules.progress_percent,
+        labels=STATE_LABELS,
+    )
+
+
+@bp.get("/p/<slug>")
+def petition(slug: str):
+    """One petition: its text, count, threshold, state, closing time and sign form."""
+    return petition_page(slug)
+
+
+def petition_page(slug: str, form_error: str | None = None, form_values: dict | None = None):
+    """Render the petition page; the sign form shows ``form_error`` and keeps what was typed."""
+    session = flask_db.session()
+    found = rules.find_published(session, slug)
+    if found is None:
+        abort(404, description="There is no petition at this address.")
+    state = rules.effective_state(found)
+    return render_template(
+        "petition.html",
+        petition=found,
+        state=state,
+        label=STATE_LABELS[state],
+        progress=rules.progress_percent(found),
+        paragraphs=[p for p in found.body.split("\n\n") if p.strip()],
+        ballot_url=webhooks.ballot_url_of(session, found),
+        form_error=form_error,
+        form_values=form_values,
+    )
+
+
+def _database_ok() -> bool:
+    try:
+        with flask_db.engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        current_app.logger.exception("health check: the database did not answer")
+        return False
+    return True
+
+
+def _queue_status() -> str:
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        return "not_configured"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+    except (redis.RedisError, ValueError):
+        current_app.logger.warning("health check: Redis did not answer", exc_info=True)
+        return "unavailable"
+    return "ok"
+
+
+@bp.get("/healthz")
+def healthz():
+    """200 when the database (and Redis, when configured) answer; 503 naming what failed."""
+    database = "ok" if _database_ok() else "unavailable"
+    queue = _queue_status()
+    healthy = database == "ok" and queue != "unavailable"
+    response = jsonify(status="ok" if healthy else "unavailable", database=database, queue=queue)
+    response.status_code = 200 if healthy else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,240 @@
+"""Rate limits on asking to sign, on confirming and on signing in, so that one network cannot
+flood the service, nobody can fill one mailbox with our mail, and sign-in links cannot be
+guessed at or sprayed.
+
+- Asking to sign (the form and the API share the counts): per network, and per matching key of
+  the address given (every variant of one mailbox is one key; a malformed address is not
+  counted here: it is refused anyway and sends nothing).
+- Confirming (the form, the fresh-link button and the API share the counts): per network.
+- Signing in (asking for a link, and using one): per network; asking, also per address.
+
+A network is the client's /24 (IPv4) or /64 (IPv6): one host usually holds a whole IPv6 /64,
+and a small network its IPv4 /24. Behind a proxy the client address is only right with
+PROXY_FIX_HOPS set (petitions.web.security.trust_proxy).
+
+Counts are kept in Redis (REDIS_URL) so that every web process of every machine shares them;
+without Redis, in the process's memory. If Redis does not answer, requests go through unlimited
+(and the error is logged) rather than failing: signing must not stop because Redis did.
+"""
+
+import ipaddress
+import math
+import os
+import time
+
+from flask import Flask, current_app, render_template, request
+from flask_limiter import Limiter, RateLimitExceeded
+from limits import parse_many
+from limits.errors import ConfigurationError
+from werkzeug.exceptions import TooManyRequests
+
+from petitions.config import SettingsError
+from petitions.roll.addresses import InvalidAddress, matching_key
+from petitions.web.errors import json_error, wants_json
+
+# Each setting: a limit in Flask-Limiter's notation ("60 per hour", "10/minute;100/day"). Taken
+# from app.config when set there, else from the environment variable of the same name, else
+# the default.
+DEFAULT_LIMITS = {
+    "SIGN_LIMIT_PER_NETWORK": "60 per hour",
+    "SIGN_LIMIT_PER_ADDRESS": "5 per hour",
+    "CONFIRM_LIMIT_PER_NETWORK": "120 per hour",
+    "SIGN_IN_LIMIT_PER_NETWORK": "30 per hour",
+    "SIGN_IN_LIMIT_PER_ADDRESS": "5 per hour",
+}
+SIGN_ENDPOINTS = ("signing.sign", "api.request_signature")
+CONFIRM_ENDPOINTS = ("signing.confirm", "signing.renew", "api.confirm_signature")
+# Asking for a sign-in link and spending one share the per-network count; asking is also counted
+# per address. Only POSTs count: showing the form costs nothing.
+SIGN_IN_ENDPOINTS = ("auth.sign_in", "auth.use_link")
+KEY_PREFIX = "petitions-limits"
+# A Redis that does not answer must not hold a request for long (the limits then let it pass).
+REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
+_EXTENSION = "petitions.web.rate_limits"
+
+MESSAGES = {
+    "sign-network": "Too many requests to sign have come from your network.",
+    "sign-address": "Too many requests to sign have been made with this e-mail address.",
+    "confirm-network": "Too many confirmations have come from your network.",
+    "sign-in-network": "Too many sign-in attempts have come from your network.",
+    "sign-in-address": "Too many sign-in links have been asked for this e-mail address.",
+}
+
+
+def network_of(address: str | None) -> str:
+    """The network a client address belongs to: its IPv4 /24 or IPv6 /64, as a CIDR string."""
+    try:
+        ip = ipaddress.ip_address((address or "").split("%", 1)[0])
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 64
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def client_network() -> str:
+    """The current request's network (see network_of)."""
+    return network_of(request.remote_addr)
+
+
+def _given_address() -> str | None:
+    if request.is_json:
+        body = request.get_json(silent=True)
+        email = body.get("email") if isinstance(body, dict) else None
+    else:
+        email = request.form.get("email")
+    return email if isinstance(email, str) else None
+
+
+def address_key() -> str | None:
+    """The matching key of the address the request gives, or None when it is malformed."""
+    email = _given_address()
+    if email is None:
+        return None
+    try:
+        return matching_key(email)
+    except InvalidAddress:
+        return None
+
+
+def _address_limit_key() -> str:
+    return address_key() or ""
+
+
+def _no_usable_address() -> bool:
+    return address_key() is None
+
+
+def limit_settings(config, environ) -> dict[str, str]:
+    """Every limit setting, checked: config first, then the environment, then the default.
+
+    Raises SettingsError with a one-line reason for a limit that cannot be read.
+    """
+    chosen = {}
+    for name, default in DEFAULT_LIMITS.items():
+        value = config.get(name) or (environ.get(name) or "").strip() or default
+        try:
+            parse_many(value)
+        except ValueError:
+            raise SettingsError(
+                f'{name} must be a rate limit such as "{default}", got {value!r}'
+            ) from None
+        chosen[name] = value
+    return chosen
+
+
+def storage_uri(config) -> str:
+    """Where counts are kept: RATELIMIT_STORAGE_URI, else REDIS_URL, else this process's memory."""
+    uri = config.get("RATELIMIT_STORAGE_URI") or config.get("REDIS_URL") or "memory://"
+    # redis-py (and so rq) reads a socket as unix://; the limits library calls it redis+unix://.
+    return "redis+" + uri if uri.startswith("unix://") else uri
+
+
+def limiter_of(app: Flask) -> Limiter:
+    """The app's Limiter."""
+    return app.extensions[_EXTENSION]
+
+
+def init_app(app: Flask, environ=None) -> None:
+    """Put the limits on the signing and confirming views of ``app``; answer 429 clearly.
+
+    RATELIMIT_ENABLED (app.config, default True) turns them all off. Raises SettingsError for
+    a malformed limit or storage.
+    """
+    settings = limit_settings(app.config, os.environ if environ is None else environ)
+    app.config.update(settings)
+    uri = storage_uri(app.config)
+    # One Limiter per app, with its own storage; the views' functions are wrapped on this app
+    # only, so apps made side by side in one process (as the tests make them) stay apart.
+    limiter = Limiter(
+        client_network,
+        storage_uri=uri,
+        storage_options=REDIS_OPTIONS if uri.startswith("redis") else {},
+        strategy=app.config.get("RATELIMIT_STRATEGY", "moving-window"),
+        key_prefix=KEY_PREFIX,
+        swallow_errors=True,
+        enabled=app.config.get("RATELIMIT_ENABLED", True),
+    )
+    try:
+        limiter.init_app(app)
+    except ConfigurationError as exc:
+        scheme = uri.split(":", 1)[0]
+        raise SettingsError(f"rate limit storage {scheme}:// is not usable: {exc}") from None
+    app.extensions[_EXTENSION] = limiter
+    app.register_error_handler(RateLimitExceeded, _too_many_requests)
+    if not limiter.enabled:
+        return
+
+    by_network = limiter.shared_limit(
+        settings["SIGN_LIMIT_PER_NETWORK"],
+        "sign-network",
+        error_message=MESSAGES["sign-network"],
+    )
+    by_address = limiter.shared_limit(
+        settings["SIGN_LIMIT_PER_ADDRESS"],
+        "sign-address",
+        key_func=_address_limit_key,
+        exempt_when=_no_usable_address,
+        error_message=MESSAGES["sign-address"],
+    )
+    confirming = limiter.shared_limit(
+        settings["CONFIRM_LIMIT_PER_NETWORK"],
+        "confirm-network",
+        error_message=MESSAGES["confirm-network"],
+    )
+    signing_in = limiter.shared_limit(
+        settings["SIGN_IN_LIMIT_PER_NETWORK"],
+        "sign-in-network",
+        methods=["POST"],
+        error_message=MESSAGES["sign-in-network"],
+    )
+    sign_in_address = limiter.shared_limit(
+        settings["SIGN_IN_LIMIT_PER_ADDRESS"],
+        "sign-in-address",
+        key_func=_address_limit_key,
+        exempt_when=_no_usable_address,
+        methods=["POST"],
+        error_message=MESSAGES["sign-in-address"],
+    )
+    for endpoint in SIGN_IN_ENDPOINTS:
+        app.view_functions[endpoint] = signing_in(app.view_functions[endpoint])
+    app.view_functions["auth.sign_in"] = sign_in_address(app.view_functions["auth.sign_in"])
+    for endpoint in SIGN_ENDPOINTS:
+        app.view_functions[endpoint] = by_network(by_address(app.view_functions[endpoint]))
+    for endpoint in CONFIRM_ENDPOINTS:
+        app.view_functions[endpoint] = confirming(app.view_functions[endpoint])
+
+
+def retry_after() -> int:
+    """Seconds until the limit this request broke lets another through (at least 1)."""
+    limit = limiter_of(current_app).current_limit
+    try:
+        reset_time = limit.window.reset_time  # when the oldest counted request stops counting
+    except Exception:  # the storage failed since it refused the request: a guess will do
+        current_app.logger.warning("rate limit storage unreadable; Retry-After guessed")
+        return 60
+    return max(1, math.ceil(reset_time - time.time()))
+
+
+def _wait_in_words(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} seconds"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minutes" if minutes < 90 else f"{math.ceil(minutes / 60)} hours"
+
+
+def _too_many_requests(exc: RateLimitExceeded):
+    seconds = retry_after()
+    reason = exc.description or "Too many requests."
+    if wants_json():
+        message = f"{reason} Try again in {seconds} seconds."
+        response = json_error(429, "rate_limited", message)
+    else:
+        error = TooManyRequests(
+            description=f"{reason} Please try again later, in about {_wait_in_words(seconds)} "
+            f"(Retry-After: {seconds} seconds)."
+        )
+        response = current_app.make_response((render_template("error.html", error=error), 429))
+    response.headers["Retry-After"] = str(seconds)
+    return response

@@ -1,0 +1,103 @@
+"""Signing in by a mailed link, and signing out."""
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from sqlmodel import Session
+
+from petitions.accounts import users
+from petitions.db import flask_db
+from petitions.roll.addresses import InvalidAddress
+from petitions.web import auth
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site (never another site: no open redirect)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def home_of(user) -> str:
+    """Where a signed-in account starts: organisers at their petitions, scrutineers at the
+    audit trail."""
+    return url_for("organiser.index" if user.role == "organiser" else "scrutiny.index")
+
+
+@bp.get("/account")
+@auth.require_role(*auth.READERS)
+def home():
+    """The signed-in account's start page."""
+    return redirect(home_of(auth.current_user()))
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in():
+    """The sign-in form; its answer is the same whether or not the address has an account."""
+    next_page = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        user = auth.current_user()
+        if user is not None:
+            return redirect(next_page or home_of(user))
+        return render_template("auth/sign_in.html", next_page=next_page)
+    email = request.form.get("email", "").strip()
+    with Session(flask_db.engine()) as db:
+        try:
+            users.request_sign_in(db, email, next_page)
+        except InvalidAddress as exc:
+            return render_template(
+                "auth/sign_in.html", next_page=next_page, error=str(exc), email=email
+            ), 400
+        db.commit()
+    return redirect(url_for("auth.sent", next=next_page), code=303)
+
+
+@bp.get("/sign-in/sent")
+def sent():
+    """The one answer to every request for a sign-in link."""
+    return render_template("auth/sent.html")
+
+
+@bp.get("/sign-in/link")
+def link():
+    """The page a mailed link opens: a button, because mail scanners follow links."""
+    token = request.args.get("token", "")
+    try:
+        users.check_link(current_app.config, token)
+    except users.SignInLinkInvalid as exc:
+        return render_template("auth/invalid.html", reason=str(exc)), 400
+    next_page = _safe_next(request.args.get("next"))
+    return render_template("auth/link.html", token=token, next_page=next_page)
+
+
+@bp.post("/sign-in/link")
+def use_link():
+    """Spend the link and sign this browser in."""
+    token = request.form.get("token", "")
+    with Session(flask_db.engine(), expire_on_commit=False) as db:
+        try:
+            user, session_token = users.use_link(db, current_app.config, token)
+        except users.SignInLinkInvalid as exc:
+            db.rollback()
+            return render_template("auth/invalid.html", reason=str(exc)), 400
+        db.commit()
+    auth.sign_in(session_token)
+    return redirect(_safe_next(request.form.get("next")) or home_of(user), code=303)
+
+
+@bp.post("/sign-out")
+def sign_out():
+    """End this browser's session; no copy of its cookie works afterwards."""
+    auth.sign_out()
+    return redirect(url_for("auth.signed_out"), code=303)
+
+
+@bp.get("/signed-out")
+def signed_out():
+    """Confirms the sign-out."""
+    return render_template("auth/signed_out.html")

@@ -1,0 +1,196 @@
+"""The pages a signer uses, in headless Chromium: the receipt check that runs in the browser
+(Ed25519 with WebCrypto, then the RFC 6962 inclusion proof), the results page without JavaScript,
+and signing from the petition page to a checked receipt.
+
+The app is served on a free loopback port by a werkzeug thread, on SQLite only. Debian's Chromium
+at /usr/bin/chromium is used and no browser is ever downloaded; without it these tests are
+skipped, unless PETITIONS_TEST_REQUIRE_BROWSER=1, which makes that a failure. With
+PETITIONS_SCREENSHOTS=1 the end-to-end test also saves the receipt page under docs/screenshots.
+"""
+
+import os
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from petitions.db import flask_db
+from petitions.db.models import Member, TreeHead
+from petitions.jobs.dispatch import housekeeping
+from petitions.signatures import signing, tokens
+from tests.browser_support import SCREENSHOTS, open_page
+from tests.helpers import add_members, open_petition, petition
+
+SCREENSHOT_SIZES = {"phone": (390, 844), "desktop": (1280, 800)}
+MEMBERS = [(f"M{n:03d}", f"m{n}@example.org") for n in range(1, 16)]
+
+IN_LOG = "Your signature is in the log"
+NOT_IN_HEAD = "NOT in this head"
+BAD_SIGNATURE = "The latest head's signature does not verify with the published key."
+NEWER = "it is newer than the head"
+INCOMPLETE = "This receipt is incomplete"
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """SQLite only: these tests are about the browser, not the backend."""
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def page(browser, base_url):
+    """A fresh page; the test fails if the page logged any error to the console."""
+    context, tab, errors = open_page(browser)
+    yield tab
+    context.close()
+    assert not errors, f"console errors: {errors}"
+
+
+def confirm(app, member_id: str) -> dict:
+    """Confirm ``member_id``'s signature as its e-mailed link would; the receipt."""
+    with Session(flask_db.engine_of(app)) as session:
+        member = session.exec(select(Member).where(Member.member_id == member_id)).scalar_one()
+    token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app).id, member.id)
+    result = signing.confirm(flask_db.engine_of(app), app.config, token)
+    assert result.status == "confirmed"
+    return result.receipt
+
+
+def sign(app, count: int) -> list[dict]:
+    """An open petition, far from its threshold, with ``count`` confirmed signatures."""
+    add_members(app, *MEMBERS)
+    open_petition(app, threshold=1000)
+    return [confirm(app, member_id) for member_id, _ in MEMBERS[:count]]
+
+
+def receipt_url(base_url: str, index="", leaf_hash="") -> str:
+    return f"{base_url}/p/vote/receipt?index={index}&leaf_hash={leaf_hash}"
+
+
+def check_result(page, url: str | None, expected: str):
+    """Open a receipt page (or stay on the open one), wait until its check says ``expected``,
+    and return what it says."""
+    if url is not None:
+        page.goto(url)
+    result = page.locator("#receipt-result")
+    expect(result).to_contain_text(expected)
+    return result.text_content()
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 8, 13])
+def test_every_leaf_of_a_signed_log_checks_out_in_the_browser(app, base_url, page, size):
+    receipts = sign(app, size)
+    housekeeping(app)
+    for receipt in receipts:
+        index = receipt["leaf_index"]
+        url = receipt_url(base_url, index, receipt["leaf_hash"])
+        text = check_result(page, url, IN_LOG)
+        noun = "leaf" if size == 1 else "leaves"
+        assert f"leaf {index} is included in the head of {size} {noun}" in text
+        assert page.locator("#receipt-result").get_attribute("class") == "check-ok"
+
+
+@pytest.mark.parametrize("size", [1, 7])
+def test_a_wrong_leaf_hash_is_not_in_the_head(app, base_url, page, size):
+    receipts = sign(app, size)
+    housekeeping(app)
+    for index in sorted({0, size // 2, size - 1}):
+        leaf_hash = receipts[index]["leaf_hash"]
+        wrong = leaf_hash[:10] + ("0" if leaf_hash[10] != "0" else "1") + leaf_hash[11:]
+        check_result(page, receipt_url(base_url, index, wrong), NOT_IN_HEAD)
+        assert page.locator("#receipt-result").get_attribute("class") == "check-bad"
+
+
+def test_a_leaf_checked_at_another_position_is_not_in_the_head(app, base_url, page):
+    receipts = sign(app, 7)
+    housekeeping(app)
+    check_result(page, receipt_url(base_url, 4, receipts[3]["leaf_hash"]), NOT_IN_HEAD)
+
+
+def test_a_tampered_head_signature_fails_the_check(app, base_url, page):
+    receipts = sign(app, 3)
+    housekeeping(app)
+    with Session(flask_db.engine_of(app)) as session:
+        signature = session.scalars(select(TreeHead.signature)).one()
+        tampered = ("B" if signature[0] != "B" else "C") + signature[1:]
+        session.execute(update(TreeHead).values(signature=tampered))
+        session.commit()
+    receipt = receipts[1]
+    check_result(page, receipt_url(base_url, 1, receipt["leaf_hash"]), BAD_SIGNATURE)
+    assert page.locator("#receipt-result").get_attribute("class") == "check-bad"
+
+
+def test_a_leaf_newer_than_the_head_says_so(app, base_url, page):
+    sign(app, 4)
+    housekeeping(app)
+    newer = confirm(app, MEMBERS[4][0])
+    text = check_result(page, receipt_url(base_url, 4, newer["leaf_hash"]), NEWER)
+    assert "covers 4 leaves and yours is number 4" in text
+    housekeeping(app)
+    page.get_by_role("button", name="Check now").click()
+    check_result(page, None, IN_LOG)
+
+
+def test_an_incomplete_receipt_says_so(app, base_url, page):
+    sign(app, 2)
+    housekeeping(app)
+    for query in [
+        {"leaf_hash": "ab" * 32},
+        {"index": "0"},
+        {"index": "0", "leaf_hash": "AB" * 32},
+        {"index": "0", "leaf_hash": "ab" * 31},
+        {},
+    ]:
+        check_result(page, receipt_url(base_url, **query), INCOMPLETE)
+
+
+def test_the_results_page_shows_its_head_without_javascript(app, base_url, browser):
+    sign(app, 3)
+    housekeeping(app)
+    with Session(flask_db.engine_of(app)) as session:
+        head = session.scalars(select(TreeHead)).one()
+    context, tab, errors = open_page(browser, java_script_enabled=False)
+    try:
+        tab.goto(f"{base_url}/p/vote/results")
+        assert tab.locator("h1").text_content() == "Results: Petition vote"
+        text = tab.locator("main").inner_text()
+        assert head.root_hash in text
+        assert head.signature in text
+        assert re.search(r"Leaves\s+3\n", text)
+        assert re.search(r"Signatures counted\s+3\n", text)
+        tab.goto(receipt_url(base_url, 0, "ab" * 32))
+        assert "This check needs JavaScript" in tab.locator("main").inner_text()
+        assert tab.locator("#receipt-result").text_content() == ""
+    finally:
+        context.close()
+    assert not errors, f"console errors: {errors}"
+
+
+def test_signing_in_the_browser_ends_with_a_checked_receipt(app, base_url, page, worker):
+    add_members(app, *MEMBERS[:3])
+    open_petition(app, threshold=1000)
+    page.goto(f"{base_url}/p/vote")
+    page.fill("#email", MEMBERS[1][1])
+    page.get_by_role("button", name="Sign").click()
+    page.wait_for_url(f"{base_url}/p/vote/check-email")
+    assert worker.run_pending() >= 1
+
+    page.goto(f"{base_url}/dev/mail")
+    link = page.locator("a[href*='/p/vote/confirm?token=']").first.get_attribute("href")
+    assert link.startswith(f"{base_url}/p/vote/confirm?token=")
+    page.goto(link)
+    page.get_by_role("button", name="Confirm my signature").click()
+    expect(page.locator("h1")).to_have_text("Thank you: your signature is counted")
+
+    housekeeping(app)
+    page.get_by_role("link", name="Check my signature in the public log").click()
+    page.wait_for_url(re.compile(r".*/p/vote/receipt\?index=0&leaf_hash=[0-9a-f]{64}$"))
+    text = check_result(page, None, IN_LOG)
+    assert "leaf 0 is included in the head of 1 leaf" in text
+
+    if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
+        for name, (width, height) in SCREENSHOT_SIZES.items():
+            page.set_viewport_size({"width": width, "height": height})
+            page.screenshot(path=SCREENSHOTS / f"receipt-{name}.png", full_page=True)

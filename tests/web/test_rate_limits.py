@@ -1,0 +1,422 @@
+"""Rate limits on asking to sign (per network, per address) and on confirming (per network): the
+429 for people and for the API, the settings, and counts shared through Redis between app
+instances, as between gunicorn workers."""
+
+import re
+
+import pytest
+import redis
+
+from app import create_app
+from petitions.db import flask_db
+from petitions.web import rate_limits
+from tests.helpers import add_members, open_petition
+
+LIMIT_SETTINGS = ("SIGN_LIMIT_PER_NETWORK", "SIGN_LIMIT_PER_ADDRESS", "CONFIRM_LIMIT_PER_NETWORK")
+HOUR = 3600
+FORGED = "forged"
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """SQLite only: the limits do not depend on the database."""
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def make_app(app, monkeypatch):
+    """Build apps with the limits on, on the database of ``app`` (with the petition "vote")."""
+    for name in (*LIMIT_SETTINGS, "PROXY_FIX_HOPS"):
+        monkeypatch.delenv(name, raising=False)
+    add_members(app, ("M1", "ann@example.org"))
+    open_petition(app)
+    made = []
+
+    def make(**config):
+        built = create_app(
+            {
+                "TESTING": True,
+                "WTF_CSRF_ENABLED": False,
+                "INPROCESS_WORKER_THREAD": False,
+                "RATELIMIT_ENABLED": True,
+                **config,
+            }
+        )
+        made.append(built)
+        return built
+
+    yield make
+    for built in made:
+        flask_db.engine_of(built).dispose()
+
+
+def from_ip(address: str) -> dict:
+    return {"environ_base": {"REMOTE_ADDR": address}}
+
+
+def sign_form(client, email, ip):
+    return client.post("/p/vote/sign", data={"email": email}, **from_ip(ip))
+
+
+def sign_api(client, email, ip):
+    return client.post("/api/v1/petitions/vote/signatures", json={"email": email}, **from_ip(ip))
+
+
+def confirm_api(client, ip):
+    return client.post("/api/v1/signatures/confirm", json={"token": FORGED}, **from_ip(ip))
+
+
+def confirm_form(client, ip):
+    return client.post("/p/vote/confirm", data={"token": FORGED}, **from_ip(ip))
+
+
+def retry_after(response, most=HOUR) -> int:
+    """The Retry-After header: whole seconds, at least 1 and at most ``most``."""
+    value = int(response.headers["Retry-After"])
+    assert 0 < value <= most
+    return value
+
+
+def text_of(response) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split())
+
+
+# --- networks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "network"),
+    [
+        ("203.0.113.7", "203.0.113.0/24"),
+        ("203.0.113.255", "203.0.113.0/24"),
+        ("::ffff:203.0.113.9", "203.0.113.0/24"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("", "unknown"),
+        (None, "unknown"),
+        ("not an address", "unknown"),
+    ],
+)
+def test_a_client_address_belongs_to_its_slash_24_or_slash_64(address, network):
+    assert rate_limits.network_of(address) == network
+
+
+def test_one_ipv4_network_shares_the_sign_limit_across_form_and_api(make_app):
+    client = make_app(SIGN_LIMIT_PER_NETWORK="3 per hour").test_client()
+    assert sign_form(client, "a1@example.org", "203.0.113.5").status_code == 303
+    assert sign_api(client, "a2@example.org", "203.0.113.200").status_code == 202
+    assert sign_form(client, "a3@example.org", "203.0.113.5").status_code == 303
+
+    refused = sign_api(client, "a4@example.org", "203.0.113.77")
+    assert refused.status_code == 429
+    refused_form = sign_form(client, "a5@example.org", "203.0.113.5")
+    assert refused_form.status_code == 429
+
+    assert sign_form(client, "a6@example.org", "198.51.100.1").status_code == 303
+    assert sign_api(client, "a7@example.org", "203.0.114.5").status_code == 202
+
+
+def test_one_ipv6_network_shares_the_sign_limit(make_app):
+    client = make_app(SIGN_LIMIT_PER_NETWORK="2 per hour").test_client()
+    assert sign_api(client, "b1@example.org", "2001:db8:1:2::1").status_code == 202
+    assert sign_api(client, "b2@example.org", "2001:db8:1:2:ffff:ffff:ffff:9").status_code == 202
+    assert sign_api(client, "b3@example.org", "2001:db8:1:2::abcd").status_code == 429
+    assert sign_api(client, "b4@example.org", "2001:db8:1:3::1").status_code == 202
+
+
+def test_forwarded_for_is_ignored_unless_a_proxy_is_trusted(make_app, monkeypatch):
+    spoofing = make_app(SIGN_LIMIT_PER_NETWORK="1 per hour").test_client()
+    headers = {"X-Forwarded-For": "198.51.100.1"}
+    first = spoofing.post(
+        "/api/v1/petitions/vote/signatures",
+        json={"email": "c1@example.org"},
+        headers=headers,
+        **from_ip("10.1.1.1"),
+    )
+    assert first.status_code == 202
+    headers = {"X-Forwarded-For": "192.0.2.1"}
+    second = spoofing.post(
+        "/api/v1/petitions/vote/signatures",
+        json={"email": "c2@example.org"},
+        headers=headers,
+        **from_ip("10.1.1.1"),
+    )
+    assert second.status_code == 429
+
+    monkeypatch.setenv("PROXY_FIX_HOPS", "1")
+    proxied = make_app(SIGN_LIMIT_PER_NETWORK="1 per hour").test_client()
+    for number, client_ip in enumerate(("198.51.100.1", "192.0.2.1")):
+        answer = proxied.post(
+            "/api/v1/petitions/vote/signatures",
+            json={"email": f"d{number}@example.org"},
+            headers={"X-Forwarded-For": client_ip},
+            **from_ip("10.1.1.1"),
+        )
+        assert answer.status_code == 202, client_ip
+
+
+# --- addresses --------------------------------------------------------------------------------
+
+
+def test_variants_of_one_address_share_the_per_address_limit(make_app):
+    client = make_app(SIGN_LIMIT_PER_ADDRESS="2 per hour").test_client()
+    assert sign_form(client, "Jo.Bloggs+petition@gmail.com", "203.0.113.1").status_code == 303
+    assert sign_api(client, "jobloggs@googlemail.com", "198.51.100.1").status_code == 202
+
+    refused = sign_form(client, "JOBLOGGS@GMAIL.COM", "192.0.2.1")
+    assert refused.status_code == 429
+    assert "this e-mail address" in text_of(refused)
+    refused_api = sign_api(client, " j.o.b.l.o.g.g.s@gmail.com ", "192.0.2.2")
+    assert refused_api.status_code == 429
+    assert "this e-mail address" in refused_api.get_json()["message"]
+
+    # Another mailbox, and an address distinct at a provider that keeps dots, go through.
+    assert sign_form(client, "ann@example.org", "192.0.2.1").status_code == 303
+    assert sign_api(client, "jo.bloggs@example.org", "192.0.2.1").status_code == 202
+    assert sign_api(client, "jobloggs@example.org", "192.0.2.1").status_code == 202
+
+
+def test_a_malformed_address_is_not_counted_per_address(make_app):
+    client = make_app(SIGN_LIMIT_PER_ADDRESS="1 per hour").test_client()
+    for _ in range(3):
+        assert sign_form(client, "not an address", "203.0.113.1").status_code == 400
+        assert sign_api(client, "", "203.0.113.1").status_code == 400
+        answer = client.post(
+            "/api/v1/petitions/vote/signatures", json={"email": 42}, **from_ip("203.0.113.1")
+        )
+        assert answer.status_code == 400
+        assert client.post("/p/vote/sign", data={}, **from_ip("203.0.113.1")).status_code == 400
+
+
+def test_malformed_requests_still_count_per_network(make_app):
+    client = make_app(SIGN_LIMIT_PER_NETWORK="2 per hour").test_client()
+    assert sign_form(client, "not an address", "203.0.113.1").status_code == 400
+    assert sign_api(client, "@", "203.0.113.1").status_code == 400
+    assert sign_api(client, "ann@example.org", "203.0.113.1").status_code == 429
+
+
+# --- the 429 ----------------------------------------------------------------------------------
+
+
+def test_people_get_a_429_page_saying_when_to_try_again(make_app):
+    client = make_app(SIGN_LIMIT_PER_NETWORK="1 per hour").test_client()
+    assert sign_form(client, "e1@example.org", "203.0.113.1").status_code == 303
+    refused = sign_form(client, "e2@example.org", "203.0.113.1")
+
+    assert refused.status_code == 429
+    assert refused.mimetype == "text/html"
+    seconds = retry_after(refused)
+    assert seconds > HOUR - 60
+    text = text_of(refused)
+    assert "429 Too Many Requests" in text
+    assert "Too many requests to sign have come from your network." in text
+    assert "try again later, in about 60 minutes" in text
+    assert f"(Retry-After: {seconds} seconds)" in text
+    assert refused.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert refused.headers["X-Frame-Options"] == "DENY"
+
+
+def test_the_api_gets_a_json_429_with_retry_after(make_app):
+    client = make_app(SIGN_LIMIT_PER_NETWORK="1 per hour").test_client()
+    assert sign_api(client, "f1@example.org", "203.0.113.1").status_code == 202
+    refused = sign_api(client, "f2@example.org", "203.0.113.1")
+
+    assert refused.status_code == 429
+    assert refused.mimetype == "application/json"
+    seconds = retry_after(refused)
+    body = refused.get_json()
+    assert body == {
+        "error": "rate_limited",
+        "message": "Too many requests to sign have come from your network. "
+        f"Try again in {seconds} seconds.",
+    }
+    assert refused.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_retry_after_counts_down_to_when_a_request_is_let_through(make_app):
+    client = make_app(SIGN_LIMIT_PER_NETWORK="1 per 10 seconds").test_client()
+    assert sign_api(client, "g1@example.org", "203.0.113.1").status_code == 202
+    refused = sign_api(client, "g2@example.org", "203.0.113.1")
+    assert refused.status_code == 429
+    assert 1 <= retry_after(refused) <= 11
+
+
+# --- confirming -------------------------------------------------------------------------------
+
+
+def test_confirming_is_limited_per_network_across_form_and_api(make_app):
+    client = make_app(CONFIRM_LIMIT_PER_NETWORK="3 per hour").test_client()
+    assert confirm_api(client, "203.0.113.1").status_code == 400
+    assert confirm_form(client, "203.0.113.2").status_code == 400
+    renew = client.post("/p/vote/confirm/renew", data={"token": "x"}, **from_ip("203.0.113.3"))
+    assert renew.status_code == 400
+
+    refused_api = confirm_api(client, "203.0.113.4")
+    assert refused_api.status_code == 429
+    assert refused_api.get_json()["error"] == "rate_limited"
+    assert "confirmations" in refused_api.get_json()["message"]
+    retry_after(refused_api)
+    refused_page = confirm_form(client, "203.0.113.1")
+    assert refused_page.status_code == 429
+    assert refused_page.mimetype == "text/html"
+    assert "Too many confirmations have come from your network." in text_of(refused_page)
+    retry_after(refused_page)
+
+    # The page the e-mailed link opens only shows a button, and is not limited.
+    page = client.get("/p/vote/confirm?token=forged", **from_ip("203.0.113.1"))
+    assert page.status_code == 400
+    assert confirm_api(client, "198.51.100.1").status_code == 400
+
+
+def test_confirming_does_not_use_up_the_sign_limits(make_app):
+    client = make_app(CONFIRM_LIMIT_PER_NETWORK="1 per hour", SIGN_LIMIT_PER_NETWORK="1 per hour")
+    client = client.test_client()
+    assert confirm_api(client, "203.0.113.1").status_code == 400
+    assert sign_api(client, "h1@example.org", "203.0.113.1").status_code == 202
+    assert confirm_api(client, "203.0.113.1").status_code == 429
+    assert sign_api(client, "h2@example.org", "203.0.113.1").status_code == 429
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def test_the_limits_are_off_in_the_test_app_by_default(app, client):
+    add_members(app, ("M1", "ann@example.org"))
+    open_petition(app)
+    for _ in range(8):
+        assert sign_api(client, "ann@example.org", "203.0.113.1").status_code == 202
+
+
+def test_the_default_limits(make_app):
+    built = make_app()
+    assert {name: built.config[name] for name in LIMIT_SETTINGS} == {
+        "SIGN_LIMIT_PER_NETWORK": "60 per hour",
+        "SIGN_LIMIT_PER_ADDRESS": "5 per hour",
+        "CONFIRM_LIMIT_PER_NETWORK": "120 per hour",
+    }
+    client = built.test_client()
+    statuses = [sign_api(client, "ann@example.org", "203.0.113.1").status_code for _ in range(6)]
+    assert statuses == [202] * 5 + [429]
+
+
+def test_the_environment_overrides_the_defaults(make_app, monkeypatch):
+    monkeypatch.setenv("SIGN_LIMIT_PER_ADDRESS", "1 per day")
+    monkeypatch.setenv("CONFIRM_LIMIT_PER_NETWORK", "10/minute;100/day")
+    built = make_app(SIGN_LIMIT_PER_NETWORK="7 per hour")
+    assert built.config["SIGN_LIMIT_PER_NETWORK"] == "7 per hour"
+    assert built.config["SIGN_LIMIT_PER_ADDRESS"] == "1 per day"
+    assert built.config["CONFIRM_LIMIT_PER_NETWORK"] == "10/minute;100/day"
+    client = built.test_client()
+    assert sign_api(client, "ann@example.org", "203.0.113.1").status_code == 202
+    refused = sign_api(client, "ann@example.org", "198.51.100.1")
+    assert refused.status_code == 429
+    assert retry_after(refused, most=24 * HOUR) > 24 * HOUR - 60
+
+
+def test_an_unusable_storage_stops_start_up(make_app, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        make_app(RATELIMIT_STORAGE_URI="carrier-pigeon://loft")
+    assert stopped.value.code == 2
+    assert "rate limit storage carrier-pigeon:// is not usable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", LIMIT_SETTINGS)
+def test_a_malformed_limit_stops_start_up(make_app, monkeypatch, capsys, name):
+    monkeypatch.setenv(name, "lots")
+    with pytest.raises(SystemExit) as stopped:
+        make_app()
+    assert stopped.value.code == 2
+    assert f"{name} must be a rate limit" in capsys.readouterr().err
+
+
+def test_counts_live_in_redis_when_there_is_one_else_in_memory(make_app):
+    assert rate_limits.storage_uri({}) == "memory://"
+    for given, used in [
+        ("redis://127.0.0.1:6379/3", "redis://127.0.0.1:6379/3"),
+        ("rediss://cache.example:6380/0", "rediss://cache.example:6380/0"),
+        ("unix:///run/redis.sock?db=2", "redis+unix:///run/redis.sock?db=2"),
+    ]:
+        assert rate_limits.storage_uri({"REDIS_URL": given}) == used
+    first = make_app(CONFIRM_LIMIT_PER_NETWORK="1 per hour").test_client()
+    second = make_app(CONFIRM_LIMIT_PER_NETWORK="1 per hour").test_client()
+    assert confirm_api(first, "203.0.113.1").status_code == 400
+    assert confirm_api(second, "203.0.113.1").status_code == 400  # each process its own
+    assert confirm_api(first, "203.0.113.1").status_code == 429
+
+
+# --- Redis --------------------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_app_instances_share_counts_through_redis(make_app, redis_url):
+    limits = {
+        "REDIS_URL": redis_url,
+        "SIGN_LIMIT_PER_NETWORK": "3 per hour",
+        "SIGN_LIMIT_PER_ADDRESS": "2 per hour",
+        "CONFIRM_LIMIT_PER_NETWORK": "2 per hour",
+    }
+    one = make_app(**limits).test_client()
+    two = make_app(**limits).test_client()
+
+    assert confirm_api(one, "203.0.113.1").status_code == 400
+    assert confirm_api(two, "203.0.113.2").status_code == 400
+    assert confirm_api(one, "203.0.113.3").status_code == 429
+    assert confirm_api(two, "203.0.113.3").status_code == 429
+
+    assert sign_api(one, "jobloggs@gmail.com", "198.51.100.1").status_code == 202
+    assert sign_form(two, "Jo.Bloggs@gmail.com", "192.0.2.1").status_code == 303
+    assert sign_api(two, "jo.bloggs+x@gmail.com", "203.0.114.1").status_code == 429
+    assert sign_api(one, "k1@example.org", "198.51.100.2").status_code == 202
+    assert sign_api(two, "k2@example.org", "198.51.100.3").status_code == 202
+    refused = sign_api(one, "k3@example.org", "198.51.100.4")
+    assert refused.status_code == 429
+    retry_after(refused)
+
+    keys = redis.Redis.from_url(redis_url).keys(f"*{rate_limits.KEY_PREFIX}*")
+    assert keys, "no rate limit counts in Redis"
+
+
+def test_limits_let_requests_through_when_redis_does_not_answer(make_app):
+    # Port 1 on loopback: nothing listens there, so every Redis call fails at once.
+    client = make_app(
+        RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0", CONFIRM_LIMIT_PER_NETWORK="1 per hour"
+    ).test_client()
+    for _ in range(3):
+        assert confirm_api(client, "203.0.113.1").status_code == 400
+
+
+# --- signing in -------------------------------------------------------------------------------
+
+
+def sign_in_form(client, email, ip):
+    return client.post("/sign-in", data={"email": email}, **from_ip(ip))
+
+
+def test_asking_for_sign_in_links_is_limited_per_address(make_app, monkeypatch):
+    monkeypatch.setenv("SIGN_IN_LIMIT_PER_ADDRESS", "2 per hour")
+    client = make_app().test_client()
+    statuses = [
+        sign_in_form(client, "Ada@example.org", f"203.0.113.{n}").status_code for n in (1, 2)
+    ]
+    assert statuses == [303, 303]
+    refused = sign_in_form(client, "ada@EXAMPLE.org", "198.51.100.1")
+    assert refused.status_code == 429
+    assert "sign-in links have been asked for this e-mail address" in text_of(refused)
+    retry_after(refused)
+    assert sign_in_form(client, "bob@example.org", "198.51.100.1").status_code == 303
+
+
+def test_signing_in_is_limited_per_network_and_showing_the_form_is_free(make_app, monkeypatch):
+    monkeypatch.setenv("SIGN_IN_LIMIT_PER_NETWORK", "3 per hour")
+    client = make_app().test_client()
+    for _ in range(10):
+        assert client.get("/sign-in", **from_ip("203.0.113.1")).status_code == 200
+    assert sign_in_form(client, "a@example.org", "203.0.113.1").status_code == 303
+    assert sign_in_form(client, "b@example.org", "203.0.113.2").status_code == 303
+    used = client.post("/sign-in/link", data={"token": FORGED}, **from_ip("203.0.113.3"))
+    assert used.status_code == 400
+    refused = client.post("/sign-in/link", data={"token": FORGED}, **from_ip("203.0.113.4"))
+    assert refused.status_code == 429
+    assert "Too many sign-in attempts have come from your network" in text_of(refused)
+    assert sign_in_form(client, "c@example.org", "198.51.100.1").status_code == 303
