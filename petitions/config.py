@@ -42,7 +42,7 @@ def database_url(raw: str | None, instance_path: Path) -> str:
     raw = (raw or "").strip()
     if not raw:
         instance_path.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{instance_path / 'petitions.db.engine'}"
+        return f"sqlite:///{instance_path / 'petitions.db'}"
     # Hosting platforms hand out postgres:// URLs; SQLAlchemy needs the driver named.
     for prefix in ("postgres://", "postgresql://"):
         if raw.startswith(prefix):

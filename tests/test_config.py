@@ -9,7 +9,7 @@ from petitions.config import DEFAULT_CONFIRM_LINK_MAX_AGE, SettingsError, load_s
 def test_embedded_defaults_make_and_keep_secrets_under_instance(tmp_path):
     first = load_settings({}, tmp_path)
     second = load_settings({}, tmp_path)
-    assert first["DATABASE_URL"] == f"sqlite:///{tmp_path / 'petitions.db.engine'}"
+    assert first["DATABASE_URL"] == f"sqlite:///{tmp_path / 'petitions.db'}"
     assert first["SECRET_KEY"] == second["SECRET_KEY"]
     assert len(first["SECRET_KEY"]) >= 32
     assert first["BALLOT_WEBHOOK_SECRET"].startswith("whsec_")
