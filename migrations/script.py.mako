@@ -7,7 +7,7 @@ Create Date: ${create_date}
 
 import sqlalchemy as sa
 import sqlmodel  # noqa: F401
-import petitions.db  # noqa: F401 - custom column types
+import petitions.db.engine  # noqa: F401 - custom column types
 from alembic import op
 ${imports if imports else ""}
 revision = ${repr(up_revision)}
