@@ -8,9 +8,9 @@ from typing import NoReturn
 from flask import Flask
 from flask_wtf import CSRFProtect
 
+from petitions import config
 from petitions.cli import commands
-from petitions.cli import worker as worker_cli
-from petitions.config import SettingsError, load_settings
+from petitions.config import FIELDS, SettingsError, load_settings
 from petitions.db import flask_db
 from petitions.jobs import dispatch
 from petitions.outbox import mail
@@ -38,7 +38,8 @@ csrf = CSRFProtect()
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the app from the environment; ``test_config`` overrides settings in tests."""
+    """Build the app from the environment. ``test_config`` (tests, benchmarks) overrides settings
+    by their environment names, and sets anything else in Flask's own ``app.config``."""
     app = Flask(
         __name__,
         instance_relative_config=True,
@@ -46,11 +47,16 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder="templates",
     )
     try:
-        app.config.update(load_settings(dict(os.environ), Path(app.instance_path)))
+        settings = load_settings(os.environ, Path(app.instance_path))
     except SettingsError as exc:
         _refuse_to_start(exc)
-    if test_config:
-        app.config.update(test_config)
+    flask_only = dict(test_config or {})
+    settings = settings.replace(
+        **{name: flask_only.pop(name) for name in list(flask_only) if name.lower() in FIELDS}
+    )
+    config.keep(app, settings)
+    app.config.update(settings.flask_config())
+    app.config.update(flask_only)
 
     whole_numbers.init_app(app)
     flask_db.init_app(app)
@@ -71,17 +77,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     ):
         app.register_blueprint(blueprint)
     auth.init_app(app)
-    if not app.config["PRODUCTION"]:
+    if not settings.production:
         app.register_blueprint(dev.bp)
     app.add_template_filter(mail.linkify_filter, "linkify")
     csrf.init_app(app)
     csrf.exempt(views.bp)
     commands.init_app(app)
     dispatch.init_app(app)
-    app.cli.add_command(worker_cli.worker_command)
+    security.init_app(app)
     try:
-        security.init_app(app, os.environ)
-        rate_limits.init_app(app, os.environ)
+        rate_limits.init_app(app)
     except SettingsError as exc:
         _refuse_to_start(exc)
     return app

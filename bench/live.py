@@ -71,6 +71,7 @@ from bench.common import (
     percentile,
     recreate_database,
 )
+from petitions.config import settings_of
 
 DATABASE = "petitions_bench_live"
 REDIS_CLAIM = "petitions-bench-live-claim"
@@ -491,7 +492,7 @@ class Writer(threading.Thread):
             if token is None:
                 self.problems.append("ran out of members to confirm")
                 return
-            result = signing.confirm(engine, self.app.config, token)
+            result = signing.confirm(engine, settings_of(self.app), token)
             if result.status != "confirmed":
                 self.problems.append(f"confirm: {result.status}")
                 continue

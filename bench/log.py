@@ -39,6 +39,7 @@ import psycopg
 from sqlalchemy import event, select
 from sqlmodel import Session
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import utcnow
 from petitions.db.models import Member, Petition
@@ -128,7 +129,7 @@ def confirmation_cost(engine, settings, members: list[tuple[int, str]], run: int
     real = make_petition(engine, f"bench-log-real-{run}", threshold)
     noop = make_petition(engine, f"bench-log-noop-{run}", threshold)
     alone = make_petition(engine, f"bench-log-append-{run}", threshold)
-    secret, fallbacks = settings["SECRET_KEY"], settings["SECRET_KEY_FALLBACKS"]
+    secret, fallbacks = settings.secret_key, settings.secret_key_fallbacks
     real_tokens = [tokens.make_token(secret, fallbacks, real.id, mid) for mid, _ in members]
     noop_tokens = [tokens.make_token(secret, fallbacks, noop.id, mid) for mid, _ in members]
     moment = utcnow()
@@ -460,7 +461,7 @@ def run_all(options: argparse.Namespace, url: str, rng: random.Random) -> None:
     # No in-process worker thread: its housekeeping would sign heads in the middle of timings.
     app = create_app({"INPROCESS_WORKER_THREAD": False})
     engine = flask_db.engine_of(app)
-    settings = app.config
+    settings = settings_of(app)
     print(
         f"log bench: PostgreSQL {DATABASE}; {os.cpu_count()} CPUs; load average "
         f"{os.getloadavg()[0]:.1f}; {options.runs} runs, medians of each run's figures"

@@ -1,14 +1,22 @@
-"""Settings read from the environment, with the embedded defaults DESIGN.md describes.
+"""The service's settings: one typed, frozen object read from the environment at start, with the
+embedded defaults the README describes.
 
 Every setting has one parser here, so a bad value is refused at start-up with a one-line reason
-instead of failing later inside a request.
+instead of failing later inside a request. The rest of the code reads ``Settings`` attributes,
+never string-keyed mappings; the Flask app keeps it in ``app.extensions`` (see settings_of).
 """
 
 import base64
+import dataclasses
 import os
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+from limits import parse_many
 
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 DEFAULT_MAIL_FROM = "petitions@localhost"
@@ -116,11 +124,122 @@ INT_SETTINGS = {
     # The largest roll file that may be uploaded in the browser, in bytes.
     "ROLL_UPLOAD_MAX_BYTES": 64 * 1024 * 1024,
 }
+# Each limit in Flask-Limiter's notation ("60 per hour", "10/minute;100/day").
+DEFAULT_LIMITS = {
+    "SIGN_LIMIT_PER_NETWORK": "60 per hour",
+    "SIGN_LIMIT_PER_ADDRESS": "5 per hour",
+    "CONFIRM_LIMIT_PER_NETWORK": "120 per hour",
+    "SIGN_IN_LIMIT_PER_NETWORK": "30 per hour",
+    "SIGN_IN_LIMIT_PER_ADDRESS": "5 per hour",
+}
 # Room around an uploaded file for the rest of its form.
 FORM_OVERHEAD = 1024 * 1024
+_EXTENSION = "petitions.settings"
 
 
-def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, checked. Field names are the environment variables' names in lower case."""
+
+    petitions_env: str
+    secret_key: str
+    secret_key_fallbacks: tuple[str, ...]
+    database_url: str
+    redis_url: str | None
+    base_url: str
+    smtp_url: str | None
+    mail_from: str
+    ballot_webhook_url: str | None
+    ballot_webhook_secret: str
+    confirm_link_max_age: int
+    log_signing_key: str
+    webhook_timeout: int
+    work_lease_seconds: int
+    sign_in_link_max_age: int
+    session_idle_seconds: int
+    session_max_seconds: int
+    invitation_rate_per_minute: int
+    roll_upload_max_bytes: int
+    sign_limit_per_network: str
+    sign_limit_per_address: str
+    confirm_limit_per_network: str
+    sign_in_limit_per_network: str
+    sign_in_limit_per_address: str
+    proxy_fix_hops: int | None = None
+    # Not read from the environment: how this process runs, chosen by whoever builds the app
+    # (tests and benchmarks). False: no background thread runs jobs without Redis; the caller
+    # runs them (the in-process worker's run_pending()).
+    inprocess_worker_thread: bool = True
+    # Seconds a web process keeps the live count and the dashboard's figures; None: the
+    # modules' own defaults.
+    live_count_ttl: float | None = None
+    dashboard_ttl: float | None = None
+
+    @property
+    def production(self) -> bool:
+        """True when PETITIONS_ENV=production: nothing is made up, nothing is for development."""
+        return self.petitions_env == "production"
+
+    def flask_config(self) -> dict[str, Any]:
+        """The settings Flask and its extensions read from ``app.config`` under their own names."""
+        return {
+            "SECRET_KEY": self.secret_key,
+            "SECRET_KEY_FALLBACKS": list(self.secret_key_fallbacks),
+            # Any larger request body is refused (413) before it is read.
+            "MAX_CONTENT_LENGTH": self.roll_upload_max_bytes + FORM_OVERHEAD,
+            # The session cookie: never readable by scripts, not sent on cross-site requests,
+            # and only over https where the service is served over https.
+            "SESSION_COOKIE_NAME": "petitions_session",
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.base_url.startswith("https://"),
+        }
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with ``changes`` (field names, or the environment's upper-case names)."""
+        return dataclasses.replace(self, **{name.lower(): value for name, value in changes.items()})
+
+
+FIELDS = frozenset(item.name for item in dataclasses.fields(Settings))
+
+
+def settings_of(app) -> Settings:
+    """The settings of a Flask ``app`` (anything with ``extensions``), as create_app kept them."""
+    return app.extensions[_EXTENSION]
+
+
+def keep(app, settings: Settings) -> None:
+    """Make ``settings`` those of ``app``; the object is frozen, so a change is a new one."""
+    app.extensions[_EXTENSION] = settings
+
+
+def _limit(environ: Mapping[str, str], name: str) -> str:
+    default = DEFAULT_LIMITS[name]
+    value = (environ.get(name) or "").strip() or default
+    try:
+        parse_many(value)
+    except ValueError:
+        raise SettingsError(
+            f'{name} must be a rate limit such as "{default}", got {value!r}'
+        ) from None
+    return value
+
+
+def proxy_hops(environ: Mapping[str, str]) -> int | None:
+    """PROXY_FIX_HOPS from ``environ``: how many proxies in front of the app to trust, or None."""
+    raw = (environ.get("PROXY_FIX_HOPS") or "").strip()
+    if not raw:
+        return None
+    try:
+        hops = int(raw)
+    except ValueError:
+        raise SettingsError(f"PROXY_FIX_HOPS must be a whole number, got {raw!r}") from None
+    if hops < 1:
+        raise SettingsError(f"PROXY_FIX_HOPS must be 1 or more, got {hops}")
+    return hops
+
+
+def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
     """Read every setting from ``environ``; raise SettingsError with a one-line reason if bad.
 
     ``PETITIONS_ENV=production`` turns off the embedded conveniences: there, a missing
@@ -174,39 +293,35 @@ def load_settings(environ: dict[str, str], instance_path: Path) -> dict:
     timeout = environ.get("WEBHOOK_TIMEOUT", "").strip()
     lease = environ.get("WORK_LEASE_SECONDS", "").strip()
     base_url = _http_url("BASE_URL", environ.get("BASE_URL", "").strip() or DEFAULT_BASE_URL)
-    numbers = {name: _int_setting(environ, name, default) for name, default in INT_SETTINGS.items()}
-    return {
-        "PETITIONS_ENV": env,
-        "PRODUCTION": production,
-        "SECRET_KEY": secret_key,
-        "SECRET_KEY_FALLBACKS": [key for key in fallbacks if key],
-        "DATABASE_URL": database_url(environ.get("DATABASE_URL"), instance_path),
-        "REDIS_URL": environ.get("REDIS_URL", "").strip() or None,
-        "BASE_URL": base_url,
-        "SMTP_URL": _smtp_url(smtp_url) if smtp_url else None,
-        "MAIL_FROM": environ.get("MAIL_FROM", "").strip() or DEFAULT_MAIL_FROM,
-        "BALLOT_WEBHOOK_URL": _http_url("BALLOT_WEBHOOK_URL", webhook_url) if webhook_url else None,
-        "BALLOT_WEBHOOK_SECRET": webhook_secret,
-        "CONFIRM_LINK_MAX_AGE": (
+    numbers = {
+        name.lower(): _int_setting(environ, name, default) for name, default in INT_SETTINGS.items()
+    }
+    limits = {name.lower(): _limit(environ, name) for name in DEFAULT_LIMITS}
+    return Settings(
+        petitions_env=env,
+        secret_key=secret_key,
+        secret_key_fallbacks=tuple(key for key in fallbacks if key),
+        database_url=database_url(environ.get("DATABASE_URL"), instance_path),
+        redis_url=environ.get("REDIS_URL", "").strip() or None,
+        base_url=base_url,
+        smtp_url=_smtp_url(smtp_url) if smtp_url else None,
+        mail_from=environ.get("MAIL_FROM", "").strip() or DEFAULT_MAIL_FROM,
+        ballot_webhook_url=(_http_url("BALLOT_WEBHOOK_URL", webhook_url) if webhook_url else None),
+        ballot_webhook_secret=webhook_secret,
+        confirm_link_max_age=(
             _positive_int("CONFIRM_LINK_MAX_AGE", max_age)
             if max_age
             else DEFAULT_CONFIRM_LINK_MAX_AGE
         ),
-        "LOG_SIGNING_KEY": log_key,
-        "WEBHOOK_TIMEOUT": _positive_int("WEBHOOK_TIMEOUT", timeout) if timeout else 15,
-        "WORK_LEASE_SECONDS": _positive_int("WORK_LEASE_SECONDS", lease) if lease else 120,
+        log_signing_key=log_key,
+        webhook_timeout=_positive_int("WEBHOOK_TIMEOUT", timeout) if timeout else 15,
+        work_lease_seconds=_positive_int("WORK_LEASE_SECONDS", lease) if lease else 120,
+        proxy_fix_hops=proxy_hops(environ),
         **numbers,
-        # Any larger request body is refused (413) before it is read.
-        "MAX_CONTENT_LENGTH": numbers["ROLL_UPLOAD_MAX_BYTES"] + FORM_OVERHEAD,
-        # The session cookie: never readable by scripts, not sent on cross-site requests, and
-        # only over https where the service is served over https.
-        "SESSION_COOKIE_NAME": "petitions_session",
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
-    }
+        **limits,
+    )
 
 
-def _int_setting(environ: dict[str, str], name: str, default: int) -> int:
+def _int_setting(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name, "").strip()
     return _positive_int(name, raw) if raw else default

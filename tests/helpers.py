@@ -4,6 +4,8 @@ import re
 
 from sqlmodel import Session, select
 
+from petitions import config
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import Mail, Member, Petition
 from petitions.lifecycle import rules
@@ -90,3 +92,8 @@ def sign_in_link_in(text: str) -> str:
     match = SIGN_IN_LINK.search(text)
     assert match, f"no sign-in link on a line of its own in:\n{text}"
     return match.group(2)
+
+
+def configure(app, **changes) -> None:
+    """Change ``app``'s settings (by field name) from here on, as if it had started with them."""
+    config.keep(app, settings_of(app).replace(**changes))

@@ -9,19 +9,19 @@ from petitions.config import DEFAULT_CONFIRM_LINK_MAX_AGE, SettingsError, load_s
 def test_embedded_defaults_make_and_keep_secrets_under_instance(tmp_path):
     first = load_settings({}, tmp_path)
     second = load_settings({}, tmp_path)
-    assert first["DATABASE_URL"] == f"sqlite:///{tmp_path / 'petitions.db'}"
-    assert first["SECRET_KEY"] == second["SECRET_KEY"]
-    assert len(first["SECRET_KEY"]) >= 32
-    assert first["BALLOT_WEBHOOK_SECRET"].startswith("whsec_")
-    assert first["BALLOT_WEBHOOK_SECRET"] == second["BALLOT_WEBHOOK_SECRET"]
-    assert first["LOG_SIGNING_KEY"] == second["LOG_SIGNING_KEY"]
+    assert first.database_url == f"sqlite:///{tmp_path / 'petitions.db'}"
+    assert first.secret_key == second.secret_key
+    assert len(first.secret_key) >= 32
+    assert first.ballot_webhook_secret.startswith("whsec_")
+    assert first.ballot_webhook_secret == second.ballot_webhook_secret
+    assert first.log_signing_key == second.log_signing_key
     assert (tmp_path / "log_signing_key").stat().st_mode & 0o077 == 0
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
-    assert first["REDIS_URL"] is None
-    assert first["SMTP_URL"] is None
-    assert first["BASE_URL"] == "http://127.0.0.1:5000"
-    assert first["MAIL_FROM"] == "petitions@localhost"
-    assert first["CONFIRM_LINK_MAX_AGE"] == DEFAULT_CONFIRM_LINK_MAX_AGE == 259200
+    assert first.redis_url is None
+    assert first.smtp_url is None
+    assert first.base_url == "http://127.0.0.1:5000"
+    assert first.mail_from == "petitions@localhost"
+    assert first.confirm_link_max_age == DEFAULT_CONFIRM_LINK_MAX_AGE == 259200
 
 
 def test_every_setting_is_read_from_the_environment(tmp_path):
@@ -39,14 +39,14 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
         },
         tmp_path,
     )
-    assert settings["DATABASE_URL"] == "postgresql+psycopg://u:p@db:5432/petitions"
-    assert settings["REDIS_URL"] == "redis://cache:6379/0"
-    assert settings["SECRET_KEY"] == "s3cret"
-    assert settings["BASE_URL"] == "https://petitions.example.org"
-    assert settings["SMTP_URL"].startswith("smtp://user:pass@")
-    assert settings["MAIL_FROM"] == "votes@example.org"
-    assert settings["BALLOT_WEBHOOK_URL"] == "https://ballot.example.org/hooks"
-    assert settings["CONFIRM_LINK_MAX_AGE"] == 3600
+    assert settings.database_url == "postgresql+psycopg://u:p@db:5432/petitions"
+    assert settings.redis_url == "redis://cache:6379/0"
+    assert settings.secret_key == "s3cret"
+    assert settings.base_url == "https://petitions.example.org"
+    assert settings.smtp_url.startswith("smtp://user:pass@")
+    assert settings.mail_from == "votes@example.org"
+    assert settings.ballot_webhook_url == "https://ballot.example.org/hooks"
+    assert settings.confirm_link_max_age == 3600
     assert not (tmp_path / "secret_key").exists()
 
 
@@ -107,15 +107,15 @@ def test_production_without_secret_key_refuses_to_start_in_one_line(monkeypatch,
 
 def test_account_invitation_and_upload_settings(tmp_path):
     defaults = load_settings({}, tmp_path)
-    assert defaults["SIGN_IN_LINK_MAX_AGE"] == 900
-    assert defaults["SESSION_IDLE_SECONDS"] == 8 * 3600
-    assert defaults["SESSION_MAX_SECONDS"] == 24 * 3600
-    assert defaults["INVITATION_RATE_PER_MINUTE"] == 600
-    assert defaults["ROLL_UPLOAD_MAX_BYTES"] == 64 * 1024 * 1024
-    assert defaults["MAX_CONTENT_LENGTH"] > defaults["ROLL_UPLOAD_MAX_BYTES"]
-    assert defaults["SESSION_COOKIE_HTTPONLY"] is True
-    assert defaults["SESSION_COOKIE_SAMESITE"] == "Lax"
-    assert defaults["SESSION_COOKIE_SECURE"] is False
+    assert defaults.sign_in_link_max_age == 900
+    assert defaults.session_idle_seconds == 8 * 3600
+    assert defaults.session_max_seconds == 24 * 3600
+    assert defaults.invitation_rate_per_minute == 600
+    assert defaults.roll_upload_max_bytes == 64 * 1024 * 1024
+    assert defaults.flask_config()["MAX_CONTENT_LENGTH"] > defaults.roll_upload_max_bytes
+    assert defaults.flask_config()["SESSION_COOKIE_HTTPONLY"] is True
+    assert defaults.flask_config()["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert defaults.flask_config()["SESSION_COOKIE_SECURE"] is False
     chosen = load_settings(
         {
             "SIGN_IN_LINK_MAX_AGE": "300",
@@ -124,9 +124,9 @@ def test_account_invitation_and_upload_settings(tmp_path):
         },
         tmp_path,
     )
-    assert chosen["SIGN_IN_LINK_MAX_AGE"] == 300
-    assert chosen["INVITATION_RATE_PER_MINUTE"] == 60
-    assert chosen["SESSION_COOKIE_SECURE"] is True
+    assert chosen.sign_in_link_max_age == 300
+    assert chosen.invitation_rate_per_minute == 60
+    assert chosen.flask_config()["SESSION_COOKIE_SECURE"] is True
     for name in ("SESSION_IDLE_SECONDS", "ROLL_UPLOAD_MAX_BYTES"):
         with pytest.raises(SettingsError, match=name):
             load_settings({name: "soon"}, tmp_path)

@@ -9,7 +9,6 @@ or a maximum age whatever happens.
 
 import hashlib
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -19,6 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from petitions.config import Settings
 from petitions.db.engine import utcnow
 from petitions.db.models import USER_ROLES, SignInLink, SignInRequest, UserAccount, UserSession
 from petitions.outbox import mail
@@ -89,9 +89,9 @@ def _find(session: Session, email: str) -> UserAccount | None:
     return find_by_address_key(session, key)
 
 
-def _serializer(settings: Mapping) -> URLSafeTimedSerializer:
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
     # itsdangerous signs with the last key and verifies with any, so the current key goes last.
-    keys = [*reversed(settings["SECRET_KEY_FALLBACKS"]), settings["SECRET_KEY"]]
+    keys = [*reversed(settings.secret_key_fallbacks), settings.secret_key]
     return URLSafeTimedSerializer(keys, salt=SALT)
 
 
@@ -105,7 +105,7 @@ def request_sign_in(session: Session, email: str, next_page: str | None = None) 
     return request
 
 
-def answer_sign_in(engine: Engine, settings: Mapping, request_id: int) -> None:
+def answer_sign_in(engine: Engine, settings: Settings, request_id: int) -> None:
     """Mail a sign-in link if the request's address has an enabled account (nothing otherwise),
     and mark the request done, in one transaction (outbox work of kind ``sign_in_request``)."""
     with Session(engine) as session, session.begin():
@@ -120,21 +120,21 @@ def answer_sign_in(engine: Engine, settings: Mapping, request_id: int) -> None:
         nonce = secrets.token_urlsafe(16)
         session.add(SignInLink(user_id=account.id, nonce=nonce))
         token = _serializer(settings).dumps({"u": account.id, "n": nonce})
-        link = f"{settings['BASE_URL']}/sign-in/link?token={token}"
+        link = f"{settings.base_url}/sign-in/link?token={token}"
         if request.next_page:
             link += "&" + urlencode({"next": request.next_page})
         context = {
             "email": account.email,
             "link": link,
             "button": "Sign in",
-            "max_age_minutes": max(1, settings["SIGN_IN_LINK_MAX_AGE"] // 60),
+            "max_age_minutes": max(1, settings.sign_in_link_max_age // 60),
         }
         session.add(mail.compose("sign_in", account.email, context, None))
 
 
-def _read(settings: Mapping, token: str) -> tuple[int, str]:
+def _read(settings: Settings, token: str) -> tuple[int, str]:
     try:
-        payload = _serializer(settings).loads(token, max_age=settings["SIGN_IN_LINK_MAX_AGE"])
+        payload = _serializer(settings).loads(token, max_age=settings.sign_in_link_max_age)
     except SignatureExpired:
         raise SignInLinkInvalid("this sign-in link has expired") from None
     except BadSignature:
@@ -145,12 +145,12 @@ def _read(settings: Mapping, token: str) -> tuple[int, str]:
         raise SignInLinkInvalid("this sign-in link is not one we sent") from None
 
 
-def check_link(settings: Mapping, token: str) -> None:
+def check_link(settings: Settings, token: str) -> None:
     """Raise SignInLinkInvalid unless ``token`` is a genuine, unexpired sign-in link."""
     _read(settings, token)
 
 
-def use_link(session: Session, settings: Mapping, token: str) -> tuple[UserAccount, str]:
+def use_link(session: Session, settings: Settings, token: str) -> tuple[UserAccount, str]:
     """Spend the sign-in link ``token`` and start a session: the account and the session token
     for the cookie. Raises SignInLinkInvalid; a link works once, even under concurrent use."""
     user_id, nonce = _read(settings, token)
@@ -192,7 +192,7 @@ class Upkeep:
 
 
 def session_user(
-    session: Session, settings: Mapping, token: str
+    session: Session, settings: Settings, token: str
 ) -> tuple[UserAccount | None, Upkeep | None]:
     """The enabled account whose live session ``token`` is (or None), and the upkeep the
     session needs: ending when it is idle or too old, or its last-seen time refreshed at most
@@ -201,8 +201,8 @@ def session_user(
     if row is None or row.ended_at is not None:
         return None, None
     now = utcnow()
-    idle = timedelta(seconds=settings["SESSION_IDLE_SECONDS"])
-    longest = timedelta(seconds=settings["SESSION_MAX_SECONDS"])
+    idle = timedelta(seconds=settings.session_idle_seconds)
+    longest = timedelta(seconds=settings.session_max_seconds)
     if now - row.last_seen_at > idle or now - row.created_at > longest:
         return None, Upkeep("end", row.id)
     account = session.get(UserAccount, row.user_id)

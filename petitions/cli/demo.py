@@ -12,7 +12,9 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from werkzeug.serving import run_simple
 
+from petitions import config
 from petitions.accounts import users
+from petitions.config import settings_of
 from petitions.db import flask_db, schema
 from petitions.db.engine import session_scope
 from petitions.db.models import Mail, Member, Signature
@@ -143,14 +145,14 @@ def demo_command(
     With --simulate N, N sample members sign through the running service, so the count can be
     watched crossing the threshold and the webhook arriving at the dev receiver."""
     app = current_app._get_current_object()
-    if app.config["PRODUCTION"]:
+    if settings_of(app).production:
         raise click.ClickException("the demo is for development; unset PETITIONS_ENV=production")
     for line in prepare_demo(flask_db.engine(), Path(app.instance_path), members, threshold):
         click.echo(line)
     base = f"http://{host}:{port}"
-    if app.config["BASE_URL"] != base:
+    if settings_of(app).base_url != base:
         # The links in the dev mailbox must point at the server the demo runs.
-        app.config["BASE_URL"] = base
+        config.keep(app, settings_of(app).replace(base_url=base))
     click.echo(f"database: {flask_db.engine().url.render_as_string(hide_password=True)}")
     click.echo(f"petitions:     {base}/")
     click.echo(f"demo petition: {base}/p/{DEMO_SLUG}")

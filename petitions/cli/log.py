@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 
 from petitions import audit
 from petitions.cli.support import needs_schema
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.reports.scrutiny import KEY_ACTION
@@ -84,7 +85,7 @@ def _verify_slug(slug: str, extra: list[dict]) -> log_verify.Report:
     petition = rules.find_petition(session, slug)
     if petition is None:
         raise click.ClickException(f"there is no petition {slug!r}")
-    header = evidence.header(session, petition, current_app.config)
+    header = evidence.header(session, petition, settings_of(current_app))
     return log_verify.verify(header, evidence.stored_leaves(session, petition), extra)
 
 
@@ -186,7 +187,7 @@ def _recount_slug(slug: str, roll_path: Path, key: str | None) -> recount.Recoun
         session.commit()
     else:
         secret = recount.parse_key(key)
-    header = evidence.header(session, petition, current_app.config)
+    header = evidence.header(session, petition, settings_of(current_app))
     return _recount(header, evidence.stored_leaves(session, petition), roll_path, secret)
 
 

@@ -5,6 +5,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from petitions.cli.support import needs_schema
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.signatures import invalidation
@@ -35,7 +36,7 @@ def invalidate_command(
     try:
         made = invalidation.invalidate(
             flask_db.engine(),
-            current_app.config,
+            settings_of(current_app),
             slug,
             list(numbers),
             reason,

@@ -8,8 +8,9 @@ from flask import current_app
 from flask.cli import with_appcontext
 from rq import SimpleWorker
 
+from petitions.config import settings_of
+from petitions.jobs import runner
 from petitions.jobs.dispatch import RELAY_INTERVAL, dispatcher_of, housekeeping, log, relay_once
-from workers import jobs
 
 
 def _relay_forever(app, dispatcher) -> None:
@@ -32,12 +33,12 @@ def worker_command(burst: bool) -> None:
     rq's own tools see the queue, named 'petitions': `rq info --url $REDIS_URL`.
     """
     app = current_app._get_current_object()
-    if not app.config.get("REDIS_URL"):
+    if not settings_of(app).redis_url:
         raise click.ClickException(
             "REDIS_URL is not set: without Redis the web process runs jobs itself"
         )
     dispatcher = dispatcher_of(app)
-    jobs.use_app(app)
+    runner.use_app(app)
     relay_once(app, dispatcher)
     if not burst:
         threading.Thread(

@@ -5,6 +5,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from petitions.config import settings_of
 from petitions.db.engine import make_engine
 
 _ENGINE = "petitions.engine"
@@ -12,7 +13,7 @@ _ENGINE = "petitions.engine"
 
 def init_app(app: Flask) -> None:
     """Create the app's engine and close the request's session at teardown."""
-    app.extensions[_ENGINE] = make_engine(app.config["DATABASE_URL"])
+    app.extensions[_ENGINE] = make_engine(settings_of(app).database_url)
     app.teardown_appcontext(_close_session)
 
 

@@ -7,13 +7,12 @@ that no other token of the service is accepted here. It does not expire: an old 
 link must still work. Recording an opt-out twice changes nothing.
 """
 
-from collections.abc import Mapping
-
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from petitions.config import Settings
 from petitions.db.models import MailOptOut
 
 SALT = "petitions.invitation-opt-out"
@@ -24,18 +23,18 @@ class OptOutTokenInvalid(Exception):
     """The opt-out token was not made by this service, or has been tampered with."""
 
 
-def _serializer(settings: Mapping) -> URLSafeSerializer:
+def _serializer(settings: Settings) -> URLSafeSerializer:
     # itsdangerous signs with the last key and verifies with any, so the current key goes last.
-    keys = [*reversed(settings["SECRET_KEY_FALLBACKS"]), settings["SECRET_KEY"]]
+    keys = [*reversed(settings.secret_key_fallbacks), settings.secret_key]
     return URLSafeSerializer(keys, salt=SALT)
 
 
-def make_token(settings: Mapping, email_key: str) -> str:
+def make_token(settings: Settings, email_key: str) -> str:
     """The token of the opt-out link for the mailbox whose matching key is ``email_key``."""
     return _serializer(settings).dumps({"k": email_key})
 
 
-def read_token(settings: Mapping, token: str) -> str:
+def read_token(settings: Settings, token: str) -> str:
     """The matching key a token names; raise OptOutTokenInvalid for anything not genuine."""
     try:
         payload = _serializer(settings).loads(token)
@@ -47,9 +46,9 @@ def read_token(settings: Mapping, token: str) -> str:
     return key
 
 
-def opt_out_url(settings: Mapping, email_key: str) -> str:
+def opt_out_url(settings: Settings, email_key: str) -> str:
     """The opt-out link for a mailbox, as an invitation carries it."""
-    return f"{settings['BASE_URL']}{PATH}?token={make_token(settings, email_key)}"
+    return f"{settings.base_url}{PATH}?token={make_token(settings, email_key)}"
 
 
 def is_opted_out(session: Session, email_key: str) -> bool:

@@ -18,7 +18,6 @@ now. A run that ended because its petition closed has ``stopped_at``.
 """
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from petitions.config import Settings
 from petitions.db.engine import utcnow
 from petitions.db.models import (
     Invitation,
@@ -286,21 +286,21 @@ def _insert_ignoring_duplicates(session: Session):
     return (postgresql if dialect == "postgresql" else sqlite).insert(Invitation)
 
 
-def _compose(settings: Mapping, petition: Petition, member) -> Mail:
+def _compose(settings: Settings, petition: Petition, member) -> Mail:
     context = {
         "petition": petition,
         "name": member.name,
         "summary": summary(petition.body),
         "link": signing.confirm_url(settings, petition, member.id),
         "button": "Sign the petition",
-        "max_age_hours": round(settings["CONFIRM_LINK_MAX_AGE"] / 3600),
-        "petition_url": f"{settings['BASE_URL']}/p/{petition.slug}",
+        "max_age_hours": round(settings.confirm_link_max_age / 3600),
+        "petition_url": f"{settings.base_url}/p/{petition.slug}",
         "opt_out_link": opt_out.opt_out_url(settings, member.email_key),
     }
     return mail.compose("invitation", member.email, context, petition.id)
 
 
-def _invite(session: Session, settings: Mapping, run: InvitationRun, petition: Petition, members):
+def _invite(session: Session, settings: Settings, run: InvitationRun, petition: Petition, members):
     """Invite ``members`` (in member order, so concurrent batches wait rather than deadlock):
     the invitations the unique key accepts, and a mail for each; how many were invited."""
     if not members:
@@ -339,7 +339,7 @@ def _cursor(session: Session, run: InvitationRun) -> int:
     return session.execute(query).scalar() or 0
 
 
-def send_batch(engine: Engine, settings: Mapping, run_id: int) -> None:
+def send_batch(engine: Engine, settings: Settings, run_id: int) -> None:
     """Send the next batch of invitation run ``run_id`` (outbox work of kind ``invitation_run``)
     and schedule the next, or mark the run done when nobody is left to invite.
 

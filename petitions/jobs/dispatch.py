@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlmodel import Session as DbSession
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import utcnow
 from petitions.db.models import Work
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def lease(app: Flask) -> timedelta:
     """How long a try may hold its row before another worker may take it over."""
-    return timedelta(seconds=app.config["WORK_LEASE_SECONDS"])
+    return timedelta(seconds=settings_of(app).work_lease_seconds)
 
 
 class RQDispatcher:
@@ -109,7 +110,7 @@ class InProcessWorker:
                 if not items:
                     break
                 for item in items:
-                    done += handlers.perform(engine, self.app.config, item, lease(self.app))
+                    done += handlers.perform(engine, settings_of(self.app), item, lease(self.app))
         return done
 
     def _loop(self) -> None:
@@ -128,7 +129,7 @@ def housekeeping(app: Flask) -> None:
     has grown, and record as closed the petitions whose closing time has passed."""
     with DbSession(flask_db.engine_of(app)) as session, session.begin():
         now = utcnow()
-        store.sign_pending_heads(session, app.config, now)
+        store.sign_pending_heads(session, settings_of(app), now)
         rules.close_expired(session, now=now)
 
 
@@ -170,9 +171,9 @@ def _forget(session: Session) -> None:
 def init_app(app: Flask) -> None:
     """Give the app its dispatcher; without Redis, start the in-process worker with the app's
     first request so that work left from before a restart is picked up."""
-    if app.config.get("REDIS_URL"):
-        app.extensions[_EXTENSION] = RQDispatcher(app.config["REDIS_URL"])
+    if settings_of(app).redis_url:
+        app.extensions[_EXTENSION] = RQDispatcher(settings_of(app).redis_url)
         return
-    worker = InProcessWorker(app, thread=app.config.get("INPROCESS_WORKER_THREAD", True))
+    worker = InProcessWorker(app, thread=settings_of(app).inprocess_worker_thread)
     app.extensions[_EXTENSION] = worker
     app.before_request(worker.start)

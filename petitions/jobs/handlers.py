@@ -4,6 +4,7 @@ it. It sits above every area so that none of them needs to know the others' work
 from datetime import timedelta
 
 from petitions.accounts import users
+from petitions.config import Settings
 from petitions.invitations import runs
 from petitions.outbox import mail, webhooks, work
 from petitions.outbox.work import DEFAULT_LEASE, WorkItem
@@ -20,7 +21,7 @@ HANDLERS = {
 }
 
 
-def perform(engine, settings, item: WorkItem, lease: timedelta = DEFAULT_LEASE) -> bool:
+def perform(engine, settings: Settings, item: WorkItem, lease: timedelta = DEFAULT_LEASE) -> bool:
     """Do one try of ``item``'s work with the handler for its kind; see outbox.work.run()."""
     handler = HANDLERS[item.kind]
     return work.run(engine, item, lambda row_id: handler(engine, settings, row_id), lease)

@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from petitions.config import Settings
 from petitions.db.engine import utcnow
 from petitions.db.models import Mail
 
@@ -123,14 +124,14 @@ def _print_to_console(message: EmailMessage) -> None:
     )
 
 
-def send(engine: Engine, settings: Mapping, mail_id: int) -> None:
+def send(engine: Engine, settings: Settings, mail_id: int) -> None:
     """Send mail ``mail_id`` (SMTP when SMTP_URL is set, else the dev mailbox); mark it done."""
     with Session(engine) as session:
         mail = session.get(Mail, mail_id)
         if mail is None or mail.done_at is not None:
             return
-        message = _message(mail, settings["MAIL_FROM"])
-    smtp_url = settings.get("SMTP_URL")
+        message = _message(mail, settings.mail_from)
+    smtp_url = settings.smtp_url
     if smtp_url:
         _send_smtp(smtp_url, message)
     else:

@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
 from typing import Protocol
 
 import redis
@@ -103,11 +102,10 @@ _redis_stores: dict[str, RedisProgress] = {}
 _stores_lock = threading.Lock()
 
 
-def store_for(settings: Mapping) -> ProgressStore:
-    """The progress store for ``settings``: Redis with REDIS_URL, else this process's memory.
+def store_for(url: str | None) -> ProgressStore:
+    """The progress store: Redis at ``url`` (REDIS_URL), else this process's memory.
 
     One store per Redis URL, so its connection pool is shared by every caller."""
-    url = settings.get("REDIS_URL")
     if not url:
         return _memory
     with _stores_lock:

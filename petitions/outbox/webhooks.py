@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from petitions.config import Settings
 from petitions.db.engine import utcnow
 from petitions.db.models import DevWebhookReceipt, ThresholdEvent, WebhookAttempt, WebhookDelivery
 
@@ -79,7 +80,7 @@ def _post(
     return response.status_code, response.text[:RESPONSE_KEPT], None
 
 
-def deliver(engine, settings: Mapping, delivery_id: int) -> None:
+def deliver(engine, settings: Settings, delivery_id: int) -> None:
     """Make one try at delivering ``delivery_id``; raise DeliveryFailed to have it retried."""
     with Session(engine) as session:
         delivery = session.get(WebhookDelivery, delivery_id)
@@ -92,15 +93,15 @@ def deliver(engine, settings: Mapping, delivery_id: int) -> None:
             delivery.attempts,
         )
     started = utcnow()
-    headers = signed_headers(settings["BALLOT_WEBHOOK_SECRET"], webhook_id, body, started)
+    headers = signed_headers(settings.ballot_webhook_secret, webhook_id, body, started)
     clock = time.perf_counter()
     if url is None:
         status, answer = receive_in_dev(
-            engine, settings["BALLOT_WEBHOOK_SECRET"], headers, body, settings["BASE_URL"]
+            engine, settings.ballot_webhook_secret, headers, body, settings.base_url
         )
         error = None
     else:
-        status, answer, error = _post(url, headers, body, settings["WEBHOOK_TIMEOUT"])
+        status, answer, error = _post(url, headers, body, settings.webhook_timeout)
     elapsed = round((time.perf_counter() - clock) * 1000)
     if error is None and status is not None and not 200 <= status < 300 and status != 410:
         error = f"HTTP {status}"

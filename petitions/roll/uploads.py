@@ -9,7 +9,6 @@ an outcome like any other; an unexpected error is retried, up to MAX_ATTEMPTS tr
 import functools
 import io
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PureWindowsPath
@@ -19,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import defer
 from sqlmodel import Session
 
+from petitions.config import Settings
 from petitions.db.engine import utcnow
 from petitions.db.models import RollUpload
 from petitions.outbox import progress
@@ -135,7 +135,7 @@ def _give_up(engine: Engine, upload_id: int, error: str) -> None:
             row.leased_until = None
 
 
-def run_upload(engine: Engine, settings: Mapping, upload_id: int) -> None:
+def run_upload(engine: Engine, settings: Settings, upload_id: int) -> None:
     """Import the uploaded file ``upload_id`` (outbox work of kind ``roll_upload``), exactly as
     ``flask roll import`` would, and record the import and its outcome on the upload."""
     with Session(engine) as session, session.begin():
@@ -144,14 +144,14 @@ def run_upload(engine: Engine, settings: Mapping, upload_id: int) -> None:
             return
         attempts = row.attempts
         if attempts <= MAX_ATTEMPTS:
-            lease = timedelta(seconds=settings.get("WORK_LEASE_SECONDS", 120))
+            lease = timedelta(seconds=settings.work_lease_seconds)
             row.leased_until = utcnow() + max(lease, IMPORT_LEASE)
         filename, data, replace, strict = row.filename, row.data, row.replace, row.strict
     if attempts > MAX_ATTEMPTS:
         # Tries that never came back (a worker killed each time) count too.
         _give_up(engine, upload_id, f"gave up after {MAX_ATTEMPTS} tries")
         return
-    reporter = _Reporter(progress.store_for(settings), progress_key(upload_id), len(data))
+    reporter = _Reporter(progress.store_for(settings.redis_url), progress_key(upload_id), len(data))
     reporter.start()
     try:
         import_roll(
@@ -245,20 +245,20 @@ def find_upload(session: Session, upload_id: int) -> RollUpload | None:
     return session.scalars(query).first()
 
 
-def upload_status(session: Session, settings: Mapping, upload_id: int) -> UploadStatus | None:
+def upload_status(session: Session, settings: Settings, upload_id: int) -> UploadStatus | None:
     """Where upload ``upload_id`` has got to: queued, running (with the progress published by
     its worker) or done; None when there is no such upload."""
     upload = find_upload(session, upload_id)
     return None if upload is None else status_of(upload, settings)
 
 
-def status_of(upload: RollUpload, settings: Mapping) -> UploadStatus:
+def status_of(upload: RollUpload, settings: Settings) -> UploadStatus:
     """Where ``upload`` has got to (see upload_status)."""
     if upload.done_at is not None:
         return UploadStatus(upload, "done")
     if upload.leased_until is None or upload.leased_until <= utcnow():
         return UploadStatus(upload, "queued")
-    published = progress.store_for(settings).get(progress_key(upload.id)) or {}
+    published = progress.store_for(settings.redis_url).get(progress_key(upload.id)) or {}
     return UploadStatus(
         upload,
         "running",

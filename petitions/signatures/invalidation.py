@@ -2,7 +2,6 @@
 reason. Nothing is deleted: each signature is marked, the decision recorded (who, when, why) for
 scrutineers, the count goes down, and the public log gets a leaf cancelling each one."""
 
-from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -10,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from petitions import audit
+from petitions.config import Settings
 from petitions.db.engine import utcnow
 from petitions.db.models import Invalidation, LogLeaf, Member, Petition, Signature
 from petitions.lifecycle import rules
@@ -32,7 +32,7 @@ class InvalidationError(Exception):
 
 def invalidate(
     engine: Engine,
-    settings: Mapping,
+    settings: Settings,
     slug: str,
     numbers: list[int],
     reason: str,

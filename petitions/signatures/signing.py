@@ -5,7 +5,6 @@ happened. A confirmation counts once because the database refuses a second signa
 member on the same petition, not because of a check made before writing.
 """
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import insert, or_, select, update
@@ -13,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from petitions.config import Settings
 from petitions.db.engine import utcnow
 from petitions.db.models import Member, Petition, Signature, SignRequest
 from petitions.lifecycle import rules
@@ -133,15 +133,15 @@ def _decide(session: Session, request: SignRequest, petition: Petition) -> tuple
     return "confirm_link", {"member": member, "name": member.name}
 
 
-def confirm_url(settings: Mapping, petition: Petition, member_id: int) -> str:
+def confirm_url(settings: Settings, petition: Petition, member_id: int) -> str:
     """A fresh confirmation link for ``member_id`` on ``petition``."""
     token = tokens.make_token(
-        settings["SECRET_KEY"], settings["SECRET_KEY_FALLBACKS"], petition.id, member_id
+        settings.secret_key, settings.secret_key_fallbacks, petition.id, member_id
     )
-    return f"{settings['BASE_URL']}/p/{petition.slug}/confirm?token={token}"
+    return f"{settings.base_url}/p/{petition.slug}/confirm?token={token}"
 
 
-def answer_request(engine: Engine, settings: Mapping, request_id: int) -> None:
+def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
     """Decide what to tell the mailbox that asked, and queue that mail, in one transaction."""
     with Session(engine) as session, session.begin():
         request = session.get(SignRequest, request_id)
@@ -152,8 +152,8 @@ def answer_request(engine: Engine, settings: Mapping, request_id: int) -> None:
         context.setdefault("name", None)
         context.update(
             petition=petition,
-            petition_url=f"{settings['BASE_URL']}/p/{petition.slug}",
-            max_age_hours=round(settings["CONFIRM_LINK_MAX_AGE"] / 3600),
+            petition_url=f"{settings.base_url}/p/{petition.slug}",
+            max_age_hours=round(settings.confirm_link_max_age / 3600),
         )
         if purpose == "confirm_link":
             context["link"] = confirm_url(settings, petition, context.pop("member").id)
@@ -163,13 +163,13 @@ def answer_request(engine: Engine, settings: Mapping, request_id: int) -> None:
         request.leased_until = None
 
 
-def read_link(settings: Mapping, token: str) -> tokens.SignLink:
+def read_link(settings: Settings, token: str) -> tokens.SignLink:
     """The link a token names; raises tokens.TokenExpired or tokens.TokenInvalid."""
     return tokens.read_token(
-        settings["SECRET_KEY"],
-        settings["SECRET_KEY_FALLBACKS"],
+        settings.secret_key,
+        settings.secret_key_fallbacks,
         token,
-        settings["CONFIRM_LINK_MAX_AGE"],
+        settings.confirm_link_max_age,
     )
 
 
@@ -187,7 +187,9 @@ def _existing_number(engine: Engine, link: tokens.SignLink) -> int | None:
         ).first()
 
 
-def confirm(engine: Engine, settings: Mapping, token: str, slug: str | None = None) -> Confirmation:
+def confirm(
+    engine: Engine, settings: Settings, token: str, slug: str | None = None
+) -> Confirmation:
     """Confirm the signature a link names: count it, and trigger the vote if it crossed the
     threshold, all in one transaction.
 
@@ -270,11 +272,11 @@ def _load(engine: Engine, petition_id: int) -> Petition | None:
         return session.get(Petition, petition_id)
 
 
-def renew_request(session: Session, settings: Mapping, token: str, slug: str) -> SignRequest:
+def renew_request(session: Session, settings: Settings, token: str, slug: str) -> SignRequest:
     """A new request to sign for the member an expired (but genuine) link named, answered at
     their address on the roll. Raises tokens.TokenInvalid for anything but a genuine link."""
     link = tokens.read_token(
-        settings["SECRET_KEY"], settings["SECRET_KEY_FALLBACKS"], token, max_age=None
+        settings.secret_key, settings.secret_key_fallbacks, token, max_age=None
     )
     member = session.get(Member, link.member_id)
     petition = session.get(Petition, link.petition_id)

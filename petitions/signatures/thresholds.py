@@ -3,12 +3,12 @@ and the webhook deliveries that announce it, inside the transaction of the cross
 
 import json
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import Session
 
+from petitions.config import Settings
 from petitions.db.models import Petition, ThresholdEvent, WebhookDelivery
 from petitions.lifecycle.rules import iso_utc
 from petitions.transparency import store
@@ -42,7 +42,7 @@ def record_crossing(
     signature_id: int,
     count: int,
     log_size: int,
-    settings: Mapping,
+    settings: Settings,
     now: datetime,
 ) -> ThresholdEvent | None:
     """If ``count`` has just reached the threshold of the open ``petition``, trigger it.
@@ -72,12 +72,12 @@ def record_crossing(
     # The log's signed head at the crossing goes to the ballot system: an independent checkpoint
     # of the history that reached the threshold.
     head = store.sign_head(session, petition, log_size, settings, now)
-    body = webhook_body(petition, event, settings["BASE_URL"], head.as_json())
+    body = webhook_body(petition, event, settings.base_url, head.as_json())
     session.add(
         WebhookDelivery(
             event_id=event.id,
             webhook_id=f"msg_{uuid.uuid4().hex}",
-            url=petition.webhook_url or settings.get("BALLOT_WEBHOOK_URL"),
+            url=petition.webhook_url or settings.ballot_webhook_url,
             payload=json.dumps(body, separators=(",", ":"), sort_keys=True),
             created_at=now,
             next_attempt_at=now,

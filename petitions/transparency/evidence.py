@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from sqlalchemy import select
 from sqlmodel import Session
 
+from petitions.config import Settings
 from petitions.db.models import LogLeaf, Petition, RollImport
 from petitions.lifecycle import rules as lifecycle
 from petitions.transparency import store
@@ -37,7 +38,7 @@ def _roll_snapshot(session: Session, petition: Petition) -> dict | None:
     }
 
 
-def header(session: Session, petition: Petition, settings) -> dict:
+def header(session: Session, petition: Petition, settings: Settings) -> dict:
     """The pack's first line."""
     rule = (
         {"absolute": petition.threshold_absolute}
@@ -81,7 +82,7 @@ def stored_leaves(session: Session, petition: Petition) -> Iterator[tuple[int, b
         start = rows[-1][0] + 1
 
 
-def export(session: Session, petition: Petition, settings) -> Iterator[str]:
+def export(session: Session, petition: Petition, settings: Settings) -> Iterator[str]:
     """The pack, line by line (each ending in a newline)."""
     yield json.dumps(header(session, petition, settings), sort_keys=True) + "\n"
     for index, data in stored_leaves(session, petition):

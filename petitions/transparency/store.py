@@ -12,6 +12,7 @@ from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from petitions.config import Settings
 from petitions.db.models import LogLeaf, LogNode, Petition, TreeHead
 from petitions.transparency import leaves as log_leaves
 from petitions.transparency import merkle
@@ -36,12 +37,12 @@ class Head:
         }
 
 
-def signing_key(settings) -> Ed25519PrivateKey:
+def signing_key(settings: Settings) -> Ed25519PrivateKey:
     """The service's Ed25519 key for tree heads, from LOG_SIGNING_KEY (base64 of 32 bytes)."""
-    return Ed25519PrivateKey.from_private_bytes(base64.b64decode(settings["LOG_SIGNING_KEY"]))
+    return Ed25519PrivateKey.from_private_bytes(base64.b64decode(settings.log_signing_key))
 
 
-def public_key(settings) -> str:
+def public_key(settings: Settings) -> str:
     """The public half of the head-signing key, base64 of the 32 raw bytes."""
     raw = signing_key(settings).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     return base64.b64encode(raw).decode()
@@ -141,7 +142,9 @@ def root_hash(session: Session, petition: Petition, size: int) -> bytes:
     return _StoredNodes(session, petition.id).run(lambda get_node: merkle.root(get_node, size))
 
 
-def sign_head(session: Session, petition: Petition, size: int, settings, now: datetime) -> Head:
+def sign_head(
+    session: Session, petition: Petition, size: int, settings: Settings, now: datetime
+) -> Head:
     """Sign and store the head of the first ``size`` leaves (or return the stored one)."""
     existing = session.scalars(
         select(TreeHead).where(TreeHead.petition_id == petition.id, TreeHead.size == size)
@@ -195,7 +198,7 @@ def heads(session: Session, petition_id: int) -> list[Head]:
     return [_head(row) for row in rows]
 
 
-def sign_pending_heads(session: Session, settings, now: datetime) -> int:
+def sign_pending_heads(session: Session, settings: Settings, now: datetime) -> int:
     """Sign a head for every petition whose log has grown past its newest head; return how many.
 
     Run every second or so beside the workers, so a head lags the log by seconds at most.

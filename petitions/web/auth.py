@@ -13,6 +13,7 @@ from sqlmodel import Session
 from werkzeug.exceptions import Forbidden
 
 from petitions.accounts import users
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import reader
 from petitions.db.models import UserAccount
@@ -44,7 +45,7 @@ def _load_user() -> UserAccount | None:
     # reads, so on SQLite it goes on during a long write (a roll import's progress is watched
     # by signed-in organisers).
     with Session(reader(flask_db.engine()), expire_on_commit=False) as db:
-        account, upkeep = users.session_user(db, current_app.config, token)
+        account, upkeep = users.session_user(db, settings_of(current_app), token)
     if upkeep is not None:
         _apply(upkeep)
     if account is None:

@@ -25,6 +25,7 @@ from flask import (
 from sqlmodel import Session
 
 from petitions import audit
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import Petition
 from petitions.jobs import dispatch
@@ -64,11 +65,11 @@ STATE_LABELS = {
 
 
 def _stats_cache(app) -> live.TTLCache:
-    """The figures of each petition, per process (``DASHBOARD_TTL`` in the config overrides)."""
+    """The figures of each petition, per process; Settings.dashboard_ttl overrides DASHBOARD_TTL."""
 
     def make() -> live.TTLCache:
         engine = flask_db.engine_of(app)
-        max_age = app.config["CONFIRM_LINK_MAX_AGE"]
+        max_age = settings_of(app).confirm_link_max_age
 
         def load(slug: str) -> dashboard_stats.Dashboard | None:
             with Session(engine, expire_on_commit=False) as session:
@@ -77,7 +78,8 @@ def _stats_cache(app) -> live.TTLCache:
                     return None
                 return dashboard_stats.dashboard(session, petition, max_age)
 
-        ttl = float(app.config.get("DASHBOARD_TTL", DASHBOARD_TTL))
+        chosen = settings_of(app).dashboard_ttl
+        ttl = DASHBOARD_TTL if chosen is None else chosen
         return live.TTLCache(load, ttl, cost_factor=DASHBOARD_COST_FACTOR)
 
     return live.cache_of(app, _EXTENSION, make)
@@ -120,7 +122,7 @@ def _context(petition: Petition, figures: dashboard_stats.Dashboard) -> dict:
         "progress": rules.progress_percent(petition),
         "live_url": _live_url(petition),
         "can_retry": user is not None and user.role in auth.ORGANISERS,
-        "max_age_hours": round(current_app.config["CONFIRM_LINK_MAX_AGE"] / 3600),
+        "max_age_hours": round(settings_of(current_app).confirm_link_max_age / 3600),
     }
 
 

@@ -16,6 +16,7 @@ from flask import (
 from sqlmodel import Session
 
 from petitions import audit
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.invitations import opt_out as invitation_opt_out
 from petitions.invitations import runs as invitations
@@ -27,7 +28,7 @@ bp = Blueprint("invitations", __name__)
 
 
 def _max_rate() -> int:
-    return current_app.config["INVITATION_RATE_PER_MINUTE"]
+    return settings_of(current_app).invitation_rate_per_minute
 
 
 def _page(slug: str, errors: dict | None = None, form: dict | None = None, status: int = 200):
@@ -159,7 +160,7 @@ def progress(slug: str):
 
 def _opt_out_key(token: str) -> str | None:
     try:
-        return invitation_opt_out.read_token(current_app.config, token)
+        return invitation_opt_out.read_token(settings_of(current_app), token)
     except invitation_opt_out.OptOutTokenInvalid:
         return None
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import reader
 from petitions.db.models import Petition
@@ -189,12 +190,13 @@ def cache_of(app: Flask, name: str, make: Callable[[], TTLCache]) -> TTLCache:
 
 
 def counts_of(app: Flask) -> TTLCache:
-    """The app's live-count cache. ``LIVE_COUNT_TTL`` in the app's config overrides COUNT_TTL."""
+    """The app's live-count cache. Settings.live_count_ttl overrides COUNT_TTL."""
 
     def make() -> TTLCache:
         # Only reads: on SQLite the count is answered while a long write goes on.
         engine = reader(flask_db.engine_of(app))
-        ttl = float(app.config.get("LIVE_COUNT_TTL", COUNT_TTL))
+        chosen = settings_of(app).live_count_ttl
+        ttl = COUNT_TTL if chosen is None else chosen
         return TTLCache(lambda slug: load_count(engine, slug), ttl)
 
     return cache_of(app, _EXTENSION, make)

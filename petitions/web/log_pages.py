@@ -6,6 +6,7 @@ import base64
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from sqlmodel import Session
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.transparency import evidence, store
@@ -107,7 +108,7 @@ def log_consistency(slug: str):
 @bp.get("/api/v1/log/public-key")
 def log_public_key():
     """The Ed25519 key that signs every tree head."""
-    return jsonify(algorithm="Ed25519", public_key=store.public_key(current_app.config))
+    return jsonify(algorithm="Ed25519", public_key=store.public_key(settings_of(current_app)))
 
 
 @bp.get("/api/v1/petitions/<slug>/evidence")
@@ -116,7 +117,7 @@ def evidence_pack(slug: str):
     petition = _petition(slug)
     # Its own session: the stream outlives the request's session, which closes at teardown.
     session = Session(flask_db.engine(), expire_on_commit=False)
-    settings = dict(current_app.config)
+    settings = settings_of(current_app)
 
     def lines():
         with session:
@@ -140,7 +141,7 @@ def results(slug: str):
         petition=petition,
         state=rules.effective_state(petition),
         head=store.latest_head(session, petition.id),
-        public_key=store.public_key(current_app.config),
+        public_key=store.public_key(settings_of(current_app)),
     )
 
 
@@ -153,5 +154,5 @@ def receipt(slug: str):
         petition=petition,
         leaf_index=request.args.get("index", ""),
         leaf_hash=request.args.get("leaf_hash", ""),
-        public_key=store.public_key(current_app.config),
+        public_key=store.public_key(settings_of(current_app)),
     )

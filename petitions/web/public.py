@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.outbox import webhooks
@@ -86,7 +87,7 @@ def _database_ok() -> bool:
 
 
 def _queue_status() -> str:
-    url = current_app.config.get("REDIS_URL")
+    url = settings_of(current_app).redis_url
     if not url:
         return "not_configured"
     try:

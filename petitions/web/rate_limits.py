@@ -19,29 +19,17 @@ without Redis, in the process's memory. If Redis does not answer, requests go th
 
 import ipaddress
 import math
-import os
 import time
 
 from flask import Flask, current_app, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded
-from limits import parse_many
 from limits.errors import ConfigurationError
 from werkzeug.exceptions import TooManyRequests
 
-from petitions.config import SettingsError
+from petitions.config import SettingsError, settings_of
 from petitions.roll.addresses import InvalidAddress, matching_key
 from petitions.web.errors import json_error, wants_json
 
-# Each setting: a limit in Flask-Limiter's notation ("60 per hour", "10/minute;100/day"). Taken
-# from app.config when set there, else from the environment variable of the same name, else
-# the default.
-DEFAULT_LIMITS = {
-    "SIGN_LIMIT_PER_NETWORK": "60 per hour",
-    "SIGN_LIMIT_PER_ADDRESS": "5 per hour",
-    "CONFIRM_LIMIT_PER_NETWORK": "120 per hour",
-    "SIGN_IN_LIMIT_PER_NETWORK": "30 per hour",
-    "SIGN_IN_LIMIT_PER_ADDRESS": "5 per hour",
-}
 SIGN_ENDPOINTS = ("signing.sign", "api.request_signature")
 CONFIRM_ENDPOINTS = ("signing.confirm", "signing.renew", "api.confirm_signature")
 # Asking for a sign-in link and spending one share the per-network count; asking is also counted
@@ -106,27 +94,10 @@ def _no_usable_address() -> bool:
     return address_key() is None
 
 
-def limit_settings(config, environ) -> dict[str, str]:
-    """Every limit setting, checked: config first, then the environment, then the default.
-
-    Raises SettingsError with a one-line reason for a limit that cannot be read.
-    """
-    chosen = {}
-    for name, default in DEFAULT_LIMITS.items():
-        value = config.get(name) or (environ.get(name) or "").strip() or default
-        try:
-            parse_many(value)
-        except ValueError:
-            raise SettingsError(
-                f'{name} must be a rate limit such as "{default}", got {value!r}'
-            ) from None
-        chosen[name] = value
-    return chosen
-
-
-def storage_uri(config) -> str:
-    """Where counts are kept: RATELIMIT_STORAGE_URI, else REDIS_URL, else this process's memory."""
-    uri = config.get("RATELIMIT_STORAGE_URI") or config.get("REDIS_URL") or "memory://"
+def storage_uri(redis_url: str | None, chosen: str | None = None) -> str:
+    """Where counts are kept: ``chosen`` (RATELIMIT_STORAGE_URI), else REDIS_URL, else this
+    process's memory."""
+    uri = chosen or redis_url or "memory://"
     # redis-py (and so rq) reads a socket as unix://; the limits library calls it redis+unix://.
     return "redis+" + uri if uri.startswith("unix://") else uri
 
@@ -136,15 +107,14 @@ def limiter_of(app: Flask) -> Limiter:
     return app.extensions[_EXTENSION]
 
 
-def init_app(app: Flask, environ=None) -> None:
+def init_app(app: Flask) -> None:
     """Put the limits on the signing and confirming views of ``app``; answer 429 clearly.
 
-    RATELIMIT_ENABLED (app.config, default True) turns them all off. Raises SettingsError for
+    RATELIMIT_ENABLED (settings_of(app), default True) turns them all off. Raises SettingsError for
     a malformed limit or storage.
     """
-    settings = limit_settings(app.config, os.environ if environ is None else environ)
-    app.config.update(settings)
-    uri = storage_uri(app.config)
+    settings = settings_of(app)
+    uri = storage_uri(settings.redis_url, app.config.get("RATELIMIT_STORAGE_URI"))
     # One Limiter per app, with its own storage; the views' functions are wrapped on this app
     # only, so apps made side by side in one process (as the tests make them) stay apart.
     limiter = Limiter(
@@ -167,30 +137,30 @@ def init_app(app: Flask, environ=None) -> None:
         return
 
     by_network = limiter.shared_limit(
-        settings["SIGN_LIMIT_PER_NETWORK"],
+        settings.sign_limit_per_network,
         "sign-network",
         error_message=MESSAGES["sign-network"],
     )
     by_address = limiter.shared_limit(
-        settings["SIGN_LIMIT_PER_ADDRESS"],
+        settings.sign_limit_per_address,
         "sign-address",
         key_func=_address_limit_key,
         exempt_when=_no_usable_address,
         error_message=MESSAGES["sign-address"],
     )
     confirming = limiter.shared_limit(
-        settings["CONFIRM_LIMIT_PER_NETWORK"],
+        settings.confirm_limit_per_network,
         "confirm-network",
         error_message=MESSAGES["confirm-network"],
     )
     signing_in = limiter.shared_limit(
-        settings["SIGN_IN_LIMIT_PER_NETWORK"],
+        settings.sign_in_limit_per_network,
         "sign-in-network",
         methods=["POST"],
         error_message=MESSAGES["sign-in-network"],
     )
     sign_in_address = limiter.shared_limit(
-        settings["SIGN_IN_LIMIT_PER_ADDRESS"],
+        settings.sign_in_limit_per_address,
         "sign-in-address",
         key_func=_address_limit_key,
         exempt_when=_no_usable_address,

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from petitions import audit
-from petitions.config import FORM_OVERHEAD
+from petitions.config import FORM_OVERHEAD, settings_of
 from petitions.db import flask_db
 from petitions.db.engine import reader
 from petitions.roll import reports
@@ -33,7 +33,7 @@ HOUSEHOLD_EXAMPLES = 20
 
 def max_upload_bytes() -> int:
     """The largest roll file accepted in the browser (ROLL_UPLOAD_MAX_BYTES)."""
-    return current_app.config["ROLL_UPLOAD_MAX_BYTES"]
+    return settings_of(current_app).roll_upload_max_bytes
 
 
 def _too_large_message() -> str:
@@ -64,7 +64,7 @@ def _index_page(error: str | None = None, status: int = 200):
     session = flask_db.session()
     entries, older = reports.history(session, page, HISTORY_PER_PAGE)
     unfinished = [
-        roll_uploads.status_of(upload, current_app.config)
+        roll_uploads.status_of(upload, settings_of(current_app))
         for upload in reports.unfinished_uploads(session)
     ]
     body = render_template(
@@ -121,7 +121,7 @@ def upload():
 def _status(upload_id: int) -> roll_uploads.UploadStatus | None:
     # Only reads, so on SQLite it is answered while the import itself holds the write lock.
     with Session(reader(flask_db.engine()), expire_on_commit=False) as session:
-        return roll_uploads.upload_status(session, current_app.config, upload_id)
+        return roll_uploads.upload_status(session, settings_of(current_app), upload_id)
 
 
 def _status_or_404(upload_id: int) -> roll_uploads.UploadStatus:

@@ -8,6 +8,7 @@ import io
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
 from petitions import audit
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.reports import scrutiny
@@ -97,7 +98,7 @@ def petition(slug: str):
         state=rules.effective_state(found),
         trail=scrutiny.petition_trail(session, found),
         head=signature_log.latest_head(session, found.id),
-        public_key=signature_log.public_key(current_app.config),
+        public_key=signature_log.public_key(settings_of(current_app)),
         reasons=invalidation.REASONS,
     )
 

@@ -4,14 +4,13 @@ The pages carry no inline script or style (a test parses every template), so the
 Content-Security-Policy can forbid both: a script injected into a page would not run.
 """
 
-import os
 import re
 
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from petitions.config import SettingsError
+from petitions.config import settings_of
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -58,34 +57,17 @@ def _set_headers(response: Response) -> Response:
     return response
 
 
-def proxy_hops(environ) -> int | None:
-    """PROXY_FIX_HOPS from ``environ``: how many proxies in front of the app to trust, or None."""
-    raw = (environ.get("PROXY_FIX_HOPS") or "").strip()
-    if not raw:
-        return None
-    try:
-        hops = int(raw)
-    except ValueError:
-        raise SettingsError(f"PROXY_FIX_HOPS must be a whole number, got {raw!r}") from None
-    if hops < 1:
-        raise SettingsError(f"PROXY_FIX_HOPS must be 1 or more, got {hops}")
-    return hops
-
-
-def trust_proxy(app: Flask, environ) -> None:
+def trust_proxy(app: Flask) -> None:
     """Behind ``PROXY_FIX_HOPS`` proxies, take the client address (X-Forwarded-For, which the
     rate limits key on), the scheme (X-Forwarded-Proto, for HSTS and the CSRF referrer check)
     and the host (X-Forwarded-Host) from them. Unset, forwarded headers are ignored: anyone
     could send them."""
-    hops = proxy_hops(environ)
+    hops = settings_of(app).proxy_fix_hops
     if hops is not None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
-def init_app(app: Flask, environ=None) -> None:
-    """Add the security headers to every response; trust a proxy if PROXY_FIX_HOPS says so.
-
-    Raises SettingsError for a malformed PROXY_FIX_HOPS.
-    """
-    trust_proxy(app, os.environ if environ is None else environ)
+def init_app(app: Flask) -> None:
+    """Add the security headers to every response; trust a proxy if PROXY_FIX_HOPS says so."""
+    trust_proxy(app)
     app.after_request(_set_headers)

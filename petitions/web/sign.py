@@ -4,6 +4,7 @@ outcome of confirming it. Every outcome has its own page and status code."""
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from sqlmodel import Session
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.roll.addresses import InvalidAddress
 from petitions.signatures import signing, tokens
@@ -67,7 +68,7 @@ def confirm_page(slug: str):
     petition = _petition_or_404(slug)
     token = request.args.get("token", "")
     try:
-        link = signing.read_link(current_app.config, token)
+        link = signing.read_link(settings_of(current_app), token)
     except tokens.TokenExpired:
         return _outcome(signing.Confirmation("expired", petition), token)
     except tokens.TokenInvalid:
@@ -82,7 +83,7 @@ def confirm(slug: str):
     """Confirm the signature the link names."""
     petition = _petition_or_404(slug)
     token = request.form.get("token", "")
-    result = signing.confirm(flask_db.engine(), current_app.config, token, slug)
+    result = signing.confirm(flask_db.engine(), settings_of(current_app), token, slug)
     if result.petition is None or result.status == "invalid":
         result = signing.Confirmation(result.status, petition)
     return _outcome(result, token)
@@ -94,7 +95,9 @@ def renew(slug: str):
     _petition_or_404(slug)
     session = flask_db.session()
     try:
-        signing.renew_request(session, current_app.config, request.form.get("token", ""), slug)
+        signing.renew_request(
+            session, settings_of(current_app), request.form.get("token", ""), slug
+        )
     except (tokens.TokenInvalid, signing.SigningError):
         session.rollback()
         return _outcome(signing.Confirmation("invalid", _petition_or_404(slug)), "")

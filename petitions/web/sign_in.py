@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from sqlmodel import Session
 
 from petitions.accounts import users
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.roll.addresses import InvalidAddress
 from petitions.web import auth
@@ -68,7 +69,7 @@ def link():
     """The page a mailed link opens: a button, because mail scanners follow links."""
     token = request.args.get("token", "")
     try:
-        users.check_link(current_app.config, token)
+        users.check_link(settings_of(current_app), token)
     except users.SignInLinkInvalid as exc:
         return render_template("auth/invalid.html", reason=str(exc)), 400
     next_page = _safe_next(request.args.get("next"))
@@ -81,7 +82,7 @@ def use_link():
     token = request.form.get("token", "")
     with Session(flask_db.engine(), expire_on_commit=False) as db:
         try:
-            user, session_token = users.use_link(db, current_app.config, token)
+            user, session_token = users.use_link(db, settings_of(current_app), token)
         except users.SignInLinkInvalid as exc:
             db.rollback()
             return render_template("auth/invalid.html", reason=str(exc)), 400

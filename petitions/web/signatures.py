@@ -21,6 +21,7 @@ from flask import (
 from sqlmodel import Session
 from werkzeug.datastructures import MultiDict
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.signatures import anomalies, invalidation
 from petitions.signatures import listing as signature_list
@@ -306,7 +307,7 @@ def invalidate(slug: str):
     try:
         made = invalidation.invalidate(
             flask_db.engine(),
-            current_app.config,
+            settings_of(current_app),
             slug,
             numbers,
             reason,

@@ -7,10 +7,11 @@ import pytest
 from sqlmodel import Session, select
 
 from petitions.accounts import users
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import AuditEvent, SignInLink, SignInRequest, UserAccount, UserSession
 from petitions.jobs import dispatch
-from tests.helpers import sent_mail, sign_in, sign_in_link_in
+from tests.helpers import configure, sent_mail, sign_in, sign_in_link_in
 
 
 def _add(runner, email="ada@example.org", role="organiser"):
@@ -126,7 +127,7 @@ def test_forged_links_are_refused(app, client, token):
 def test_expired_link_is_refused(app, client, runner, monkeypatch):
     _add(runner)
     token = _mail_link(app, client)
-    app.config["SIGN_IN_LINK_MAX_AGE"] = 1
+    configure(app, sign_in_link_max_age=1)
     import time
 
     real = time.time
@@ -163,7 +164,9 @@ def test_disabling_signs_out(app, client, runner):
 def test_idle_and_old_sessions_end(app, client, db):
     sign_in(app, client)
     row = db.exec(select(UserSession)).one()
-    row.last_seen_at = row.last_seen_at - timedelta(seconds=app.config["SESSION_IDLE_SECONDS"] + 5)
+    row.last_seen_at = row.last_seen_at - timedelta(
+        seconds=settings_of(app).session_idle_seconds + 5
+    )
     db.commit()
     assert client.get("/organiser/").status_code == 302
     db.expire_all()
@@ -172,7 +175,7 @@ def test_idle_and_old_sessions_end(app, client, db):
 
     sign_in(app, client, "other@example.org")
     row = db.exec(select(UserSession).where(UserSession.ended_at.is_(None))).one()
-    row.created_at = row.created_at - timedelta(seconds=app.config["SESSION_MAX_SECONDS"] + 5)
+    row.created_at = row.created_at - timedelta(seconds=settings_of(app).session_max_seconds + 5)
     db.commit()
     assert client.get("/organiser/").status_code == 302
 
@@ -232,7 +235,7 @@ def test_concurrent_use_of_one_link_signs_in_once(app, runner):
     def use():
         with Session(flask_db.engine_of(app)) as session:
             try:
-                users.use_link(session, app.config, token)
+                users.use_link(session, settings_of(app), token)
                 session.commit()
                 results.append("ok")
             except users.SignInLinkInvalid:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import Member
 from petitions.roll.importer import import_roll
@@ -62,10 +63,12 @@ def arranged(app):
         members = list(session.scalars(select(Member.id).order_by(Member.id).limit(8)))
     for member_id in members:
         token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app).id, member_id)
-        assert signing.confirm(flask_db.engine_of(app), app.config, token).status == "confirmed"
+        assert (
+            signing.confirm(flask_db.engine_of(app), settings_of(app), token).status == "confirmed"
+        )
     invalidation.invalidate(
         flask_db.engine_of(app),
-        app.config,
+        settings_of(app),
         "vote",
         [2],
         "duplicate_person",

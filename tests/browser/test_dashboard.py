@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import utcnow
 from petitions.db.models import Member, Signature
@@ -33,7 +34,7 @@ from tests.browser_support import (
     open_page,
     session_cookie,
 )
-from tests.helpers import add_members, open_petition, petition, sign_in
+from tests.helpers import add_members, configure, open_petition, petition, sign_in
 from tests.receiver import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +59,7 @@ from petitions.signatures import signing
 from petitions.db import flask_db
 app = create_app()
 for token in sys.argv[1:]:
-    print(signing.confirm(flask_db.engine_of(app), app.config, token).status)
+    print(signing.confirm(flask_db.engine_of(app), settings_of(app), token).status)
 """
 
 
@@ -97,7 +98,7 @@ def signed_in_context(app, browser, **options):
     client = app.test_client()
     sign_in(app, client)
     context, page, errors = open_page(browser, **options)
-    context.add_cookies([session_cookie(client, app.config["BASE_URL"])])
+    context.add_cookies([session_cookie(client, settings_of(app).base_url)])
     page.add_init_script(RECORD_VIOLATIONS)
     return context, page, errors
 
@@ -111,7 +112,7 @@ def wait_for_count(page, text: str, since: float) -> float:
 
 
 def test_counts_move_on_the_dashboard_and_the_public_page_without_a_reload(app, base_url, browser):
-    app.config["DASHBOARD_TTL"] = 1.0
+    configure(app, dashboard_ttl=1.0)
     add_members(app, *MEMBERS)
     open_petition(app, threshold=20)
     context, dashboard, errors = signed_in_context(app, browser)
@@ -178,11 +179,13 @@ def arrange_a_busy_petition(app) -> None:
     sign that ended in several ways (answered when the worker runs), and a webhook the ballot
     system did not take."""
     add_members(app, *MEMBERS, ("L1", "lapsed@example.org", "lapsed", "North"))
-    app.config["BALLOT_WEBHOOK_URL"] = f"http://127.0.0.1:{free_port()}/ballot"
+    configure(app, ballot_webhook_url=f"http://127.0.0.1:{free_port()}/ballot")
     open_petition(app, threshold=25)
     for member_id, *_ in MEMBERS[:32]:
         [token] = tokens_for(app, member_id)
-        assert signing.confirm(flask_db.engine_of(app), app.config, token).status == "confirmed"
+        assert (
+            signing.confirm(flask_db.engine_of(app), settings_of(app), token).status == "confirmed"
+        )
     start = utcnow() - timedelta(minutes=45)
     with Session(flask_db.engine_of(app)) as session:
         for number in range(1, 33):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.outbox import progress, work
 from petitions.roll import uploads
@@ -30,7 +31,7 @@ from tests.browser_support import (
     served,
     session_cookie,
 )
-from tests.helpers import sign_in
+from tests.helpers import configure, sign_in
 
 ROLL = (
     "member_id,email,name,region,status,joined_on\n"
@@ -104,7 +105,9 @@ def test_an_organiser_uploads_a_roll_watches_it_and_reads_the_report(
         # A worker takes the upload and reads a quarter of the file: the page's script shows it.
         engine = flask_db.engine_of(app)
         assert work.claim(engine, "roll_upload", 1)
-        reporter = uploads._Reporter(progress.store_for(app.config), uploads.progress_key(1), 4096)
+        reporter = uploads._Reporter(
+            progress.store_for(settings_of(app).redis_url), uploads.progress_key(1), 4096
+        )
         reporter.start()
         reporter.read(1024)
         expect(message).to_have_text("Reading the file: 25% (1.0 KB of 4.0 KB).")
@@ -115,7 +118,7 @@ def test_an_organiser_uploads_a_roll_watches_it_and_reads_the_report(
         expect(bar).not_to_have_attribute("value", "1024")
 
         # The import itself, then the page opens the report by itself.
-        uploads.run_upload(engine, app.config, 1)
+        uploads.run_upload(engine, settings_of(app), 1)
         expect(page.locator("h1")).to_contain_text("Roll import #1", timeout=10_000)
         assert page.url == f"{base}/organiser/roll/imports/1"
         expect(page.locator(".notice")).to_contain_text(
@@ -195,7 +198,7 @@ def test_a_refused_file_shows_its_reason(app, browser, signed_in, tmp_path, work
 
 
 def test_a_file_over_the_limit_is_stopped_before_it_is_sent(app, browser, signed_in, tmp_path):
-    app.config["ROLL_UPLOAD_MAX_BYTES"] = 1024
+    configure(app, roll_upload_max_bytes=1024)
     base, cookie = signed_in
     path = tmp_path / "big.csv"
     path.write_text(ROLL)

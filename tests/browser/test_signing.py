@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import Member, TreeHead
 from petitions.jobs.dispatch import housekeeping
@@ -53,7 +54,7 @@ def confirm(app, member_id: str) -> dict:
     with Session(flask_db.engine_of(app)) as session:
         member = session.exec(select(Member).where(Member.member_id == member_id)).scalar_one()
     token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app).id, member.id)
-    result = signing.confirm(flask_db.engine_of(app), app.config, token)
+    result = signing.confirm(flask_db.engine_of(app), settings_of(app), token)
     assert result.status == "confirmed"
     return result.receipt
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, update
 from sqlmodel import Session, select
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import utcnow
 from petitions.db.models import (
@@ -30,6 +31,7 @@ from petitions.roll.addresses import matching_key
 from petitions.signatures import signing
 from tests.helpers import (
     add_members,
+    configure,
     link_in,
     open_petition,
     petition,
@@ -100,7 +102,7 @@ def invitation_rows(app) -> list[Invitation]:
 
 def sign(app, client, member_id: str, slug: str = "vote") -> None:
     """Sign ``slug`` as member ``member_id`` through the confirm page."""
-    link = signing.confirm_url(app.config, petition(app, slug), member_pk(app, member_id))
+    link = signing.confirm_url(settings_of(app), petition(app, slug), member_pk(app, member_id))
     response = client.post(f"/p/{slug}/confirm", data={"token": token_of(link)})
     assert response.status_code == 200, response.data
 
@@ -285,7 +287,7 @@ def test_bad_choices_get_a_400_page_and_start_nothing(roll, organiser, form, mes
 
 
 def test_the_rate_ceiling_is_the_setting(roll, organiser):
-    roll.config["INVITATION_RATE_PER_MINUTE"] = 50
+    configure(roll, invitation_rate_per_minute=50)
     assert start(organiser, rate=51).status_code == 400
     assert start(organiser, rate=50).status_code == 303
 
@@ -758,7 +760,7 @@ def test_tokens_of_other_purposes_are_not_opt_out_tokens(roll, client):
 
 def test_an_opt_out_token_signed_with_a_retired_key_still_works(roll, client):
     retired = invitation_opt_out.make_token(dict(roll.config, SECRET_KEY="old"), "n1@example.org")
-    roll.config["SECRET_KEY_FALLBACKS"] = ["old"]
+    configure(roll, secret_key_fallbacks=["old"])
     assert client.post("/invitations/opt-out", data={"token": retired}).status_code == 303
     assert opt_outs(roll) == ["n1@example.org"]
 

@@ -21,6 +21,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app import create_app
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import (
     Member,
@@ -49,7 +50,7 @@ def database_url(pg_schema):
 @pytest.fixture
 def ballot(app):
     """A ballot system that answers 200; it must be told to hold a request to do otherwise."""
-    with Receiver(app.config["BALLOT_WEBHOOK_SECRET"]) as receiver:
+    with Receiver(settings_of(app).ballot_webhook_secret) as receiver:
         yield receiver
 
 
@@ -86,10 +87,10 @@ def workers(app, redis_url, tmp_path):
     def start(webhook_url: str, *, burst: bool = False, **extra: str) -> subprocess.Popen:
         env = {
             **os.environ,
-            "DATABASE_URL": app.config["DATABASE_URL"],
+            "DATABASE_URL": settings_of(app).database_url,
             "REDIS_URL": redis_url,
             "SECRET_KEY": app.config["SECRET_KEY"],
-            "BALLOT_WEBHOOK_SECRET": app.config["BALLOT_WEBHOOK_SECRET"],
+            "BALLOT_WEBHOOK_SECRET": settings_of(app).ballot_webhook_secret,
             "BALLOT_WEBHOOK_URL": webhook_url,
             **extra,
         }
@@ -212,7 +213,7 @@ def test_a_signature_counts_while_redis_is_down_and_the_relay_catches_up(
 def test_a_worker_killed_mid_delivery_is_taken_over_with_the_same_webhook_id(
     app, service, workers, redis_url
 ):
-    secret = app.config["BALLOT_WEBHOOK_SECRET"]
+    secret = settings_of(app).ballot_webhook_secret
     with Receiver(secret, answers=[Answer(hold=True)]) as ballot:
         first = workers(ballot.url, WORK_LEASE_SECONDS="2")
         up = service(redis_url, ballot.url)

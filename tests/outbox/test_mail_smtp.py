@@ -21,7 +21,15 @@ from sqlmodel import Session, select
 from petitions.db import flask_db
 from petitions.db.models import Mail
 from petitions.outbox import mail
-from tests.helpers import add_members, link_in, open_petition, petition, sent_mail, token_of
+from tests.helpers import (
+    add_members,
+    configure,
+    link_in,
+    open_petition,
+    petition,
+    sent_mail,
+    token_of,
+)
 
 MAIL_FROM = "petitions@example.org"
 BASE_URL = "http://127.0.0.1:5000"
@@ -193,7 +201,7 @@ def ann(app):
     """One member, an open petition, and mail sent from MAIL_FROM."""
     add_members(app, ("M1", "ann@example.org", "active", "North"))
     open_petition(app)
-    app.config["MAIL_FROM"] = MAIL_FROM
+    configure(app, mail_from=MAIL_FROM)
 
 
 def ask_to_sign(client, worker, email="Ann@Example.org"):
@@ -223,7 +231,7 @@ def parts_of(message):
 
 def test_the_whole_flow_through_smtp(app, client, worker, smtp_server, ann):
     inbox = smtp_server()
-    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{inbox.port}"
+    configure(app, smtp_url=f"smtp://127.0.0.1:{inbox.port}")
 
     ask_to_sign(client, worker)
 
@@ -259,7 +267,7 @@ def test_the_whole_flow_through_smtp(app, client, worker, smtp_server, ann):
 
 def test_the_login_in_the_url_reaches_the_server(app, client, worker, smtp_server, ann):
     inbox = smtp_server(login=True, auth_require_tls=False)
-    app.config["SMTP_URL"] = f"smtp://petitions:p%40ss%3Aword@127.0.0.1:{inbox.port}"
+    configure(app, smtp_url=f"smtp://petitions:p%40ss%3Aword@127.0.0.1:{inbox.port}")
 
     ask_to_sign(client, worker)
 
@@ -273,7 +281,7 @@ def test_the_login_in_the_url_reaches_the_server(app, client, worker, smtp_serve
 
 def test_a_refused_login_leaves_the_mail_to_be_retried(app, client, worker, smtp_server, ann):
     inbox = smtp_server(login=True, auth_require_tls=False)
-    app.config["SMTP_URL"] = f"smtp://petitions:wrong@127.0.0.1:{inbox.port}"
+    configure(app, smtp_url=f"smtp://petitions:wrong@127.0.0.1:{inbox.port}")
 
     ask_to_sign(client, worker)
 
@@ -286,7 +294,7 @@ def test_a_refused_login_leaves_the_mail_to_be_retried(app, client, worker, smtp
 
 def test_starttls_with_login(app, client, worker, smtp_server, server_tls, trust_test_ca, ann):
     inbox = smtp_server(login=True, tls_context=server_tls, require_starttls=True)
-    app.config["SMTP_URL"] = f"smtp://petitions:p%40ss%3Aword@127.0.0.1:{inbox.port}?starttls=1"
+    configure(app, smtp_url=f"smtp://petitions:p%40ss%3Aword@127.0.0.1:{inbox.port}?starttls=1")
 
     ask_to_sign(client, worker)
 
@@ -299,7 +307,7 @@ def test_starttls_with_login(app, client, worker, smtp_server, server_tls, trust
 
 def test_smtps(app, client, worker, smtp_server, server_tls, trust_test_ca, ann):
     inbox = smtp_server(ssl_context=server_tls)
-    app.config["SMTP_URL"] = f"smtps://127.0.0.1:{inbox.port}"
+    configure(app, smtp_url=f"smtps://127.0.0.1:{inbox.port}")
 
     ask_to_sign(client, worker)
 
@@ -313,7 +321,7 @@ def test_smtps(app, client, worker, smtp_server, server_tls, trust_test_ca, ann)
 
 def test_an_untrusted_certificate_is_refused(app, client, worker, smtp_server, server_tls, ann):
     inbox = smtp_server(ssl_context=server_tls)
-    app.config["SMTP_URL"] = f"smtps://127.0.0.1:{inbox.port}"
+    configure(app, smtp_url=f"smtps://127.0.0.1:{inbox.port}")
 
     ask_to_sign(client, worker)
 
@@ -325,7 +333,7 @@ def test_an_untrusted_certificate_is_refused(app, client, worker, smtp_server, s
 
 def test_mail_waits_for_a_server_that_is_down_and_goes_once(app, client, worker, smtp_server, ann):
     port = free_port()
-    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+    configure(app, smtp_url=f"smtp://127.0.0.1:{port}")
 
     ask_to_sign(client, worker)
 

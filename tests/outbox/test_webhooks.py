@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import utcnow
 from petitions.db.models import Member, Petition, ThresholdEvent, WebhookAttempt, WebhookDelivery
 from petitions.outbox import work
 from petitions.signatures import tokens
-from tests.helpers import add_members, open_petition, petition
+from tests.helpers import add_members, configure, open_petition, petition
 from tests.receiver import BALLOT_URL, OK, Answer, Receiver, free_port
 
 SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldA=="  # the one the app fixture configures
@@ -26,8 +27,8 @@ SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldA=="  # the one the app fixture configu
 @pytest.fixture
 def receiver(app):
     """A ballot system answering 200 with a ballot URL; the app's BALLOT_WEBHOOK_URL."""
-    with Receiver(app.config["BALLOT_WEBHOOK_SECRET"]) as ballot:
-        app.config["BALLOT_WEBHOOK_URL"] = ballot.url
+    with Receiver(settings_of(app).ballot_webhook_secret) as ballot:
+        configure(app, ballot_webhook_url=ballot.url)
         yield ballot
 
 
@@ -124,7 +125,7 @@ def test_nothing_is_sent_before_the_threshold(app, client, worker, receiver):
 
 def test_a_first_2xx_delivers_once_and_keeps_the_answer(app, client, worker):
     with Receiver(SECRET, default=Answer(200, OK, delay=0.3)) as ballot:
-        app.config["BALLOT_WEBHOOK_URL"] = ballot.url
+        configure(app, ballot_webhook_url=ballot.url)
         trigger(app, client)
         window = run_once(app, worker)
         time_passes(app)
@@ -157,7 +158,7 @@ def test_a_first_2xx_delivers_once_and_keeps_the_answer(app, client, worker):
 
 def test_500_500_then_200_is_one_delivery_of_three_tries_with_one_id(app, client, worker):
     with Receiver(SECRET, answers=[Answer(500, "down"), Answer(500, "down")]) as ballot:
-        app.config["BALLOT_WEBHOOK_URL"] = ballot.url
+        configure(app, ballot_webhook_url=ballot.url)
         trigger(app, client)
 
         first = scheduled_delay(app, run_once(app, worker))
@@ -196,9 +197,9 @@ def test_500_500_then_200_is_one_delivery_of_three_tries_with_one_id(app, client
 
 
 def test_a_timeout_is_recorded_and_retried(app, client, worker):
-    app.config["WEBHOOK_TIMEOUT"] = 1
+    configure(app, webhook_timeout=1)
     with Receiver(SECRET, answers=[Answer(200, OK, delay=3)]) as ballot:
-        app.config["BALLOT_WEBHOOK_URL"] = ballot.url
+        configure(app, ballot_webhook_url=ballot.url)
         trigger(app, client)
         worker.run_pending()
         delivery = the_delivery(app)
@@ -224,7 +225,7 @@ def test_a_timeout_is_recorded_and_retried(app, client, worker):
 
 def test_410_disables_the_delivery_for_good(app, client, worker):
     with Receiver(SECRET, default=Answer(410, "gone")) as ballot:
-        app.config["BALLOT_WEBHOOK_URL"] = ballot.url
+        configure(app, ballot_webhook_url=ballot.url)
         trigger(app, client)
         worker.run_pending()
         time_passes(app)
@@ -244,7 +245,7 @@ def test_410_disables_the_delivery_for_good(app, client, worker):
 
 def test_a_refused_connection_is_retried_until_the_ballot_system_listens(app, client, worker):
     port = free_port()
-    app.config["BALLOT_WEBHOOK_URL"] = f"http://127.0.0.1:{port}/hook"
+    configure(app, ballot_webhook_url=f"http://127.0.0.1:{port}/hook")
     trigger(app, client)
     worker.run_pending()
     time_passes(app)
@@ -302,7 +303,7 @@ def test_the_body_has_exactly_the_published_shape(app, client, worker, receiver)
     assert body["data"]["petition"] == {
         "slug": "fair-pay",
         "title": "Petition fair-pay",
-        "url": f"{app.config['BASE_URL']}/p/fair-pay",
+        "url": f"{settings_of(app).base_url}/p/fair-pay",
     }
     assert body["data"]["threshold"] == 2
     assert body["data"]["count"] == 2 == event.count

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from app import create_app
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import utcnow
 from petitions.db.models import AuditEvent, Member, RollImport, RollUpload
@@ -25,7 +26,7 @@ from petitions.jobs.dispatch import QUEUE, dispatcher_of
 from petitions.outbox import progress, work
 from petitions.roll import importer
 from petitions.roll import uploads as roll_uploads
-from tests.helpers import add_members, sign_in
+from tests.helpers import add_members, configure, sign_in
 
 HEADER = "member_id,email,name,region,status,joined_on\n"
 GOOD_AND_BAD = (
@@ -359,7 +360,7 @@ def test_the_progress_endpoint_says_queued_running_and_done(app, organiser, work
     )
     # What the worker publishes as it reads, in the store the web process reads.
     reporter = roll_uploads._Reporter(
-        progress.store_for(app.config), roll_uploads.progress_key(upload_id), 4096
+        progress.store_for(settings_of(app).redis_url), roll_uploads.progress_key(upload_id), 4096
     )
     reporter.start()
     reporter.read(1024)
@@ -380,14 +381,17 @@ def test_the_progress_endpoint_says_queued_running_and_done(app, organiser, work
     assert (merging["phase"], merging["percent"]) == ("merging", None)
     assert merging["message"] == "Applying the changes to the roll."
 
-    roll_uploads.run_upload(engine, app.config, upload_id)
+    roll_uploads.run_upload(engine, settings_of(app), upload_id)
     done = organiser.get(url).get_json()
     import_id = upload_row(app, upload_id).import_id
     assert done["state"] == "done"
     assert done["outcome"] == "accepted"
     assert done["report_url"] == f"/organiser/roll/imports/{import_id}"
     assert done["message"] == "The import is finished."
-    assert progress.store_for(app.config).get(roll_uploads.progress_key(upload_id)) is None
+    assert (
+        progress.store_for(settings_of(app).redis_url).get(roll_uploads.progress_key(upload_id))
+        is None
+    )
 
 
 def test_an_unknown_upload_or_import_is_a_404(organiser):
@@ -413,7 +417,7 @@ def test_no_file_or_an_empty_file_is_refused_with_a_400(app, organiser):
 
 
 def test_a_file_over_the_size_limit_is_refused_with_a_413(app, organiser):
-    app.config["ROLL_UPLOAD_MAX_BYTES"] = 2048
+    configure(app, roll_upload_max_bytes=2048)
     at_limit = HEADER + "1001,jo@example.org," + "x" * (2048 - len(HEADER) - 24) + ",,,\n"
     assert len(at_limit) == 2048
     over = at_limit + "1"
@@ -537,13 +541,13 @@ def test_a_file_is_imported_once_even_when_two_tries_race(app, organiser, monkey
         return importer.import_roll(*args, **kwargs)
 
     monkeypatch.setattr(roll_uploads, "import_roll", other_try_finishes_first)
-    roll_uploads.run_upload(engine, app.config, upload_id)
+    roll_uploads.run_upload(engine, settings_of(app), upload_id)
     assert member_ids(app) == {}, "the second import was undone"
     assert count(app, RollImport) == 0
     assert upload_row(app, upload_id).import_id is None
     # And a try of a row already done does nothing at all.
     monkeypatch.setattr(roll_uploads, "import_roll", pytest.fail)
-    roll_uploads.run_upload(engine, app.config, upload_id)
+    roll_uploads.run_upload(engine, settings_of(app), upload_id)
 
 
 def test_the_import_lease_covers_a_long_import(app, organiser, monkeypatch):
@@ -557,7 +561,7 @@ def test_the_import_lease_covers_a_long_import(app, organiser, monkeypatch):
 
     monkeypatch.setattr(roll_uploads, "import_roll", look)
     assert work.claim(engine, "roll_upload", upload_id)
-    roll_uploads.run_upload(engine, app.config, upload_id)
+    roll_uploads.run_upload(engine, settings_of(app), upload_id)
     assert seen["leased_until"] > utcnow() + roll_uploads.IMPORT_LEASE - timedelta(minutes=1)
     assert upload_row(app, upload_id).leased_until is None
 
@@ -607,9 +611,9 @@ def test_memory_progress_expires_and_copies():
 
 
 def test_redis_progress_is_shared_and_expires(redis_url):
-    store = progress.store_for({"REDIS_URL": redis_url})
+    store = progress.store_for(redis_url)
     assert isinstance(store, progress.RedisProgress)
-    assert progress.store_for({"REDIS_URL": redis_url}) is store
+    assert progress.store_for(redis_url) is store
     # Another process's store on the same Redis sees the same entry.
     other = progress.RedisProgress(redis_url)
     store.put("roll_upload:7", {"phase": "checking", "bytes_read": 10, "total_bytes": 10})
@@ -621,8 +625,8 @@ def test_redis_progress_is_shared_and_expires(redis_url):
 
 
 def test_without_redis_progress_stays_in_this_process():
-    assert isinstance(progress.store_for({}), progress.MemoryProgress)
-    assert progress.store_for({"REDIS_URL": None}) is progress.store_for({})
+    assert isinstance(progress.store_for(None), progress.MemoryProgress)
+    assert progress.store_for(None) is progress.store_for(None)
 
 
 def test_a_redis_that_does_not_answer_loses_progress_but_fails_nothing():
@@ -644,10 +648,10 @@ def test_with_redis_an_rq_worker_process_imports_the_upload(app, redis_url, tmp_
         assert client.get(f"/organiser/roll/uploads/{upload_id}/progress").json["state"] == "queued"
         env = {
             **os.environ,
-            "DATABASE_URL": app.config["DATABASE_URL"],
+            "DATABASE_URL": settings_of(app).database_url,
             "REDIS_URL": redis_url,
             "SECRET_KEY": app.config["SECRET_KEY"],
-            "BALLOT_WEBHOOK_SECRET": app.config["BALLOT_WEBHOOK_SECRET"],
+            "BALLOT_WEBHOOK_SECRET": settings_of(app).ballot_webhook_secret,
         }
         output = subprocess.run(
             [sys.executable, "-m", "flask", "--app", "app", "worker", "--burst"],

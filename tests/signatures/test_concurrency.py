@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from petitions.config import Settings, settings_of
 from petitions.db import flask_db
 from petitions.db.engine import make_engine
 from petitions.db.models import Member, Petition, Signature, ThresholdEvent, WebhookDelivery
@@ -19,16 +20,6 @@ PROCESSES = 8
 ROUNDS = 20
 SAME_MEMBER_ROUNDS = 5
 WAIT = 60
-# What a confirming process needs of the app's settings.
-SETTINGS = (
-    "SECRET_KEY",
-    "SECRET_KEY_FALLBACKS",
-    "CONFIRM_LINK_MAX_AGE",
-    "BASE_URL",
-    "BALLOT_WEBHOOK_URL",
-    "DATABASE_URL",
-    "LOG_SIGNING_KEY",
-)
 
 
 @pytest.fixture
@@ -37,10 +28,10 @@ def database_url(pg_schema):
     return pg_schema
 
 
-def _confirmer(settings: dict, barrier, conn) -> None:
+def _confirmer(settings: Settings, barrier, conn) -> None:
     """A process of its own: its own engine; for each token it is sent, wait for every other
     process at the barrier, then confirm and send back (status, number)."""
-    engine = make_engine(settings["DATABASE_URL"])
+    engine = make_engine(settings.database_url)
     try:
         while (token := conn.recv()) is not None:
             try:
@@ -57,7 +48,7 @@ def _confirmer(settings: dict, barrier, conn) -> None:
 class Confirmers:
     """PROCESSES processes that confirm one token each, all released at the same moment."""
 
-    def __init__(self, settings: dict):
+    def __init__(self, settings: Settings):
         # Forked from a server that has imported the service once: quick to start, and no
         # fork of the (threaded) test process itself.
         context = multiprocessing.get_context("forkserver")
@@ -108,8 +99,7 @@ class Confirmers:
 @pytest.fixture
 def confirmers(app):
     """The confirming processes, stopped (or killed) after the test whatever happens."""
-    settings = {name: app.config[name] for name in SETTINGS}
-    pool = Confirmers(settings)
+    pool = Confirmers(settings_of(app))
     try:
         yield pool
     finally:

@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import AuditEvent, Invalidation, LogLeaf, Signature
 from petitions.jobs.dispatch import housekeeping
@@ -83,7 +84,9 @@ def test_an_open_petition_below_its_threshold_can_still_cross_it(app, five):
     open_petition(app, slug="later", threshold=3)
     first = [confirm_on(app, "later", m) for m in ("M001", "M002")]
     assert [r["number"] for r in first] == [1, 2]
-    invalidation.invalidate(flask_db.engine_of(app), app.config, "later", [1], "other", "ann", "x")
+    invalidation.invalidate(
+        flask_db.engine_of(app), settings_of(app), "later", [1], "other", "ann", "x"
+    )
     assert petition(app, "later").signature_count == 1
     confirm_on(app, "later", "X1")
     assert petition(app, "later").state == "open"
@@ -98,7 +101,7 @@ def confirm_on(app, slug, member_id):
     with Session(flask_db.engine_of(app)) as session:
         member = session.scalars(select(Member).where(Member.member_id == member_id)).one()
     token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app, slug).id, member.id)
-    result = signing.confirm(flask_db.engine_of(app), app.config, token)
+    result = signing.confirm(flask_db.engine_of(app), settings_of(app), token)
     assert result.status == "confirmed"
     return result.receipt
 

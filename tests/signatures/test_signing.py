@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from standardwebhooks.webhooks import Webhook
 
 from app import create_app
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import (
     DevWebhookReceipt,
@@ -27,7 +28,16 @@ from petitions.db.models import (
 from petitions.lifecycle import rules
 from petitions.roll.addresses import InvalidAddress, parse_address
 from petitions.signatures import tokens
-from tests.helpers import LINK, add_members, link_in, open_petition, petition, sent_mail, token_of
+from tests.helpers import (
+    LINK,
+    add_members,
+    configure,
+    link_in,
+    open_petition,
+    petition,
+    sent_mail,
+    token_of,
+)
 
 BASE_URL = "http://127.0.0.1:5000"
 CHECK_EMAIL = "/p/vote/check-email"
@@ -132,9 +142,9 @@ def member_pk(app, member_id: str) -> int:
 
 def linked_member(app, link: str) -> int:
     """The member id a link's token names."""
-    config = app.config
+    config = settings_of(app)
     return tokens.read_token(
-        config["SECRET_KEY"], config["SECRET_KEY_FALLBACKS"], token_of(link), None
+        config.secret_key, config.secret_key_fallbacks, token_of(link), None
     ).member_id
 
 
@@ -335,7 +345,7 @@ def test_the_confirm_link_mail_carries_the_link_on_a_line_of_its_own(app, client
 
 
 def test_the_link_uses_base_url_and_a_numeric_member_id_is_the_number(app, client, worker):
-    app.config["BASE_URL"] = "https://petitions.example.org"
+    configure(app, base_url="https://petitions.example.org")
     add_members(app, ("12345", "home@example.org"), ("12346", "home@example.org"))
     open_petition(app)
     assert sign_api(client, "home@example.org", 12346).status_code == 202
@@ -652,7 +662,7 @@ def test_an_expired_link_offers_a_fresh_one(app, client, worker):
     add_members(app, ("M1", "jo.bloggs@gmail.com"))
     open_petition(app)
     link = link_for(app, worker, client, "Jo.Bloggs+petitions@googlemail.com")
-    app.config["CONFIRM_LINK_MAX_AGE"] = -1
+    configure(app, confirm_link_max_age=-1)
 
     page = client.get(path_of(link))
     assert page.status_code == 400
@@ -681,7 +691,7 @@ def test_an_expired_link_offers_a_fresh_one(app, client, worker):
     assert fresh != link
     assert linked_member(app, fresh) == member_pk(app, "M1")
 
-    app.config["CONFIRM_LINK_MAX_AGE"] = 3600
+    configure(app, confirm_link_max_age=3600)
     assert confirm_web(client, fresh).status_code == 200
     assert count_of(app) == 1
 
@@ -760,8 +770,8 @@ def test_a_link_made_under_the_old_key_confirms_with_the_key_as_fallback(app, cl
     ann_link = link_for(app, worker, client, "ann@example.org")
     bob_link = link_for(app, worker, client, "bob@example.org")
 
-    app.config["SECRET_KEY"] = "a-brand-new-secret-key"
-    app.config["SECRET_KEY_FALLBACKS"] = [old]
+    configure(app, secret_key="a-brand-new-secret-key")
+    configure(app, secret_key_fallbacks=[old])
     page = client.get(path_of(ann_link))
     assert page.status_code == 200
     assert "Confirm my signature" in page.get_data(as_text=True)
@@ -769,7 +779,7 @@ def test_a_link_made_under_the_old_key_confirms_with_the_key_as_fallback(app, cl
     assert count_of(app) == 1
 
     # New links are made with the new key.
-    app.config["SECRET_KEY_FALLBACKS"] = []
+    configure(app, secret_key_fallbacks=[])
     add_members(app, ("M3", "cat@example.org"))
     cat_link = link_for(app, worker, client, "cat@example.org")
     assert confirm_api(client, token_of(cat_link)).get_json()["status"] == "confirmed"
@@ -828,7 +838,7 @@ def test_the_second_confirmation_triggers_the_vote_once(app, client, worker):
     assert receipt.webhook_id == delivery.webhook_id
     headers = json.loads(receipt.headers)
     assert headers["webhook-id"] == delivery.webhook_id
-    Webhook(app.config["BALLOT_WEBHOOK_SECRET"]).verify(receipt.body, headers)
+    Webhook(settings_of(app).ballot_webhook_secret).verify(receipt.body, headers)
 
     body = json.loads(receipt.body)
     reached = rules.iso_utc(triggered.reached_at)
@@ -900,7 +910,7 @@ def test_the_dev_pages_do_not_exist_in_production(tmp_path, monkeypatch):
         monkeypatch.setenv(name, value)
     production = create_app({"TESTING": True, "INPROCESS_WORKER_THREAD": False})
     try:
-        assert production.config["PRODUCTION"] is True
+        assert settings_of(production).production is True
         client = production.test_client()
         for path in ("/dev/mail", "/dev/webhooks"):
             response = client.get(path)

@@ -10,6 +10,7 @@ import json
 import pytest
 from sqlmodel import Session, select
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import AuditEvent
 from petitions.jobs.dispatch import housekeeping
@@ -167,7 +168,7 @@ def test_a_wrong_key_matches_nobody(client, runner, signed, tmp_path):
 
 def test_invalidated_signatures_are_not_counted(app, client, runner, signed, tmp_path):
     invalidation.invalidate(
-        flask_db.engine_of(app), app.config, "vote", [2], "not_a_member", "ann@example.org"
+        flask_db.engine_of(app), settings_of(app), "vote", [2], "not_a_member", "ann@example.org"
     )
     housekeeping(app)
     # M002 (signature 2) lapsed before signing: invalidated, so the recount agrees.

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import utcnow
 from petitions.db.models import LogLeaf, Member, Petition, TreeHead
@@ -38,7 +39,7 @@ def confirm(app, member_id: str) -> dict:
     with Session(flask_db.engine_of(app)) as session:
         member = session.exec(select(Member).where(Member.member_id == member_id)).scalar_one()
     token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app).id, member.id)
-    result = signing.confirm(flask_db.engine_of(app), app.config, token)
+    result = signing.confirm(flask_db.engine_of(app), settings_of(app), token)
     assert result.status == "confirmed"
     return result.receipt
 
@@ -260,7 +261,7 @@ def test_a_head_resigned_over_another_history_is_caught(app, runner, signed, tmp
         session.execute(delete(LogNode))
         for index, leaf in enumerate(rewritten):
             store.append(session, stored, index, "signature", leaf)
-        store.sign_head(session, stored, 7, app.config, utcnow())
+        store.sign_head(session, stored, 7, settings_of(app), utcnow())
     alone = verify_slug(runner)
     assert alone.exit_code == 0  # a consistent forgery, seen alone, cannot be told apart
     result = verify_slug(runner, "--head", str(tmp_path / "kept.json"))
@@ -278,7 +279,7 @@ def test_a_commitment_counted_twice_is_caught(app, runner, signed):
         session.execute(
             update(Petition).values(signature_count=8, log_size=8).where(Petition.id == stored.id)
         )
-        store.sign_head(session, stored, 8, app.config, utcnow())
+        store.sign_head(session, stored, 8, settings_of(app), utcnow())
     result = verify_slug(runner)
     assert result.exit_code != 0
     assert "leaf 7 counts commitment" in result.output
@@ -348,6 +349,8 @@ def test_heads_are_never_dated_before_a_smaller_head(app, runner, signed):
     with Session(flask_db.engine_of(app)) as session, session.begin():
         newest = store.latest_head(session, stored.id)
         # A signer whose clock reading is older than the newest head (it waited for the lock).
-        late = store.sign_head(session, stored, 8, app.config, utcnow() - timedelta(minutes=5))
+        late = store.sign_head(
+            session, stored, 8, settings_of(app), utcnow() - timedelta(minutes=5)
+        )
     assert late.timestamp >= newest.timestamp
     assert verify_slug(runner).exit_code == 0

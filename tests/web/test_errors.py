@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from petitions.config import settings_of
 from petitions.lifecycle import rules
 
 
@@ -92,7 +93,7 @@ def test_reads_go_on_while_a_long_write_holds_sqlite(app, client):
         )
         session.commit()
         upload_id = upload.id
-    path = app.config["DATABASE_URL"].removeprefix("sqlite:///")
+    path = settings_of(app).database_url.removeprefix("sqlite:///")
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # as the import's transaction does
     try:

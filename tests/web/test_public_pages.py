@@ -10,6 +10,7 @@ from sqlmodel import Session
 from petitions.db import flask_db
 from petitions.db.models import Petition
 from petitions.lifecycle import rules
+from tests.helpers import configure
 
 
 def make_petition(db, slug="fair-pay", *, state="open", count=0, threshold=400, **fields):
@@ -252,7 +253,7 @@ def test_healthz_ok_without_a_queue(client):
 
 
 def test_healthz_names_an_unreachable_queue(app, client):
-    app.config["REDIS_URL"] = "redis://127.0.0.1:1"
+    configure(app, redis_url="redis://127.0.0.1:1")
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.get_json() == {
@@ -263,7 +264,7 @@ def test_healthz_names_an_unreachable_queue(app, client):
 
 
 def test_healthz_names_a_bad_queue_url(app, client):
-    app.config["REDIS_URL"] = "notredis://example"
+    configure(app, redis_url="notredis://example")
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["queue"] == "unavailable"
@@ -273,7 +274,7 @@ def test_healthz_ok_with_a_reachable_queue(app, client):
     from tests.conftest import REDIS_URL, require_redis
 
     require_redis()
-    app.config["REDIS_URL"] = REDIS_URL
+    configure(app, redis_url=REDIS_URL)
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "database": "ok", "queue": "ok"}

@@ -9,12 +9,13 @@ import pytest
 from sqlmodel import Session, select
 
 from petitions import audit
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import AuditEvent
 from petitions.jobs.dispatch import housekeeping
 from petitions.reports import scrutiny
 from petitions.signatures import invalidation
-from tests.helpers import open_petition, petition, sign_in
+from tests.helpers import configure, open_petition, petition, sign_in
 from tests.outbox.test_webhooks import SECRET, time_passes
 from tests.receiver import OK, Answer, Receiver
 from tests.transparency.test_store import confirm
@@ -37,7 +38,7 @@ def arranged(app, runner, worker, tmp_path):
     with Receiver(
         SECRET, answers=[Answer(503, "down for maintenance")], default=Answer(200, OK)
     ) as ballot:
-        app.config["BALLOT_WEBHOOK_URL"] = ballot.url
+        configure(app, ballot_webhook_url=ballot.url)
         open_petition(app, threshold=3)
         for member_id in ("M001", "M002", "M003", "M004"):
             confirm(app, member_id)
@@ -46,7 +47,7 @@ def arranged(app, runner, worker, tmp_path):
         worker.run_pending()
     invalidation.invalidate(
         flask_db.engine_of(app),
-        app.config,
+        settings_of(app),
         "vote",
         [2],
         "duplicate_person",

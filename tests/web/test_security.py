@@ -8,8 +8,8 @@ import pytest
 from flask import request
 
 from app import create_app
+from petitions import config
 from petitions.db import flask_db
-from petitions.web import security
 from tests.helpers import add_members, open_petition
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -180,9 +180,9 @@ def test_a_malformed_proxy_fix_hops_stops_start_up(app, monkeypatch, capsys, val
 
 
 def test_proxy_hops_reads_the_setting():
-    assert security.proxy_hops({}) is None
-    assert security.proxy_hops({"PROXY_FIX_HOPS": " "}) is None
-    assert security.proxy_hops({"PROXY_FIX_HOPS": "2"}) == 2
+    assert config.proxy_hops({}) is None
+    assert config.proxy_hops({"PROXY_FIX_HOPS": " "}) is None
+    assert config.proxy_hops({"PROXY_FIX_HOPS": "2"}) == 2
 
 
 # --- templates ----------------------------------------------------------------------------------

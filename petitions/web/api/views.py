@@ -2,6 +2,7 @@
 
 from flask import Blueprint, current_app, jsonify, request
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import Petition
 from petitions.lifecycle import rules
@@ -125,7 +126,7 @@ def confirm_signature():
     token = body.get("token") if body else None
     if not isinstance(token, str) or not token:
         return json_error(400, "invalid_token", 'send a JSON object: {"token": "..."}')
-    result = signing.confirm(flask_db.engine(), current_app.config, token)
+    result = signing.confirm(flask_db.engine(), settings_of(current_app), token)
     if result.status == "confirmed":
         return jsonify(status="confirmed", receipt=result.receipt)
     if result.status == "already_signed":
