@@ -12,13 +12,14 @@ from urllib.parse import quote
 import psycopg
 import pytest
 import redis
+from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 from sqlmodel import Session
 
 from app import create_app
 from petitions.db import flask_db, schema
 from petitions.jobs import dispatch
-from tests import browser_support
+from tests import api_contract, browser_support
 
 PG_URL = os.environ.get(
     "PETITIONS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -137,6 +138,13 @@ def app(database_url, tmp_path, monkeypatch):
     schema.upgrade(flask_db.engine_of(application))
     yield application
     flask_db.engine_of(application).dispose()
+
+
+@pytest.fixture(autouse=True)
+def api_answers_are_documented(monkeypatch):
+    """Every answer a test client gets from the JSON API must be one that /api/v1/openapi.json
+    describes (tests/api_contract.py), whichever app the client is for."""
+    monkeypatch.setattr(FlaskClient, "open", api_contract.checked(FlaskClient.open))
 
 
 @pytest.fixture

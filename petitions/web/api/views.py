@@ -11,7 +11,7 @@ from petitions.signatures import counts, signing
 from petitions.transparency import store
 from petitions.web import live_count as live
 from petitions.web import live_wsgi, rate_limits
-from petitions.web.api import openapi
+from petitions.web.api import models, openapi
 from petitions.web.errors import json_error
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -67,35 +67,21 @@ def openapi_document():
     return jsonify(openapi.document())
 
 
-def _json_object():
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else None
-
-
-def _text(body: dict, name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool):  # JSON true/false is an int to Python, not a membership number
-        return None
-    return value if isinstance(value, str) else str(value) if isinstance(value, int) else None
+@bp.errorhandler(models.BodyRefused)
+def body_refused(refused: models.BodyRefused):
+    """A request body that does not fit its model (petitions.web.api.models): 400."""
+    return json_error(400, refused.code, str(refused))
 
 
 @bp.post("/petitions/<slug>/signatures")
 def request_signature(slug: str):
     """Ask to sign: 202 for every well-formed address, on the roll or not."""
-    body = _json_object()
-    if body is None:
-        return json_error(400, "invalid_json", 'send a JSON object: {"email": "..."}')
-    email = body.get("email")
-    if not isinstance(email, str):
-        return json_error(400, "invalid_email", "email is required, as a string")
-    member_id = _text(body, "member_id")
-    if "member_id" in body and body["member_id"] is not None and member_id is None:
-        return json_error(400, "invalid_member_id", "member_id must be a string")
+    body = models.SignRequest.parse(request.get_json(silent=True))
     session = flask_db.session()
     try:
-        signing.request_signature(session, slug, email, member_id, rate_limits.client_network())
+        signing.request_signature(
+            session, slug, body.email, body.member_id, rate_limits.client_network()
+        )
     except InvalidAddress as exc:
         session.rollback()
         return json_error(400, "invalid_email", str(exc))
@@ -122,11 +108,8 @@ CONFIRM_ERRORS = {
 @bp.post("/signatures/confirm")
 def confirm_signature():
     """Confirm the signature a token names."""
-    body = _json_object()
-    token = body.get("token") if body else None
-    if not isinstance(token, str) or not token:
-        return json_error(400, "invalid_token", 'send a JSON object: {"token": "..."}')
-    result = signing.confirm(flask_db.engine(), settings_of(current_app), token)
+    body = models.ConfirmRequest.parse(request.get_json(silent=True))
+    result = signing.confirm(flask_db.engine(), settings_of(current_app), body.token)
     if result.status == "confirmed":
         return jsonify(status="confirmed", receipt=result.receipt)
     if result.status == "already_signed":

@@ -4,8 +4,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from petitions.db.models import Petition
+from petitions.web.api import models
 
 
 def make_petition(db, slug="fair-pay", *, state="open", **fields):
@@ -108,6 +110,23 @@ def test_openapi_document_is_served(client):
     document = response.get_json()
     assert document["openapi"] == "3.1.0"
     assert document["info"]["title"]
+
+
+def test_openapi_document_is_valid_openapi_3_1(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    errors = [error.message for error in OpenAPIV31SpecValidator(document).iter_errors()]
+    assert errors == []
+
+
+def test_openapi_schemas_are_the_models_schemas(client):
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    ref = "#/components/schemas/{model}"
+    for model in models.REQUESTS:
+        assert schemas[model.__name__] == model.model_json_schema(ref_template=ref)
+    for model in models.ANSWERS:
+        generated = model.model_json_schema(ref_template=ref, mode="serialization")
+        generated.pop("$defs", None)
+        assert schemas[model.__name__] == generated, model.__name__
 
 
 def test_openapi_describes_every_api_route_and_no_other(app, client):
