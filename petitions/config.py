@@ -297,12 +297,15 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         name.lower(): _int_setting(environ, name, default) for name, default in INT_SETTINGS.items()
     }
     limits = {name.lower(): _limit(environ, name) for name in DEFAULT_LIMITS}
+    redis_url = environ.get("REDIS_URL", "").strip() or None
+    if production:
+        _refuse_weak(secret_key, base_url, redis_url)
     return Settings(
         petitions_env=env,
         secret_key=secret_key,
         secret_key_fallbacks=tuple(key for key in fallbacks if key),
         database_url=database_url(environ.get("DATABASE_URL"), instance_path),
-        redis_url=environ.get("REDIS_URL", "").strip() or None,
+        redis_url=redis_url,
         base_url=base_url,
         smtp_url=_smtp_url(smtp_url) if smtp_url else None,
         mail_from=environ.get("MAIL_FROM", "").strip() or DEFAULT_MAIL_FROM,
@@ -320,6 +323,31 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         **numbers,
         **limits,
     )
+
+
+# A key for HMAC-SHA256 (links, sessions) should be as long as its output.
+MIN_SECRET_KEY_BYTES = 32
+
+
+def _refuse_weak(secret_key: str, base_url: str, redis_url: str | None) -> None:
+    """In production, refuse settings that work but are unsafe, one reason at a time."""
+    length = len(secret_key.encode())
+    if length < MIN_SECRET_KEY_BYTES:
+        raise SettingsError(
+            f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes when "
+            f"PETITIONS_ENV=production (it is {length}); make one with "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`"
+        )
+    if not base_url.startswith("https://"):
+        raise SettingsError(
+            "BASE_URL must be an https:// URL when PETITIONS_ENV=production: the links mailed "
+            f"to members carry their tokens, got {base_url!r}"
+        )
+    if not redis_url:
+        raise SettingsError(
+            "REDIS_URL must be set when PETITIONS_ENV=production: without it the rate limits "
+            "are counted per process and jobs run inside the web processes"
+        )
 
 
 def _int_setting(environ: Mapping[str, str], name: str, default: int) -> int:

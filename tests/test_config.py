@@ -130,3 +130,41 @@ def test_account_invitation_and_upload_settings(tmp_path):
     for name in ("SESSION_IDLE_SECONDS", "ROLL_UPLOAD_MAX_BYTES"):
         with pytest.raises(SettingsError, match=name):
             load_settings({name: "soon"}, tmp_path)
+
+
+PRODUCTION = {
+    "PETITIONS_ENV": "production",
+    "SECRET_KEY": "k" * 32,
+    "BALLOT_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "LOG_SIGNING_KEY": "dGVzdC1sb2ctc2lnbmluZy1rZXktMzItYnl0ZXMuLi4=",
+    "SMTP_URL": "smtp://mail.example.org:587",
+    "BALLOT_WEBHOOK_URL": "https://ballot.example.org/hooks",
+    "BASE_URL": "https://petitions.example.org",
+    "REDIS_URL": "redis://cache:6379/0",
+}
+
+
+def test_production_starts_with_strong_settings(tmp_path):
+    settings = load_settings(PRODUCTION, tmp_path)
+    assert settings.production
+    assert settings.flask_config()["SESSION_COOKIE_SECURE"] is True
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"SECRET_KEY": "k" * 31}, "SECRET_KEY must be at least 32 bytes .*it is 31"),
+        ({"SECRET_KEY": "é" * 15}, "it is 30"),
+        ({"BASE_URL": "http://petitions.example.org"}, "BASE_URL must be an https:// URL"),
+        ({"REDIS_URL": ""}, "REDIS_URL must be set when PETITIONS_ENV=production"),
+    ],
+)
+def test_production_refuses_weak_settings_with_one_line_each(tmp_path, change, message):
+    with pytest.raises(SettingsError, match=message) as refused:
+        load_settings({**PRODUCTION, **change}, tmp_path)
+    assert "\n" not in str(refused.value)
+
+
+def test_development_accepts_what_production_refuses(tmp_path):
+    lax = {**PRODUCTION, "PETITIONS_ENV": "development", "SECRET_KEY": "short"}
+    assert load_settings({**lax, "BASE_URL": "http://127.0.0.1:5000", "REDIS_URL": ""}, tmp_path)

@@ -21,7 +21,7 @@ from petitions.db.models import Mail, Member, Signature
 from petitions.lifecycle import rules
 from petitions.roll.importer import import_roll
 from petitions.roll.sample import write_sample_roll
-from petitions.web import rate_limits
+from petitions.web import dev, rate_limits
 
 DEMO_SLUG = "demo"
 DEMO_ORGANISER = "organiser@example.org"
@@ -147,6 +147,9 @@ def demo_command(
     app = current_app._get_current_object()
     if settings_of(app).production:
         raise click.ClickException("the demo is for development; unset PETITIONS_ENV=production")
+    warning = dev.exposure_warning(host)
+    if warning:
+        click.secho(warning, fg="red", bold=True, err=True)
     for line in prepare_demo(flask_db.engine(), Path(app.instance_path), members, threshold):
         click.echo(line)
     base = f"http://{host}:{port}"

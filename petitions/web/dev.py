@@ -1,6 +1,13 @@
-"""Development only: the dev mailbox and what the dev receiver got. Not registered in production."""
+"""Development only: the dev mailbox and what the dev receiver got. Not registered in production.
 
-from flask import Blueprint, render_template
+The dev mailbox shows every signing and sign-in link, so it answers loopback clients only: a
+development process that a forgotten PETITIONS_ENV left on a public address still keeps them to
+this machine, and says so loudly when it starts (exposure_warning).
+"""
+
+import ipaddress
+
+from flask import Blueprint, abort, render_template, request
 from sqlmodel import select
 
 from petitions.db import flask_db
@@ -8,6 +15,40 @@ from petitions.db.models import DevWebhookReceipt, Mail
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
 SHOWN = 200
+LOCAL_NAMES = ("localhost",)
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for a loopback address (127.0.0.0/8, ::1) or ``localhost``; False for anything
+    else, including the unspecified 0.0.0.0 and :: that listen on every interface."""
+    if not host:
+        return False
+    host = host.strip("[]")
+    if host.lower() in LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(host: str) -> str | None:
+    """What a development process listening on ``host`` must say at start, or None when it
+    listens on loopback only."""
+    if is_loopback(host):
+        return None
+    return (
+        f"WARNING: development settings (PETITIONS_ENV is not production) on {host}, "
+        "reachable from other machines: links are made up for the dev mailbox, which answers "
+        "this machine only. Set PETITIONS_ENV=production (and its settings) to serve members."
+    )
+
+
+@bp.before_request
+def _loopback_only() -> None:
+    # Behind a trusted proxy (PROXY_FIX_HOPS) remote_addr is the forwarded client's address.
+    if not is_loopback(request.remote_addr):
+        abort(404)
 
 
 @bp.get("/mail")

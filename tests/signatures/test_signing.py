@@ -894,18 +894,19 @@ def test_the_dev_mailbox_lists_the_mails_with_their_links(app, client, worker, a
     assert html.index("nobody@example.org") < html.index("ann@example.org")  # newest first
 
 
-def test_the_dev_pages_do_not_exist_in_production(tmp_path, monkeypatch):
+def test_the_dev_pages_do_not_exist_in_production(tmp_path, monkeypatch, redis_url):
     settings = {
         "PETITIONS_ENV": "production",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'production.db'}",
-        "SECRET_KEY": "production-secret-key",
+        "SECRET_KEY": "production-secret-key-of-32-bytes-or-more",
+        "BASE_URL": "https://petitions.example.org",
+        "REDIS_URL": redis_url,
         "BALLOT_WEBHOOK_SECRET": "whsec_dGVzdC13ZWJob29rLXNlY3JldA==",
         "SMTP_URL": "smtp://127.0.0.1:2525",
         "BALLOT_WEBHOOK_URL": "http://127.0.0.1:9/ballot",
         "LOG_SIGNING_KEY": "bG9nLXNpZ25pbmcta2V5LW9mLTMyLWJ5dGVzLi4uLi4=",
     }
-    for name in ("REDIS_URL", "BASE_URL", "SECRET_KEY_FALLBACKS"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SECRET_KEY_FALLBACKS", raising=False)
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     production = create_app({"TESTING": True, "INPROCESS_WORKER_THREAD": False})
