@@ -36,7 +36,7 @@ CONFIRM_ENDPOINTS = ("signing.confirm", "signing.renew", "api.confirm_signature"
 # per address. Only POSTs count: showing the form costs nothing.
 SIGN_IN_ENDPOINTS = ("auth.sign_in", "auth.use_link")
 KEY_PREFIX = "petitions-limits"
-# A Redis that does not answer must not hold a request for long (the limits then let it pass).
+# A Redis that does not answer must not hold a request for long (the limits then count in memory).
 REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
 _EXTENSION = "petitions.web.rate_limits"
 
@@ -110,8 +110,10 @@ def limiter_of(app: Flask) -> Limiter:
 def init_app(app: Flask) -> None:
     """Put the limits on the signing and confirming views of ``app``; answer 429 clearly.
 
-    RATELIMIT_ENABLED (settings_of(app), default True) turns them all off. Raises SettingsError for
-    a malformed limit or storage.
+    RATELIMIT_ENABLED (app.config, default True) turns them all off. Raises SettingsError for
+    an unusable storage. When Redis stops answering, each process counts in its own memory
+    until it answers again (Flask-Limiter logs the switch once, as "flask-limiter"): limits
+    are looser across processes for that while, never off.
     """
     settings = settings_of(app)
     uri = storage_uri(settings.redis_url, app.config.get("RATELIMIT_STORAGE_URI"))
@@ -124,6 +126,7 @@ def init_app(app: Flask) -> None:
         strategy=app.config.get("RATELIMIT_STRATEGY", "moving-window"),
         key_prefix=KEY_PREFIX,
         swallow_errors=True,
+        in_memory_fallback_enabled=True,
         enabled=app.config.get("RATELIMIT_ENABLED", True),
     )
     try:

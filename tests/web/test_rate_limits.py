@@ -2,6 +2,7 @@
 429 for people and for the API, the settings, and counts shared through Redis between app
 instances, as between gunicorn workers."""
 
+import logging
 import re
 
 import pytest
@@ -421,3 +422,16 @@ def test_signing_in_is_limited_per_network_and_showing_the_form_is_free(make_app
     assert refused.status_code == 429
     assert "Too many sign-in attempts have come from your network" in text_of(refused)
     assert sign_in_form(client, "c@example.org", "198.51.100.1").status_code == 303
+
+
+def test_limits_stay_on_in_memory_while_redis_is_down(make_app, caplog):
+    # Nothing listens on port 1: every Redis call fails at once.
+    built = make_app(REDIS_URL="redis://127.0.0.1:1/0")
+    client = built.test_client()
+    with caplog.at_level(logging.WARNING, logger="flask-limiter"):
+        statuses = [
+            sign_api(client, "ann@example.org", "203.0.113.1").status_code for _ in range(6)
+        ]
+    assert statuses == [202] * 5 + [429]
+    fallbacks = [r for r in caplog.records if "falling back to in-memory" in r.getMessage()]
+    assert len(fallbacks) == 1
