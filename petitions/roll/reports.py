@@ -1,7 +1,6 @@
 """Reading roll imports back: the history (from the command line and the browser alike), one
 import's report page by page, and the whole report as CSV."""
 
-import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from petitions.db.models import RollImport, RollImportNote, RollUpload
-from petitions.spreadsheet import safe_cell
+from petitions.spreadsheet import SafeWriter
 
 CSV_COLUMNS = ("line", "member_id", "kind", "detail")
 _CSV_CHUNK = 5000
@@ -87,7 +86,7 @@ def notes(
 
 def _csv_text(rows) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    SafeWriter(buffer, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue()
 
 
@@ -97,7 +96,7 @@ def report_csv(engine: Engine, record: RollImport) -> Iterator[str]:
     so a long download holds no lock."""
     yield _csv_text([CSV_COLUMNS])
     if record.refusal:
-        yield _csv_text([("", "", "refused", safe_cell(record.refusal))])
+        yield _csv_text([("", "", "refused", record.refusal)])
     after = (-1, -1)
     while True:
         query = (
@@ -120,7 +119,6 @@ def report_csv(engine: Engine, record: RollImport) -> Iterator[str]:
         if not rows:
             return
         yield _csv_text(
-            (line, safe_cell(member_id), kind, safe_cell(detail))
-            for line, _id, member_id, kind, detail in rows
+            (line, member_id, kind, detail) for line, _id, member_id, kind, detail in rows
         )
         after = (rows[-1].line, rows[-1].id)

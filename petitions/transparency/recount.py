@@ -11,7 +11,6 @@ Memory grows with the number of counted signatures (one 32-byte digest and a lea
 never with the roll: the roll is streamed row by row.
 """
 
-import csv
 import hashlib
 import hmac
 from collections import Counter
@@ -21,6 +20,7 @@ from typing import BinaryIO, NamedTuple, TextIO
 
 from petitions.db.models import MEMBER_STATUSES
 from petitions.roll.file import MeteredReader, read_roll
+from petitions.spreadsheet import SafeWriter
 from petitions.transparency import leaves as log_leaves
 
 KEY_BYTES = 32
@@ -273,7 +273,7 @@ MATCH_COLUMNS = ("leaf_index", "commitment", "member_id", "roll_line", "status",
 def write_matches(result: Recount, out: TextIO) -> int:
     """Write one CSV row per counted signature: its leaf, commitment, member and verdict; return
     how many rows were written."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = SafeWriter(out, lineterminator="\n")
     writer.writerow(MATCH_COLUMNS)
     written = 0
     for commitment, leaf in result.replay.counted.items():

@@ -2,7 +2,6 @@
 each petition its invalidations, threshold event, webhook tries, the evidence to download and
 the commitment key, whose every reveal is itself recorded in the audit trail."""
 
-import csv
 import io
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
@@ -13,7 +12,7 @@ from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.reports import scrutiny
 from petitions.signatures import invalidation
-from petitions.spreadsheet import safe_cell
+from petitions.spreadsheet import SafeWriter
 from petitions.transparency import store as signature_log
 from petitions.web import auth, whole_numbers
 from petitions.web.errors import json_error, wants_json
@@ -60,7 +59,7 @@ def audit_csv():
 
     def lines():
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = SafeWriter(buffer, lineterminator="\n")
         writer.writerow(("id", "at", "actor", "action", "petition", "detail"))
         for entry in scrutiny.all_events(engine):
             event = entry.event
@@ -68,10 +67,10 @@ def audit_csv():
                 (
                     event.id,
                     rules.iso_utc(event.at),
-                    safe_cell(event.actor),
+                    event.actor,
                     event.action,
                     entry.slug or "",
-                    safe_cell(event.detail),
+                    event.detail,
                 )
             )
             yield buffer.getvalue()

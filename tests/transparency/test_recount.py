@@ -350,3 +350,25 @@ def test_printing_the_key_is_recorded_in_the_audit_trail(app, runner, signed):
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "log.commitment_key"))
         recorded = [(event.actor, event.petition_id, event.detail) for event in events]
     assert recorded == [("command line", petition(app).id, "printed by log commitment-key")]
+
+
+def test_the_matches_csv_runs_no_formula(app, runner, tmp_path):
+    hostile = ["=1+1", "@SUM(A1)", "-2+3", "+cmd"]
+    roll = tmp_path / "roll.csv"
+    roll.write_text(
+        roll_text([(number, f"h{n}@example.org", "active") for n, number in enumerate(hostile)]),
+        encoding="utf-8",
+    )
+    assert runner.invoke(args=["roll", "import", str(roll)]).exit_code == 0
+    open_petition(app, threshold=10)
+    for number in hostile:
+        confirm(app, number)
+    housekeeping(app)
+    out = tmp_path / "matches.csv"
+    result = recount_slug(runner, roll, "--matches", str(out))
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8") as written_file:
+        written = list(csv.DictReader(written_file))
+    assert [row["member_id"] for row in written] == [f"'{number}" for number in hostile]
+    for row in written:
+        assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row.values())
