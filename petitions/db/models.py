@@ -24,6 +24,10 @@ def _time(*, nullable: bool, default=None):
     )
 
 
+# The longest page a sign-in link may lead back to (the column's size).
+NEXT_PAGE_MAX = 2000
+
+
 class Member(SQLModel, table=True):
     """One row of the membership roll, keyed by the organisation's member number."""
 
@@ -319,7 +323,7 @@ class SignInRequest(Work, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320)
-    next_page: str | None = Field(default=None, max_length=2000)
+    next_page: str | None = Field(default=None, max_length=NEXT_PAGE_MAX)
 
 
 class SignInLink(SQLModel, table=True):

@@ -1,5 +1,7 @@
 """Error pages for people and JSON errors for the API, so no bad request ends in a traceback."""
 
+import re
+
 from flask import Flask, current_app, jsonify, render_template, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import (
@@ -71,19 +73,30 @@ def _strings_in(value):
             yield from _strings_in(item)
 
 
-def refuse_nul_characters() -> None:
-    """No input here may hold a NUL character: no text field means one, and PostgreSQL cannot
-    store one (it would fail there, as a 500). Refused up front, whichever view it was for."""
+# A lone UTF-16 surrogate (JSON's "\ud800") is not a character: it cannot be encoded as UTF-8,
+# so it could be neither stored nor compared.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def refuse_unstorable_characters() -> None:
+    """No input here may hold a NUL character or a lone surrogate: no text field means one, and
+    neither can be stored (PostgreSQL refuses NUL; UTF-8 has no surrogates), so either would
+    fail later as a 500. Refused up front, whichever view it was for."""
     fields = [request.path, *request.args.values(), *request.form.values()]
     if request.is_json:
         fields.extend(_strings_in(request.get_json(silent=True)))
     if any("\x00" in field for field in fields):
         raise BadRequest(description="The request holds a NUL character, which no field allows.")
+    if any(_LONE_SURROGATE.search(field) for field in fields):
+        raise BadRequest(
+            description="The request holds a lone surrogate (\\ud800 to \\udfff), which is not "
+            "a character: no field allows one."
+        )
 
 
 def init_app(app: Flask) -> None:
     """Route every HTTP error, and anything unexpected, through the handlers above."""
-    app.before_request(refuse_nul_characters)
+    app.before_request(refuse_unstorable_characters)
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(OperationalError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)

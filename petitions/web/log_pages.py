@@ -10,6 +10,7 @@ from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.transparency import evidence, store
+from petitions.web import whole_numbers
 from petitions.web.errors import json_error
 
 bp = Blueprint("log", __name__)
@@ -31,10 +32,17 @@ def _int_arg(name: str, default: int | None = None, minimum: int = 0) -> int:
         if default is None:
             abort(json_error(400, "invalid_parameter", f"{name} is required"))
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        abort(json_error(400, "invalid_parameter", f"{name} must be a whole number"))
+    # No leaf index or tree size can pass the database's integer columns; a larger number is
+    # bad input, not a query that fails.
+    value = whole_numbers.parse(raw.strip())
+    if value is None:
+        abort(
+            json_error(
+                400,
+                "invalid_parameter",
+                f"{name} must be a whole number from {minimum} to {whole_numbers.MAX_INT}",
+            )
+        )
     if value < minimum:
         abort(json_error(400, "invalid_parameter", f"{name} must be at least {minimum}"))
     return value

@@ -2,12 +2,13 @@
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from sqlmodel import Session
 
 from petitions.accounts import users
 from petitions.config import settings_of
 from petitions.db import flask_db
+from petitions.db.models import NEXT_PAGE_MAX
 from petitions.roll.addresses import InvalidAddress
 from petitions.web import auth
 
@@ -18,6 +19,8 @@ def _safe_next(target: str | None) -> str | None:
     """``target`` if it is a path on this site (never another site: no open redirect)."""
     if not target:
         return None
+    if len(target) > NEXT_PAGE_MAX:
+        abort(400, description=f"The page to return to is over {NEXT_PAGE_MAX} characters long.")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
