@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from petitions import audit
-from petitions.cli.support import needs_schema
+from petitions.cli.support import AUDIT_ACTOR, needs_schema
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
@@ -99,7 +99,7 @@ def commitment_key_command(slug: str) -> None:
     petition = rules.find_petition(session, slug)
     if petition is None:
         raise click.ClickException(f"there is no petition {slug!r}")
-    audit.record(session, "command line", KEY_ACTION, petition, "printed by log commitment-key")
+    audit.record(session, AUDIT_ACTOR, KEY_ACTION, petition, "printed by log commitment-key")
     session.commit()
     click.echo(petition.log_secret)
 
@@ -183,7 +183,7 @@ def _recount_slug(slug: str, roll_path: Path, key: str | None) -> recount.Recoun
     if key is None:
         # The key read from the database, like `log commitment-key`, is recorded.
         secret = recount.parse_key(petition.log_secret)
-        audit.record(session, "command line", KEY_ACTION, petition, "used by log recount --slug")
+        audit.record(session, AUDIT_ACTOR, KEY_ACTION, petition, "used by log recount --slug")
         session.commit()
     else:
         secret = recount.parse_key(key)

@@ -1,4 +1,5 @@
-"""``flask petition ...``: create, open, close and list petitions from the command line."""
+"""``flask petition ...``: create, open, close and list petitions from the command line, through
+the same actions as the organisers' pages, so each change is in the audit trail."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,10 +10,10 @@ from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from petitions.cli.support import needs_schema
+from petitions.cli.support import AUDIT_ACTOR, needs_schema
 from petitions.db import flask_db
 from petitions.db.models import Petition
-from petitions.lifecycle import rules
+from petitions.lifecycle import actions, rules
 from petitions.lifecycle.rules import PetitionError
 
 petition_cli = AppGroup("petition", help="Create, open, close and list petitions.")
@@ -40,12 +41,6 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
 
 
-def _threshold_rule(petition: Petition) -> str:
-    if petition.threshold_absolute is not None:
-        return f"{petition.threshold_absolute:,} signatures"
-    return f"{petition.threshold_percent:g}% of active members"
-
-
 def _report_opened(petition: Petition) -> None:
     line = (
         f"opened petition {petition.slug!r}: threshold frozen at {petition.threshold:,} "
@@ -63,21 +58,17 @@ def _report_opened(petition: Petition) -> None:
 
 
 @contextmanager
-def _transaction() -> Iterator[Session]:
-    """The command's session; committed at the end, rolled back on a refusal or a database error.
+def _refusals() -> Iterator[None]:
+    """Turn a refusal or a database error into one ``Error:`` line instead of a traceback.
 
-    Either way the transaction ends here, so nothing is left holding locks, and the operator
-    sees one ``Error:`` line instead of a traceback.
+    The petition actions have rolled their transaction back by then, so nothing is left
+    holding locks.
     """
-    session = flask_db.session()
     try:
-        yield session
-        session.commit()
+        yield
     except PetitionError as exc:
-        session.rollback()
         raise click.ClickException(str(exc)) from None
     except SQLAlchemyError as exc:
-        session.rollback()
         first_line = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
         raise click.ClickException(f"database error: {first_line}") from None
 
@@ -122,9 +113,11 @@ def create_command(
         except UnicodeDecodeError:
             raise click.ClickException(f"{text_file.name} is not UTF-8 text") from None
 
-    with _transaction() as session:
-        petition = rules.create_petition(
-            session,
+    with _refusals():
+        petition = actions.create_petition(
+            flask_db.engine(),
+            AUDIT_ACTOR,
+            open_now=open_now,
             slug=slug,
             title=title,
             body=text,
@@ -133,10 +126,8 @@ def create_command(
             closes_at=closes_at,
             webhook_url=webhook_url,
         )
-        if open_now:
-            rules.open_petition(session, slug)
 
-    click.echo(f"created petition {slug!r}: threshold {_threshold_rule(petition)}")
+    click.echo(f"created petition {slug!r}: threshold {actions.describe_rule(petition)}")
     if open_now:
         _report_opened(petition)
     else:
@@ -148,8 +139,8 @@ def create_command(
 @needs_schema
 def open_command(slug):
     """Open the draft petition SLUG, freezing its threshold against the active members."""
-    with _transaction() as session:
-        petition = rules.open_petition(session, slug)
+    with _refusals():
+        petition = actions.open_petition(flask_db.engine(), AUDIT_ACTOR, slug)
     _report_opened(petition)
 
 
@@ -158,8 +149,8 @@ def open_command(slug):
 @needs_schema
 def close_command(slug):
     """Close the petition SLUG so that signing stops."""
-    with _transaction() as session:
-        petition = rules.close_petition(session, slug)
+    with _refusals():
+        petition = actions.close_petition(flask_db.engine(), AUDIT_ACTOR, slug)
     click.echo(
         f"closed petition {slug!r} at {_when(petition.closed_at)} with "
         f"{petition.signature_count:,} signatures (threshold {petition.threshold:,})"
@@ -170,7 +161,7 @@ def close_command(slug):
 @needs_schema
 def list_command():
     """List every petition with its state, count and threshold."""
-    with _transaction() as session:
+    with _refusals(), Session(flask_db.engine(), expire_on_commit=False) as session:
         petitions = rules.all_petitions(session)
     if not petitions:
         click.echo("no petitions")

@@ -4,7 +4,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from petitions.cli.support import needs_schema
+from petitions.cli.support import AUDIT_ACTOR, needs_schema
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
@@ -42,7 +42,7 @@ def invalidate_command(
             reason,
             decided_by,
             note,
-            audit_actor="command line",
+            audit_actor=AUDIT_ACTOR,
         )
     except invalidation.InvalidationError as exc:
         raise click.ClickException(str(exc)) from None

@@ -1,4 +1,5 @@
-"""What every database command needs: a reachable database at the current schema."""
+"""What every database command needs (a reachable database at the current schema), and the name
+the audit trail gives a command."""
 
 import functools
 
@@ -6,6 +7,9 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from petitions.db import flask_db, schema
+
+# Who acts, as the audit trail names a change made by a command.
+AUDIT_ACTOR = "command line"
 
 
 def needs_schema(command):

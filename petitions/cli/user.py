@@ -5,7 +5,7 @@ from flask.cli import AppGroup
 
 from petitions import audit
 from petitions.accounts import users as accounts
-from petitions.cli.support import needs_schema
+from petitions.cli.support import AUDIT_ACTOR, needs_schema
 from petitions.db import flask_db
 from petitions.db.models import USER_ROLES
 
@@ -27,7 +27,7 @@ def add_command(email: str, role: str) -> None:
         raise click.ClickException(str(exc)) from None
     audit.record(
         session,
-        "command line",
+        AUDIT_ACTOR,
         "user.add" if new else "user.role",
         detail=f"{account.email} as {role}",
     )
@@ -54,6 +54,6 @@ def disable_command(email: str) -> None:
         account = accounts.disable_user(session, email)
     except accounts.AccountError as exc:
         raise click.ClickException(str(exc)) from None
-    audit.record(session, "command line", "user.disable", detail=account.email)
+    audit.record(session, AUDIT_ACTOR, "user.disable", detail=account.email)
     session.commit()
     click.echo(f"disabled {account.email}")

@@ -37,7 +37,7 @@ from petitions.reports import dashboard as dashboard_stats
 from petitions.web import auth
 from petitions.web import live_count as live
 from petitions.web.errors import json_error
-from petitions.web.organiser import petition_or_404
+from petitions.web.loaders import petition_or_404
 
 bp = Blueprint("dashboard", __name__)
 
@@ -85,12 +85,6 @@ def _stats_cache(app) -> live.TTLCache:
     return live.cache_of(app, _EXTENSION, make)
 
 
-def _petition(slug: str) -> Petition | None:
-    # A short session of its own: on SQLite a read transaction holds the write lock.
-    with Session(flask_db.engine(), expire_on_commit=False) as session:
-        return rules.find_petition(session, slug)
-
-
 def _digests(context: dict) -> dict[str, str]:
     # A section's HTML follows its figures, and also the petition's threshold and state and
     # whether this viewer may retry: all of that goes into its digest.
@@ -130,9 +124,10 @@ def _context(petition: Petition, figures: dashboard_stats.Dashboard) -> dict:
 @auth.require_role(*auth.READERS)
 def show(slug: str):
     """The dashboard page, complete without JavaScript."""
-    petition = _petition(slug)
+    petition = petition_or_404(slug, drafts=True)
     figures = _stats_cache(current_app).get(slug)
-    if petition is None or figures is None:
+    # None when the figures were looked up before the petition existed, for the cache's age.
+    if figures is None:
         abort(404, description="There is no petition at this address.")
     context = _context(petition, figures)
     return render_template(
@@ -149,9 +144,9 @@ def show(slug: str):
 def live_json(slug: str):
     """The dashboard's figures for its script: the count, the data, and each section's HTML
     with a digest of its data (the script swaps in only the sections that changed)."""
-    petition = _petition(slug)
+    petition = petition_or_404(slug, drafts=True, as_json=True)
     figures = _stats_cache(current_app).get(slug)
-    if petition is None or figures is None:
+    if figures is None:
         return json_error(404, "not_found", f"no petition with slug {slug!r}")
     context = _context(petition, figures)
     digests = _digests(context)
@@ -182,7 +177,7 @@ def retry_webhook(slug: str, delivery_id: int):
     """Try an undelivered threshold webhook again now, instead of after its backoff."""
     back = url_for(".show", slug=slug, _anchor="webhooks")
     session = flask_db.session()
-    petition = petition_or_404(session, slug)
+    petition = petition_or_404(slug, drafts=True, session=session)
     try:
         delivery = webhook_delivery.retry_now(session, petition.id, delivery_id)
     except webhook_delivery.RetryRefused as exc:

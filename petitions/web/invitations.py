@@ -22,7 +22,8 @@ from petitions.invitations import opt_out as invitation_opt_out
 from petitions.invitations import runs as invitations
 from petitions.lifecycle import rules
 from petitions.web import auth
-from petitions.web.organiser import petition_or_404
+from petitions.web.forms import InvitationRunForm, TokenForm
+from petitions.web.loaders import petition_or_404
 
 bp = Blueprint("invitations", __name__)
 
@@ -31,11 +32,11 @@ def _max_rate() -> int:
     return settings_of(current_app).invitation_rate_per_minute
 
 
-def _page(slug: str, errors: dict | None = None, form: dict | None = None, status: int = 200):
+def _page(slug: str, form: InvitationRunForm | None = None, status: int = 200):
     # A session of its own, closed before rendering: no transaction (on SQLite, the write lock)
     # is held while the page is built.
     with Session(flask_db.engine(), expire_on_commit=False) as session:
-        petition = petition_or_404(session, slug)
+        petition = petition_or_404(slug, drafts=True, session=session)
         reach = invitations.reach(session, petition)
         runs = [(run, invitations.progress(run)) for run in invitations.runs_of(session, petition)]
     page = render_template(
@@ -47,8 +48,7 @@ def _page(slug: str, errors: dict | None = None, form: dict | None = None, statu
         reach=reach,
         runs=runs,
         max_rate=_max_rate(),
-        errors=errors or {},
-        form=form or {},
+        form=form or InvitationRunForm(max_rate=_max_rate()),
     )
     return page, status
 
@@ -65,18 +65,21 @@ def index(slug: str):
 @auth.require_role(*auth.ORGANISERS)
 def start(slug: str):
     """Start a run for every active member, or one region's."""
-    form = {"region": request.form.get("region", ""), "rate": request.form.get("rate", "")}
+    form = InvitationRunForm(request.form, max_rate=_max_rate())
+    if not form.validate():
+        return _page(slug, form, 400)
     session = flask_db.session()
-    petition = petition_or_404(session, slug)
-    region = form["region"] or None
+    petition = petition_or_404(slug, drafts=True, session=session)
+    region = form.region.data or None
+    rate = form.rate_per_minute
     try:
-        rate = invitations.validate_rate(form["rate"], _max_rate())
         run = invitations.start_run(
             session, petition, region=region, rate_per_minute=rate, started_by=auth.actor()
         )
     except invitations.InvitationError as exc:
         session.rollback()
-        return _page(slug, {exc.field: str(exc)}, form, 400)
+        form.add_error(exc.field, str(exc))
+        return _page(slug, form, 400)
     scope = f"region {region}" if region else "all active members"
     audit.record(
         session,
@@ -93,7 +96,7 @@ def start(slug: str):
 def _change(slug: str, run_id: int, action: str):
     """Pause, resume or cancel run ``run_id``, with its audit record, in one transaction."""
     session = flask_db.session()
-    petition = petition_or_404(session, slug)
+    petition = petition_or_404(slug, drafts=True, session=session)
     run = invitations.locked_run(session, petition, run_id)
     if run is None:
         abort(404, description="There is no such invitation run for this petition.")
@@ -153,7 +156,7 @@ def cancel(slug: str, run_id: int):
 def progress(slug: str):
     """Every run's progress as JSON, for the page to poll."""
     with Session(flask_db.engine(), expire_on_commit=False) as session:
-        petition = petition_or_404(session, slug)
+        petition = petition_or_404(slug, drafts=True, session=session)
         runs = [invitations.progress(run) for run in invitations.runs_of(session, petition)]
     return jsonify(runs=runs)
 
@@ -169,7 +172,7 @@ def _opt_out_key(token: str) -> str | None:
 def opt_out():
     """The link in every invitation: the page shows a button (mail scanners follow links, so
     opening it changes nothing); pressing it records that the address wants no more."""
-    token = (request.form if request.method == "POST" else request.args).get("token", "")
+    token = TokenForm(request.form if request.method == "POST" else request.args).token.data
     key = _opt_out_key(token)
     if key is None:
         return render_template("invitations/opt_out_invalid.html"), 400

@@ -12,18 +12,10 @@ from petitions.lifecycle import rules
 from petitions.transparency import evidence, store
 from petitions.web import whole_numbers
 from petitions.web.errors import json_error
+from petitions.web.loaders import petition_or_404
 
 bp = Blueprint("log", __name__)
 PAGE_MAX = 1000
-
-
-def _petition(slug: str, api: bool = True):
-    found = rules.find_published(flask_db.session(), slug)
-    if found is None:
-        if api:
-            abort(json_error(404, "not_found", f"no petition with slug {slug!r}"))
-        abort(404, description="There is no petition at this address.")
-    return found
 
 
 def _int_arg(name: str, default: int | None = None, minimum: int = 0) -> int:
@@ -51,7 +43,7 @@ def _int_arg(name: str, default: int | None = None, minimum: int = 0) -> int:
 @bp.get("/api/v1/petitions/<slug>/log")
 def log_leaves(slug: str):
     """Leaves in order, each with its bytes as base64 ``leaf_input``; paged by start/limit."""
-    petition = _petition(slug)
+    petition = petition_or_404(slug, session=flask_db.session())
     start = _int_arg("start", 0)
     limit = min(_int_arg("limit", 100, minimum=1), PAGE_MAX)
     rows = store.leaves(flask_db.session(), petition.id, start, limit)
@@ -74,7 +66,7 @@ def log_leaves(slug: str):
 @bp.get("/api/v1/petitions/<slug>/log/head")
 def log_head(slug: str):
     """The newest signed tree head."""
-    petition = _petition(slug)
+    petition = petition_or_404(slug, session=flask_db.session())
     head = store.latest_head(flask_db.session(), petition.id)
     if head is None:
         return json_error(404, "no_head", "the log has no signed head yet")
@@ -84,7 +76,7 @@ def log_head(slug: str):
 @bp.get("/api/v1/petitions/<slug>/log/proof")
 def log_proof(slug: str):
     """The inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
-    petition = _petition(slug)
+    petition = petition_or_404(slug, session=flask_db.session())
     index, size = _int_arg("index"), _int_arg("size", minimum=1)
     if size > petition.log_size or index >= size:
         return json_error(
@@ -103,7 +95,7 @@ def log_proof(slug: str):
 @bp.get("/api/v1/petitions/<slug>/log/consistency")
 def log_consistency(slug: str):
     """The proof that the tree of ``first`` leaves is a prefix of the tree of ``second``."""
-    petition = _petition(slug)
+    petition = petition_or_404(slug, session=flask_db.session())
     first, second = _int_arg("first", minimum=1), _int_arg("second", minimum=1)
     if first > second or second > petition.log_size:
         return json_error(
@@ -122,7 +114,7 @@ def log_public_key():
 @bp.get("/api/v1/petitions/<slug>/evidence")
 def evidence_pack(slug: str):
     """The evidence pack: everything `flask log verify FILE` needs, as JSON Lines."""
-    petition = _petition(slug)
+    petition = petition_or_404(slug, session=flask_db.session())
     # Its own session: the stream outlives the request's session, which closes at teardown.
     session = Session(flask_db.engine(), expire_on_commit=False)
     settings = settings_of(current_app)
@@ -142,7 +134,7 @@ def evidence_pack(slug: str):
 def results(slug: str):
     """The public results: count, threshold, state, the newest signed head, how to check them.
     Works without JavaScript and keeps its address."""
-    petition = _petition(slug, api=False)
+    petition = petition_or_404(slug, session=flask_db.session())
     session = flask_db.session()
     return render_template(
         "log/results.html",
@@ -156,7 +148,7 @@ def results(slug: str):
 @bp.get("/p/<slug>/receipt")
 def receipt(slug: str):
     """A signer's receipt: their browser checks that their leaf is in the newest signed head."""
-    petition = _petition(slug, api=False)
+    petition = petition_or_404(slug, session=flask_db.session())
     return render_template(
         "log/receipt.html",
         petition=petition,

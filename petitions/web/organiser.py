@@ -1,23 +1,24 @@
 """Organisers' petition pages: the list of every petition, creating one, and one petition's
 settings: editing it while it is a draft, opening it and closing it.
 
-The rules are those of the command line (petitions.lifecycle.rules); every change is written to the
-audit trail in the transaction that makes it. Opening and closing cannot be undone, so each
-asks for confirmation on a page of its own first.
+The rules and actions are those of the command line (petitions.lifecycle): every change is
+written to the audit trail in the transaction that makes it. Opening and closing cannot be
+undone, so each asks for confirmation on a page of its own first.
 """
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlmodel import Session
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from petitions import audit
 from petitions.db import flask_db
 from petitions.db.engine import utcnow
 from petitions.db.models import Petition
-from petitions.lifecycle import petition_form as petition_forms
+from petitions.lifecycle import actions
 from petitions.lifecycle import rules as lifecycle
-from petitions.lifecycle.petition_form import PetitionForm
 from petitions.lifecycle.rules import PetitionError
 from petitions.web import auth
+from petitions.web import petition_form as petition_forms
+from petitions.web.forms import ConfirmForm, sentence
+from petitions.web.loaders import petition_or_404
+from petitions.web.petition_form import NewPetitionForm, PetitionForm
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
 
@@ -51,29 +52,19 @@ def new_petition():
     """The form for a new petition; a valid one is saved as a draft."""
     if request.method == "GET":
         return _new_page(petition_forms.blank())
-    session = flask_db.session()
-    form = petition_forms.read(request.form, creating=True)
-    if form.ok:
+    form = NewPetitionForm(request.form)
+    if form.validate():
         try:
-            petition = lifecycle.create_petition(session, **form.clean)
+            petition = actions.create_petition(flask_db.engine(), auth.actor(), **form.clean)
         except PetitionError as exc:
-            session.rollback()
             form.refuse(exc)
         else:
-            audit.record(
-                session,
-                auth.actor(),
-                "petition.create",
-                petition,
-                petition_forms.describe_new(petition),
-            )
-            session.commit()
             flash(f"Draft petition “{petition.title}” created. Check it, then open it when ready.")
             return redirect(url_for(".edit_petition", slug=petition.slug), code=303)
     return _new_page(form), 400
 
 
-def _new_page(form: PetitionForm):
+def _new_page(form: NewPetitionForm):
     return render_template(
         "organiser/petition_form.html", section="petitions", form=form, now=utcnow()
     )
@@ -84,7 +75,7 @@ def _new_page(form: PetitionForm):
 def edit_petition(slug: str):
     """One petition's settings: its rules and state, the edit form while it is a draft, and
     the open or close button its state allows."""
-    petition = petition_or_404(flask_db.session(), slug)
+    petition = petition_or_404(slug, drafts=True)
     form = petition_forms.from_petition(petition) if petition.state == "draft" else None
     return _settings_page(petition, form)
 
@@ -93,31 +84,20 @@ def edit_petition(slug: str):
 @auth.require_role(*auth.ORGANISERS)
 def save_petition(slug: str):
     """Save the edited draft; a petition that is no longer a draft is not changed (409)."""
-    session = flask_db.session()
-    petition = petition_or_404(session, slug)
+    petition = petition_or_404(slug, drafts=True)
     if petition.state != "draft":
         return _not_editable(petition)
-    form = petition_forms.read(request.form, creating=False)
-    if form.ok:
+    form = PetitionForm(request.form)
+    if form.validate():
         try:
-            edit = lifecycle.update_draft(session, slug, **form.clean)
+            edit = actions.update_draft(flask_db.engine(), auth.actor(), slug, **form.clean)
         except PetitionError as exc:
-            session.rollback()
             # Opened by someone else since this request began: refused like any open petition.
-            petition = petition_or_404(session, slug)
+            petition = petition_or_404(slug, drafts=True)
             if petition.state != "draft":
                 return _not_editable(petition)
             form.refuse(exc)
         else:
-            if edit.changes:
-                audit.record(
-                    session,
-                    auth.actor(),
-                    "petition.edit",
-                    edit.petition,
-                    petition_forms.describe_changes(edit.changes),
-                )
-            session.commit()
             flash("Changes saved." if edit.changes else "Nothing was changed.")
             return redirect(url_for(".edit_petition", slug=slug), code=303)
     return _settings_page(petition, form), 400
@@ -128,7 +108,7 @@ def save_petition(slug: str):
 def confirm_open(slug: str):
     """Ask to confirm opening, showing the threshold it would freeze (or why it cannot open)."""
     session = flask_db.session()
-    petition = petition_or_404(session, slug)
+    petition = petition_or_404(slug, drafts=True, session=session)
     try:
         threshold, eligible = lifecycle.opening_threshold(session, petition)
     except PetitionError as exc:
@@ -140,22 +120,14 @@ def confirm_open(slug: str):
 @auth.require_role(*auth.ORGANISERS)
 def open_petition(slug: str):
     """Open the draft once confirmed: its threshold is frozen against today's active members."""
-    session = flask_db.session()
-    petition = petition_or_404(session, slug)
-    if request.form.get("confirm") != "yes":
+    petition_or_404(slug, drafts=True)
+    if not ConfirmForm(request.form).validate():
         return redirect(url_for(".confirm_open", slug=slug), code=303)
     try:
-        petition = lifecycle.open_petition(session, slug)
+        petition = actions.open_petition(flask_db.engine(), auth.actor(), slug)
     except PetitionError as exc:
-        session.rollback()
-        return _confirm_open_page(petition_or_404(session, slug), error=str(exc)), 409
-    frozen = (
-        f"threshold frozen at {petition.threshold:,} of {petition.eligible_members:,} "
-        f"active members ({petition_forms.describe_rule(petition)})"
-    )
-    audit.record(session, auth.actor(), "petition.open", petition, frozen)
-    session.commit()
-    flash(f"Petition opened: {frozen}. Members can sign it now.")
+        return _confirm_open_page(petition_or_404(slug, drafts=True), error=str(exc)), 409
+    flash(f"Petition opened: {actions.opening_note(petition)}. Members can sign it now.")
     return redirect(url_for(".edit_petition", slug=slug), code=303)
 
 
@@ -163,7 +135,7 @@ def open_petition(slug: str):
 @auth.require_role(*auth.ORGANISERS)
 def confirm_close(slug: str):
     """Ask to confirm closing (or say why the petition cannot be closed)."""
-    petition = petition_or_404(flask_db.session(), slug)
+    petition = petition_or_404(slug, drafts=True)
     error = _why_not_closable(petition)
     if error:
         return _confirm_close_page(petition, error=error), 409
@@ -174,35 +146,19 @@ def confirm_close(slug: str):
 @auth.require_role(*auth.ORGANISERS)
 def close_petition(slug: str):
     """Close the petition once confirmed, so that signing stops for good."""
-    session = flask_db.session()
-    petition = petition_or_404(session, slug)
-    if request.form.get("confirm") != "yes":
+    petition = petition_or_404(slug, drafts=True)
+    if not ConfirmForm(request.form).validate():
         return redirect(url_for(".confirm_close", slug=slug), code=303)
     error = _why_not_closable(petition)
     if error is None:
         try:
-            petition = lifecycle.close_petition(session, slug)
+            petition = actions.close_petition(flask_db.engine(), auth.actor(), slug)
         except PetitionError as exc:
             error = str(exc)
     if error:
-        session.rollback()
-        return _confirm_close_page(petition_or_404(session, slug), error=error), 409
-    detail = (
-        f"closed at {lifecycle.iso_utc(petition.closed_at)} with "
-        f"{petition.signature_count:,} signatures (threshold {petition.threshold:,})"
-    )
-    audit.record(session, auth.actor(), "petition.close", petition, detail)
-    session.commit()
+        return _confirm_close_page(petition_or_404(slug, drafts=True), error=error), 409
     flash(f"Petition closed with {petition.signature_count:,} signatures. Signing has stopped.")
     return redirect(url_for(".edit_petition", slug=slug), code=303)
-
-
-def petition_or_404(session: Session, slug: str) -> Petition:
-    """The petition ``slug``, drafts included (for signed-in pages), or a 404."""
-    petition = lifecycle.find_petition(session, slug)
-    if petition is None:
-        abort(404, description="There is no petition at this address.")
-    return petition
 
 
 def _why_not_closable(petition: Petition) -> str | None:
@@ -222,7 +178,7 @@ def _settings_page(petition: Petition, form: PetitionForm | None):
         petition=petition,
         state=lifecycle.effective_state(petition),
         labels=STATE_LABELS,
-        rule=petition_forms.describe_rule(petition),
+        rule=actions.describe_rule(petition),
         form=form,
         now=utcnow(),
     )
@@ -243,10 +199,10 @@ def _confirm_open_page(petition: Petition, *, threshold=None, eligible=None, err
         "organiser/confirm_open.html",
         section="petitions",
         petition=petition,
-        rule=petition_forms.describe_rule(petition),
+        rule=actions.describe_rule(petition),
         threshold=threshold,
         eligible=eligible,
-        error=error and petition_forms.sentence(error),
+        error=error and sentence(error),
     )
 
 
@@ -256,5 +212,5 @@ def _confirm_close_page(petition: Petition, *, error=None):
         section="petitions",
         petition=petition,
         label=STATE_LABELS[lifecycle.effective_state(petition)],
-        error=error and petition_forms.sentence(error),
+        error=error and sentence(error),
     )

@@ -3,7 +3,7 @@
 from datetime import UTC
 
 import redis
-from flask import Blueprint, abort, current_app, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, render_template
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -11,6 +11,8 @@ from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.outbox import webhooks
+from petitions.web.forms import SignForm
+from petitions.web.loaders import petition_or_404
 
 bp = Blueprint("public", __name__)
 
@@ -56,12 +58,11 @@ def petition(slug: str):
     return petition_page(slug)
 
 
-def petition_page(slug: str, form_error: str | None = None, form_values: dict | None = None):
-    """Render the petition page; the sign form shows ``form_error`` and keeps what was typed."""
+def petition_page(slug: str, sign_form: SignForm | None = None):
+    """Render the petition page; ``sign_form`` comes back with what was typed and why it was
+    refused."""
     session = flask_db.session()
-    found = rules.find_published(session, slug)
-    if found is None:
-        abort(404, description="There is no petition at this address.")
+    found = petition_or_404(slug, session=session)
     state = rules.effective_state(found)
     return render_template(
         "petition.html",
@@ -71,8 +72,7 @@ def petition_page(slug: str, form_error: str | None = None, form_values: dict | 
         progress=rules.progress_percent(found),
         paragraphs=[p for p in found.body.split("\n\n") if p.strip()],
         ballot_url=webhooks.ballot_url_of(session, found),
-        form_error=form_error,
-        form_values=form_values,
+        sign_form=sign_form or SignForm(),
     )
 
 

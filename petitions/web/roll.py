@@ -13,6 +13,7 @@ from flask import (
     url_for,
 )
 from sqlmodel import Session
+from werkzeug.datastructures import CombinedMultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from petitions import audit
@@ -23,6 +24,7 @@ from petitions.roll import reports
 from petitions.roll import uploads as roll_uploads
 from petitions.web import auth, whole_numbers
 from petitions.web.errors import json_error
+from petitions.web.forms import RollUploadForm
 
 bp = Blueprint("roll", __name__)
 
@@ -93,11 +95,12 @@ def index():
 def upload():
     """Keep the uploaded file and hand it to a worker; then watch it on its own page."""
     try:
-        sent = request.files.get("file")
+        form = RollUploadForm(CombinedMultiDict((request.files, request.form)))
     except RequestEntityTooLarge:
         return _index_page(_too_large_message(), 413)
-    if sent is None or not sent.filename:
-        return _index_page("Choose a CSV file of the roll to upload.", 400)
+    if not form.validate():
+        return _index_page(form.file.errors[0], 400)
+    sent = form.file.data
     limit = max_upload_bytes()
     data = sent.read(limit + 1)
     if len(data) > limit:
@@ -109,8 +112,8 @@ def upload():
         session,
         sent.filename,
         data,
-        replace=bool(request.form.get("replace")),
-        strict=bool(request.form.get("strict")),
+        replace=form.replace.data,
+        strict=form.strict.data,
         uploaded_by=auth.actor(),
     )
     audit.record(session, auth.actor(), "roll.upload", None, created.filename)

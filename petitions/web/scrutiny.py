@@ -16,11 +16,10 @@ from petitions.spreadsheet import SafeWriter
 from petitions.transparency import store as signature_log
 from petitions.web import auth, whole_numbers
 from petitions.web.errors import json_error, wants_json
-from petitions.web.organiser import petition_or_404
+from petitions.web.forms import RevealKeyForm
+from petitions.web.loaders import petition_or_404
 
 bp = Blueprint("scrutiny", __name__, url_prefix="/scrutiny")
-
-_CONFIRMED = ("yes", "true", "on", "1")
 
 
 def _before() -> int | None:
@@ -88,8 +87,8 @@ def audit_csv():
 @auth.require_role(*auth.READERS)
 def petition(slug: str):
     """One petition for scrutineers: its evidence, how to check it, its decisions and events."""
-    found = petition_or_404(flask_db.session(), slug)
     session = flask_db.session()
+    found = petition_or_404(slug, drafts=True, session=session)
     return render_template(
         "scrutiny/petition.html",
         section="scrutiny",
@@ -106,7 +105,7 @@ def petition(slug: str):
 @auth.require_role(*auth.READERS)
 def commitment_key_form(slug: str):
     """Ask for confirmation before revealing the commitment key; never shows the key itself."""
-    found = petition_or_404(flask_db.session(), slug)
+    found = petition_or_404(slug, drafts=True, session=flask_db.session())
     return render_template(
         "scrutiny/commitment_key_form.html", section="scrutiny", petition=found, error=None
     )
@@ -117,14 +116,18 @@ def commitment_key_form(slug: str):
 def commitment_key(slug: str):
     """Reveal the petition's commitment key to a scrutineer who confirms, and record in the
     audit trail that they did (HTML, or JSON for a script asking for it)."""
-    found = petition_or_404(flask_db.session(), slug)
+    found = petition_or_404(slug, drafts=True, session=flask_db.session())
     as_json = wants_json()
-    if not _confirmed(as_json):
-        message = "Tick the box to confirm: revealing the key is recorded in the audit trail."
+    form = RevealKeyForm(request.form)
+    confirmed = _json_confirmed() if as_json and request.is_json else form.validate()
+    if not confirmed:
         if as_json:
             return json_error(400, "confirmation_required", 'send {"confirm": true}')
         page = render_template(
-            "scrutiny/commitment_key_form.html", section="scrutiny", petition=found, error=message
+            "scrutiny/commitment_key_form.html",
+            section="scrutiny",
+            petition=found,
+            error=form.confirm.errors[0],
         )
         return page, 400
     session = flask_db.session()
@@ -158,8 +161,6 @@ def commitment_key(slug: str):
     return response
 
 
-def _confirmed(as_json: bool) -> bool:
-    if as_json and request.is_json:
-        body = request.get_json(silent=True)
-        return isinstance(body, dict) and body.get("confirm") is True
-    return request.form.get("confirm", "").strip().lower() in _CONFIRMED
+def _json_confirmed() -> bool:
+    body = request.get_json(silent=True)
+    return isinstance(body, dict) and body.get("confirm") is True

@@ -1,14 +1,15 @@
 """Signing in the browser: the sign form's answer, the page an e-mailed link opens, and the
 outcome of confirming it. Every outcome has its own page and status code."""
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from sqlmodel import Session
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.roll.addresses import InvalidAddress
 from petitions.signatures import signing, tokens
 from petitions.web import rate_limits
+from petitions.web.forms import SignForm, TokenForm
+from petitions.web.loaders import petition_or_404
 from petitions.web.public import petition_page
 
 bp = Blueprint("signing", __name__)
@@ -23,35 +24,26 @@ OUTCOME_STATUS = {
 }
 
 
-def _petition_or_404(slug: str):
-    # A session of its own, closed at once: confirming opens its own transaction, and on SQLite
-    # a transaction still open here would hold the write lock it waits for.
-    with Session(flask_db.engine(), expire_on_commit=False) as session:
-        try:
-            return signing.public_petition(session, slug)
-        except signing.SigningError:
-            abort(404, description="There is no petition at this address.")
-
-
 @bp.post("/p/<slug>/sign")
 def sign(slug: str):
     """Take a request to sign; every well-formed address gets the same answer."""
-    _petition_or_404(slug)
-    email = request.form.get("email", "")
-    member_id = request.form.get("member_id", "")
+    petition_or_404(slug)
+    form = SignForm(request.form)
     session = flask_db.session()
     try:
-        signing.request_signature(session, slug, email, member_id, rate_limits.client_network())
+        signing.request_signature(
+            session, slug, form.email.data, form.member_id.data, rate_limits.client_network()
+        )
     except InvalidAddress as exc:
         session.rollback()
-        return petition_page(slug, str(exc), {"email": email, "member_id": member_id}), 400
+        form.add_error("email", str(exc))
+        return petition_page(slug, form), 400
     except signing.SigningError as exc:
         session.rollback()
         if exc.code == "petition_closed":
-            return render_template(
-                "sign/petition_closed.html", petition=_petition_or_404(slug)
-            ), 409
-        return petition_page(slug, str(exc), {"email": email, "member_id": member_id}), 400
+            return render_template("sign/petition_closed.html", petition=petition_or_404(slug)), 409
+        form.add_error("email", str(exc))
+        return petition_page(slug, form), 400
     session.commit()
     return redirect(url_for("signing.check_email", slug=slug), code=303)
 
@@ -59,13 +51,13 @@ def sign(slug: str):
 @bp.get("/p/<slug>/check-email")
 def check_email(slug: str):
     """The one answer to every request to sign."""
-    return render_template("sign/check_email.html", petition=_petition_or_404(slug))
+    return render_template("sign/check_email.html", petition=petition_or_404(slug))
 
 
 @bp.get("/p/<slug>/confirm")
 def confirm_page(slug: str):
     """The page an e-mailed link opens: a button, because mail scanners follow links."""
-    petition = _petition_or_404(slug)
+    petition = petition_or_404(slug)
     token = request.args.get("token", "")
     try:
         link = signing.read_link(settings_of(current_app), token)
@@ -81,8 +73,8 @@ def confirm_page(slug: str):
 @bp.post("/p/<slug>/confirm")
 def confirm(slug: str):
     """Confirm the signature the link names."""
-    petition = _petition_or_404(slug)
-    token = request.form.get("token", "")
+    petition = petition_or_404(slug)
+    token = TokenForm(request.form).token.data
     result = signing.confirm(flask_db.engine(), settings_of(current_app), token, slug)
     if result.petition is None or result.status == "invalid":
         result = signing.Confirmation(result.status, petition)
@@ -92,15 +84,14 @@ def confirm(slug: str):
 @bp.post("/p/<slug>/confirm/renew")
 def renew(slug: str):
     """Send a fresh link for an expired one, to the member's address on the roll."""
-    _petition_or_404(slug)
+    petition_or_404(slug)
+    token = TokenForm(request.form).token.data
     session = flask_db.session()
     try:
-        signing.renew_request(
-            session, settings_of(current_app), request.form.get("token", ""), slug
-        )
+        signing.renew_request(session, settings_of(current_app), token, slug)
     except (tokens.TokenInvalid, signing.SigningError):
         session.rollback()
-        return _outcome(signing.Confirmation("invalid", _petition_or_404(slug)), "")
+        return _outcome(signing.Confirmation("invalid", petition_or_404(slug)), "")
     session.commit()
     return redirect(url_for("signing.check_email", slug=slug), code=303)
 

@@ -11,6 +11,7 @@ from petitions.db import flask_db
 from petitions.db.models import NEXT_PAGE_MAX
 from petitions.roll.addresses import InvalidAddress
 from petitions.web import auth
+from petitions.web.forms import SignInForm, SignInLinkForm
 
 bp = Blueprint("auth", __name__)
 
@@ -43,13 +44,15 @@ def home():
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
     """The sign-in form; its answer is the same whether or not the address has an account."""
-    next_page = _safe_next(request.values.get("next"))
+    # The page to go back to comes in the address (a GET) or the form's hidden field (a POST).
+    form = SignInForm(request.values)
+    next_page = _safe_next(form.next.data)
     if request.method == "GET":
         user = auth.current_user()
         if user is not None:
             return redirect(next_page or home_of(user))
         return render_template("auth/sign_in.html", next_page=next_page)
-    email = request.form.get("email", "").strip()
+    email = form.email.data
     with Session(flask_db.engine()) as db:
         try:
             users.request_sign_in(db, email, next_page)
@@ -82,16 +85,16 @@ def link():
 @bp.post("/sign-in/link")
 def use_link():
     """Spend the link and sign this browser in."""
-    token = request.form.get("token", "")
+    form = SignInLinkForm(request.form)
     with Session(flask_db.engine(), expire_on_commit=False) as db:
         try:
-            user, session_token = users.use_link(db, settings_of(current_app), token)
+            user, session_token = users.use_link(db, settings_of(current_app), form.token.data)
         except users.SignInLinkInvalid as exc:
             db.rollback()
             return render_template("auth/invalid.html", reason=str(exc)), 400
         db.commit()
     auth.sign_in(session_token)
-    return redirect(_safe_next(request.form.get("next")) or home_of(user), code=303)
+    return redirect(_safe_next(form.next.data) or home_of(user), code=303)
 
 
 @bp.post("/sign-out")

@@ -7,7 +7,7 @@ that page changes anything (all or none, as on the command line).
 """
 
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -19,19 +19,19 @@ from flask import (
     url_for,
 )
 from sqlmodel import Session
-from werkzeug.datastructures import MultiDict
 
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.signatures import anomalies, invalidation
 from petitions.signatures import listing as signature_list
-from petitions.signatures.listing import MAX_SELECTION, FilterError
-from petitions.web import auth, whole_numbers
-from petitions.web.organiser import petition_or_404
+from petitions.signatures.listing import MAX_SELECTION
+from petitions.web import auth
+from petitions.web.forms import sentence
+from petitions.web.loaders import petition_or_404
+from petitions.web.signature_forms import FilterForm, InvalidationForm, SelectionForm
 
 bp = Blueprint("signatures", __name__)
 
-NOTE_MAX = 2000
 # How each kind of signal is named on the page, and what its evidence's figures mean.
 SIGNAL_TITLES = {
     "burst": "Burst of confirmations",
@@ -85,20 +85,6 @@ def _problem(petition, problems: list[str], back: str | None = None):
     ), 400
 
 
-def _sentence(message: str) -> str:
-    """A domain message ("no signature numbered 9") written as a sentence for the page."""
-    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
-
-
-def _page_number(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return 1
-    page = whole_numbers.parse(raw, 1_000_000)
-    if not page:
-        raise FilterError(f"page {raw!r} is not a page number")
-    return page
-
-
 def _list_url(slug: str, filters: signature_list.Filters, page: int | None = None) -> str:
     args = signature_list.query_args(filters)
     if page and page > 1:
@@ -111,14 +97,13 @@ def _list_url(slug: str, filters: signature_list.Filters, page: int | None = Non
 def index(slug: str):
     """The petition's signatures, newest first, filtered and paged; organisers may select some
     to invalidate."""
+    form = FilterForm(request.args)
     with Session(flask_db.engine(), expire_on_commit=False) as session:
-        petition = petition_or_404(session, slug)
-        try:
-            filters = signature_list.filters_from(request.args)
-            page_number = _page_number(request.args.get("page"))
-        except FilterError as exc:
-            return _problem(petition, [_sentence(str(exc))])
-        listing = signature_list.page(session, petition, filters, page_number)
+        petition = petition_or_404(slug, drafts=True, session=session)
+        if not form.validate():
+            return _problem(petition, form.form_errors)
+        filters = form.filters
+        listing = signature_list.page(session, petition, filters, form.page_number)
         regions = signature_list.regions(session, petition)
     return render_template(
         "signatures/index.html",
@@ -141,7 +126,7 @@ def index(slug: str):
 def signals(slug: str):
     """The anomaly signals of the petition with their evidence. They change nothing."""
     with Session(flask_db.engine(), expire_on_commit=False) as session:
-        petition = petition_or_404(session, slug)
+        petition = petition_or_404(slug, drafts=True, session=session)
         found = anomalies.signals(session, petition)
     entries = [
         {
@@ -205,43 +190,19 @@ def _signal_links(slug: str, signal: anomalies.Signal) -> list[tuple[str, str]]:
     return links
 
 
-def _reason_and_note(form) -> tuple[str, str, list[str]]:
-    reason = (form.get("reason") or "").strip()
-    note = (form.get("note") or "").strip()
-    problems = []
-    if reason not in invalidation.REASONS:
-        problems.append("Choose a reason for the invalidation.")
-    elif reason == "other" and not note:
-        problems.append("The reason 'other' needs a note saying what it is.")
-    if len(note) > NOTE_MAX:
-        problems.append(f"The note is too long: at most {NOTE_MAX:,} characters.")
-    return reason, note, problems
-
-
-def _selected_numbers(session: Session, petition, form) -> tuple[list[int], list[str]]:
-    """The numbers a selection form names: ticked boxes, typed numbers, and (when asked for)
-    every counted signature matching the list's filter."""
-    numbers: set[int] = set()
-    problems = []
-    for value in form.getlist("number"):
-        number = whole_numbers.parse(value)
-        if number is None:
-            problems.append(f"{value!r} is not a signature number.")
-        else:
-            numbers.add(number)
-    try:
-        numbers.update(
-            signature_list.expand(signature_list.parse_numbers(form.get("also")), MAX_SELECTION)
-        )
-        if form.get("all_matching"):
-            filters = signature_list.filters_from(
-                MultiDict(parse_qsl(form.get("filter", ""), keep_blank_values=False))
-            )
+def _selected_numbers(
+    session: Session, petition, form: SelectionForm
+) -> tuple[list[int], list[str]]:
+    """The numbers a selection names: ticked boxes, typed numbers, and (when asked for) every
+    counted signature matching the list's filter; and what is wrong with it."""
+    numbers = {*form.number.data, *form.also.data}
+    problems = [*form.number.errors, *form.also.errors]
+    if form.all_matching.data and not form.also.errors:
+        problems += form.filter.errors
+        if not form.filter.errors:
             numbers.update(
-                signature_list.matching_numbers(session, petition, filters, MAX_SELECTION)
+                signature_list.matching_numbers(session, petition, form.filter.data, MAX_SELECTION)
             )
-    except FilterError as exc:
-        problems.append(_sentence(str(exc)))
     if len(numbers) > MAX_SELECTION:
         problems.append(f"Select at most {MAX_SELECTION:,} signatures at a time.")
     return sorted(numbers), problems
@@ -251,58 +212,41 @@ def _selected_numbers(session: Session, petition, form) -> tuple[list[int], list
 @auth.require_role(*auth.ORGANISERS)
 def review(slug: str):
     """The confirmation step: exactly which signatures would be invalidated, and why."""
+    form = SelectionForm(request.form)
+    # Every field is checked here; the page lists the problems in the order of the selection.
+    form.validate()
     with Session(flask_db.engine(), expire_on_commit=False) as session:
-        petition = petition_or_404(session, slug)
-        numbers, problems = _selected_numbers(session, petition, request.form)
+        petition = petition_or_404(slug, drafts=True, session=session)
+        numbers, problems = _selected_numbers(session, petition, form)
         chosen = signature_list.selection(session, petition, numbers if not problems else [])
     if not problems and chosen.problem():
-        problems.append(_sentence(chosen.problem()))
-    reason, note, reason_problems = _reason_and_note(request.form)
-    problems += reason_problems
+        problems.append(sentence(chosen.problem()))
+    problems += form.reason_errors()
+    back = _list_url(slug, form.filter.data)
     if problems:
-        return _problem(petition, problems, _back(slug, request.form.get("filter", "")))
+        return _problem(petition, problems, back)
     return render_template(
         "signatures/review.html",
         section="petitions",
         petition=petition,
         rows=chosen.rows,
         numbers=signature_list.format_numbers(numbers),
-        reason=reason,
-        reason_text=invalidation.REASONS[reason],
-        note=note,
-        back=_back(slug, request.form.get("filter", "")),
+        reason=form.reason.data,
+        reason_text=invalidation.REASONS[form.reason.data],
+        note=form.note.data,
+        back=back,
     )
-
-
-def _back(slug: str, filter_query: str) -> str:
-    """The list as it was filtered when the selection was made."""
-    try:
-        filters = signature_list.filters_from(MultiDict(parse_qsl(filter_query)))
-    except FilterError:
-        filters = signature_list.Filters()
-    return _list_url(slug, filters)
 
 
 @bp.post("/organiser/p/<slug>/signatures/invalidate")
 @auth.require_role(*auth.ORGANISERS)
 def invalidate(slug: str):
     """Invalidate the reviewed signatures, all or none, recording who decided and why."""
-    with Session(flask_db.engine(), expire_on_commit=False) as session:
-        petition = petition_or_404(session, slug)
-    problems = []
-    try:
-        numbers = signature_list.expand(
-            signature_list.parse_numbers(request.form.get("numbers"), MAX_SELECTION),
-            MAX_SELECTION,
-        )
-    except FilterError as exc:
-        numbers, problems = [], [_sentence(str(exc))]
-    if not numbers and not problems:
-        problems.append("Select at least one signature to invalidate.")
-    reason, note, reason_problems = _reason_and_note(request.form)
-    problems += reason_problems
-    if problems:
-        return _problem(petition, problems)
+    petition = petition_or_404(slug, drafts=True)
+    form = InvalidationForm(request.form)
+    if not form.validate():
+        return _problem(petition, [*form.numbers.errors, *form.reason_errors()])
+    numbers, reason, note = form.numbers.data, form.reason.data, form.note.data
     actor = auth.actor()
     try:
         made = invalidation.invalidate(
@@ -316,7 +260,7 @@ def invalidate(slug: str):
             audit_actor=actor,
         )
     except invalidation.InvalidationError as exc:
-        return _problem(petition, [_sentence(str(exc))])
+        return _problem(petition, [sentence(str(exc))])
     written = signature_list.format_numbers(numbers)
     flash(
         f"Invalidated {len(made):,} signature{'s' if len(made) != 1 else ''} ({written}): "

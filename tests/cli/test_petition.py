@@ -7,7 +7,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from app import create_app
-from petitions.db.models import Member, Petition
+from petitions.db.models import AuditEvent, Member, Petition
 from petitions.lifecycle import rules
 
 
@@ -341,3 +341,56 @@ def test_commands_on_a_database_without_schema_say_what_to_run(tmp_path, monkeyp
     runner = create_app({"TESTING": True, "INPROCESS_WORKER_THREAD": False}).test_cli_runner()
     for args in (["list"], ["open", "p"], ["close", "p"], ["create", "p", "--title", "T"]):
         refused(runner.invoke(args=["petition", *args]), "db upgrade")
+
+
+# --- the audit trail ------------------------------------------------------------------------
+
+
+def audit_events(db) -> list[AuditEvent]:
+    """Every audit record, oldest first (the read ends its transaction: on SQLite it would hold
+    the lock the next command waits for)."""
+    events = list(db.exec(select(AuditEvent).order_by(AuditEvent.id)))
+    db.rollback()
+    return events
+
+
+def test_create_open_and_close_are_recorded_as_in_the_browser(runner, db):
+    """The same actions, with the same notes, as the organisers' pages write
+    (tests/web/test_organiser_petitions.py); the actor is the command line."""
+    add_members(db, 10)
+    runner.invoke(args=["petition", "create", "p", "--title", "T", "--threshold-percent", "10"])
+    runner.invoke(args=["petition", "open", "p"])
+    runner.invoke(args=["petition", "close", "p"])
+    petition = stored(db, "p")
+    events = audit_events(db)
+    assert [(event.actor, event.action, event.petition_id) for event in events] == [
+        ("command line", "petition.create", petition.id),
+        ("command line", "petition.open", petition.id),
+        ("command line", "petition.close", petition.id),
+    ]
+    assert "slug p" in events[0].detail
+    assert "threshold 10% of active members" in events[0].detail
+    assert "threshold frozen at 1 of 10 active members (10% of active members)" in events[1].detail
+    assert "with 0 signatures (threshold 1)" in events[2].detail
+
+
+def test_create_with_open_records_both(runner, db):
+    result = runner.invoke(
+        args=["petition", "create", "p", "--title", "T", "--threshold", "1", "--open"]
+    )
+    assert result.exit_code == 0, result.output
+    assert [event.action for event in audit_events(db)] == ["petition.create", "petition.open"]
+
+
+def test_a_refused_command_records_nothing(runner, db):
+    refused(
+        runner.invoke(
+            args=["petition", "create", "p", "--title", "T", "--threshold-percent", "10", "--open"]
+        ),
+        "no active members",
+    )
+    refused(runner.invoke(args=["petition", "open", "nope"]), "no petition with slug 'nope'")
+    runner.invoke(args=["petition", "create", "p", "--title", "T", "--threshold", "1"])
+    refused(runner.invoke(args=["petition", "close", "p"]), "is a draft")
+    assert [event.action for event in audit_events(db)] == ["petition.create"]
+    assert stored(db, "p").state == "draft"

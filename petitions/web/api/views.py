@@ -13,6 +13,7 @@ from petitions.web import live_count as live
 from petitions.web import live_wsgi, rate_limits
 from petitions.web.api import models, openapi
 from petitions.web.errors import json_error
+from petitions.web.loaders import petition_or_404
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # The live count's 200s are answered in front of Flask (petitions.web.live_wsgi); the view below
@@ -43,9 +44,7 @@ def _log_head(petition: Petition) -> dict | None:
 @bp.get("/petitions/<slug>")
 def petition(slug: str):
     """A published petition's state, count and threshold; drafts are not published."""
-    found = rules.find_published(flask_db.session(), slug)
-    if found is None:
-        return json_error(404, "not_found", f"no petition with slug {slug!r}")
+    found = petition_or_404(slug, session=flask_db.session())
     return jsonify(petition_json(found))
 
 

@@ -1,0 +1,118 @@
+"""The web's forms, read with WTForms: what a browser posted, field by field, and the message
+shown beside each field at fault. The petition form and the signature forms have modules of
+their own (petition_form.py, signature_forms.py).
+
+A view builds its form from ``request.form`` (or the query string) itself, so that a JSON body
+is never read as a form. No form checks the CSRF token: CSRFProtect checks it on every POST
+before any view runs.
+"""
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, HiddenField, StringField
+from wtforms.validators import AnyOf, ValidationError
+
+from petitions.invitations import runs as invitations
+
+# What a ticked confirmation box may send.
+CONFIRMED = ("yes", "true", "on", "1")
+
+
+def sentence(message: str) -> str:
+    """A domain's one-line message ("no signature numbered 9") written as a sentence."""
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith(".") else message + "."
+
+
+class Form(FlaskForm):
+    """The base of the web's forms: built from the ``formdata`` given, or empty."""
+
+    class Meta:
+        csrf = False
+
+    def __init__(self, formdata=None, **kwargs):
+        super().__init__(formdata, **kwargs)
+
+    def add_error(self, name: str, message: str) -> None:
+        """Show ``message`` beside the field ``name``, or for the whole form when it has no
+        such field: a refusal the domain made once the form's own checks had passed."""
+        if name in self:
+            self[name].errors = [*self[name].errors, message]
+        else:
+            self.form_errors.append(message)
+
+
+class SignForm(Form):
+    """The petition page's sign form; signing.request_signature checks what was given."""
+
+    email = StringField(default="")
+    member_id = StringField(default="")
+
+
+class SignInForm(Form):
+    """Asking for a sign-in link; the page to go back to afterwards rides along."""
+
+    email = StringField(default="", filters=[str.strip])
+    next = HiddenField(default="")
+
+
+class TokenForm(Form):
+    """The button that spends or renews a mailed link, or an opt-out link: its token."""
+
+    token = HiddenField(default="")
+
+
+class SignInLinkForm(TokenForm):
+    """The button that spends a sign-in link, and the page to go to afterwards."""
+
+    next = HiddenField(default="")
+
+
+class ConfirmForm(Form):
+    """The button of a step that cannot be undone (opening or closing a petition)."""
+
+    confirm = HiddenField(validators=[AnyOf(("yes",))])
+
+
+class RevealKeyForm(Form):
+    """The box a scrutineer ticks before a petition's commitment key is shown."""
+
+    confirm = StringField(
+        default="",
+        filters=[lambda ticked: ticked.strip().lower()],
+        validators=[
+            AnyOf(
+                CONFIRMED,
+                message="Tick the box to confirm: revealing the key is recorded in the audit "
+                "trail.",
+            )
+        ],
+    )
+
+
+class InvitationRunForm(Form):
+    """Starting an invitation run: whom to invite (a region, or everyone) and how fast."""
+
+    region = StringField(default="")
+    rate = StringField(default="")
+
+    def __init__(self, formdata=None, *, max_rate: int, **kwargs):
+        super().__init__(formdata, **kwargs)
+        self.max_rate = max_rate
+        # The rate as a number, once the form has checked it.
+        self.rate_per_minute: int | None = None
+
+    def validate_rate(self, field) -> None:
+        """The rate is a whole number from 1 to ``max_rate`` (INVITATION_RATE_PER_MINUTE)."""
+        try:
+            self.rate_per_minute = invitations.validate_rate(field.data, self.max_rate)
+        except invitations.InvitationError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class RollUploadForm(Form):
+    """A roll file to import, and how to import it."""
+
+    file = FileField(validators=[FileRequired("Choose a CSV file of the roll to upload.")])
+    replace = BooleanField()
+    strict = BooleanField()

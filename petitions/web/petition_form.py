@@ -1,0 +1,211 @@
+"""The petition form as organisers fill it in, for a new petition or a draft's settings: what
+they typed, read into the values the petition rules (petitions.lifecycle.rules) take, with a
+message beside every field at fault.
+
+Each field is checked by the rule the petition itself is held to (rules.validate_field), so the
+form reports every fault at once; what passes is kept in ``clean``, ready for the petition
+actions (petitions.lifecycle.actions).
+"""
+
+import re
+from datetime import UTC, datetime
+
+from wtforms import StringField, TextAreaField
+from wtforms.validators import AnyOf, ValidationError
+
+from petitions.db.engine import utcnow
+from petitions.db.models import Petition
+from petitions.lifecycle import rules
+from petitions.lifecycle.rules import PetitionError
+from petitions.web.forms import Form, sentence
+
+# The order fields appear on the form, which is also the order of the error summary.
+FIELDS = (
+    "slug",
+    "title",
+    "body",
+    "threshold_kind",
+    "threshold",
+    "threshold_percent",
+    "closes_at",
+    "webhook_url",
+)
+THRESHOLD_KINDS = ("absolute", "percent")
+# Typed numbers longer than this are refused before any parsing: no threshold needs more.
+NUMBER_MAX_CHARS = 20
+# Digits, optionally grouped by commas, spaces or underscores ("4,000", "4 000").
+WHOLE_NUMBER = re.compile(r"[+-]?\d+")
+DIGIT_GROUPING = re.compile(r"[,_\s\u00a0\u202f]")
+DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _rule(name: str, read=None):
+    """A validator: read what was typed with ``read`` (which raises ValidationError when it
+    cannot), then apply the petition rule for ``name``, keeping the value it gives in
+    ``form.clean``."""
+
+    def check(form: "PetitionForm", field) -> None:
+        typed = field.data if read is None else read(field.data)
+        try:
+            form.clean[name] = rules.validate_field(name, typed, now=form.now)
+        except PetitionError as exc:
+            raise ValidationError(sentence(str(exc))) from None
+
+    return check
+
+
+def _threshold(kind: str, name: str, read):
+    """A threshold field's validator: its rule applies when ``kind`` is chosen; the other kind
+    of threshold clears it."""
+    rule = _rule(name, read)
+
+    def check(form: "PetitionForm", field) -> None:
+        if form.threshold_kind.data == kind:
+            rule(form, field)
+        else:
+            form.clean[name] = None
+
+    return check
+
+
+def _slug(typed: str) -> str:
+    if not typed:
+        raise ValidationError("Enter a short name for the petition's address, such as fair-pay.")
+    if len(typed) > 64:
+        raise ValidationError(f"The short name is {len(typed):,} characters long; the limit is 64.")
+    return typed
+
+
+def _url(typed: str) -> str | None:
+    url = typed.strip()
+    # Checked here first so that the rule's messages, which quote the URL, stay short.
+    if len(url) > rules.WEBHOOK_URL_MAX:
+        raise ValidationError(
+            f"The webhook URL is {len(url):,} characters long; "
+            f"the limit is {rules.WEBHOOK_URL_MAX:,}."
+        )
+    return url or None
+
+
+def _whole_number(typed: str) -> int:
+    digits = DIGIT_GROUPING.sub("", typed)
+    if not digits:
+        raise ValidationError("Enter the number of signatures needed, such as 4000.")
+    if len(digits) > NUMBER_MAX_CHARS or not WHOLE_NUMBER.fullmatch(digits):
+        raise ValidationError(
+            "Enter the number of signatures as a whole number, such as 4000, "
+            f"at most {rules.THRESHOLD_MAX:,}."
+        )
+    return int(digits)
+
+
+def _percentage(typed: str) -> str:
+    number = typed.strip().removesuffix("%").strip()
+    if not number:
+        raise ValidationError("Enter the percentage of active members needed, such as 10.")
+    if len(number) > NUMBER_MAX_CHARS:
+        raise ValidationError(
+            "Enter the percentage as a number greater than 0 and at most 100, such as 10 or 2.5."
+        )
+    return number
+
+
+def _closing_time(typed: str) -> datetime | None:
+    typed = typed.strip()
+    if not typed:
+        return None
+    try:
+        if len(typed) > 40:
+            raise ValueError(typed)
+        moment = datetime.fromisoformat(typed)
+        # A time typed without a zone is UTC, as the form says; one with a zone is converted.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValidationError(
+            "Enter the closing time as a date and time in UTC, such as 2026-12-31T18:00."
+        ) from None
+
+
+class PetitionForm(Form):
+    """A draft's settings: every field but the slug, which cannot change. ``clean`` holds the
+    checked values, the keyword arguments of actions.update_draft, once the form is valid."""
+
+    title = StringField(default="", validators=[_rule("title")])
+    body = TextAreaField(default="", validators=[_rule("body")])
+    threshold_kind = StringField(
+        default="",
+        validators=[
+            AnyOf(
+                THRESHOLD_KINDS,
+                message="Choose whether the threshold is a number of signatures or a "
+                "percentage of members.",
+            )
+        ],
+    )
+    threshold = StringField(
+        default="", validators=[_threshold("absolute", "threshold", _whole_number)]
+    )
+    threshold_percent = StringField(
+        default="", validators=[_threshold("percent", "threshold_percent", _percentage)]
+    )
+    closes_at = StringField(default="", validators=[_rule("closes_at", _closing_time)])
+    webhook_url = StringField(default="", validators=[_rule("webhook_url", _url)])
+
+    def __init__(self, formdata=None, **kwargs):
+        super().__init__(formdata, **kwargs)
+        self.now = utcnow()
+        self.clean: dict = {}
+
+    def error_list(self) -> list[tuple[str, str]]:
+        """(field, message) for every fault in the order of the form; a fault of no one field
+        comes first, with the field ``""``."""
+        faults = [("", message) for message in self.form_errors]
+        for name in FIELDS:
+            if name in self and self[name].errors:
+                faults.append((name, self[name].errors[0]))
+        return faults
+
+    def refuse(self, exc: PetitionError) -> None:
+        """Show a refusal from the petition rules beside its field, if it names one."""
+        self.add_error(exc.field or "", sentence(str(exc)))
+
+
+class NewPetitionForm(PetitionForm):
+    """A new petition: the settings and its slug. ``clean`` holds the keyword arguments of
+    actions.create_petition once the form is valid."""
+
+    slug = StringField(
+        default="",
+        filters=[lambda typed: typed.strip().lower()],
+        validators=[_rule("slug", _slug)],
+    )
+
+
+def blank() -> NewPetitionForm:
+    """The empty form for a new petition."""
+    return NewPetitionForm(threshold_kind="absolute")
+
+
+def from_petition(petition: Petition) -> PetitionForm:
+    """The form filled in with ``petition``'s stored fields, for editing."""
+    if petition.threshold_absolute is not None:
+        kind, absolute, percent = "absolute", str(petition.threshold_absolute), ""
+    else:
+        kind, absolute, percent = "percent", "", f"{petition.threshold_percent:g}"
+    return PetitionForm(
+        title=petition.title,
+        body=petition.body,
+        threshold_kind=kind,
+        threshold=absolute,
+        threshold_percent=percent,
+        closes_at=datetime_local(petition.closes_at),
+        webhook_url=petition.webhook_url or "",
+    )
+
+
+def datetime_local(moment: datetime | None) -> str:
+    """``moment`` in UTC as a datetime-local input's value (seconds only when there are some)."""
+    if moment is None:
+        return ""
+    moment = moment.astimezone(UTC)
+    return moment.strftime(DATETIME_LOCAL_FORMAT + (":%S" if moment.second else ""))
