@@ -16,6 +16,7 @@ from petitions.jobs import dispatch
 from petitions.outbox import mail
 from petitions.web import (
     auth,
+    body_limits,
     dashboard,
     dev,
     errors,
@@ -60,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     whole_numbers.init_app(app)
     flask_db.init_app(app)
+    body_limits.init_app(app)
     errors.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(views.bp)

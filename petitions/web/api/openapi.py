@@ -14,7 +14,11 @@ from petitions.web.api import models
 REF = "#/components/schemas/{model}"
 
 # Answers any operation may give besides its own.
-_NUL = "bad_request: the request holds a NUL character, which no field allows."
+_NUL = (
+    "bad_request: the request holds a NUL character or a lone surrogate, which no field "
+    "allows, or JSON nested deeper than 32 levels."
+)
+_TOO_LARGE = "request_entity_too_large: the body is larger than the 64 KiB allowed."
 _BUSY = (
     "service_unavailable: the database is busy finishing a long piece of work (such as a roll "
     "import); try again after Retry-After seconds."
@@ -87,6 +91,8 @@ def _operation(
     responses = {str(status): answer for status, answer in answers.items()}
     for status, text in errors.items():
         responses[str(status)] = _json(text, models.Error)
+    if body is not None:
+        responses["413"] = _json(_TOO_LARGE, models.Error)
     if rate_limited:
         responses["429"] = _json(_RATE_LIMITED, models.Error, _RETRY_AFTER)
     if database:
