@@ -476,7 +476,7 @@ def run_all(options: argparse.Namespace, url: str, rng: random.Random) -> None:
     with Session(engine) as session:
         members = list(
             session.execute(
-                select(Member.id, Member.member_id)
+                select(Member.id, Member.number)
                 .where(Member.status == "active")
                 .order_by(Member.id)
                 .limit(options.confirmations)

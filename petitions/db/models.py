@@ -25,13 +25,14 @@ def _time(*, nullable: bool, default=None):
 
 
 class Member(SQLModel, table=True):
-    """One row of the membership roll, keyed by the organisation's member number."""
+    """One row of the membership roll, keyed by the organisation's member number (``number``;
+    its column, like the roll file's, is called ``member_id``)."""
 
     __tablename__ = "member"
     __table_args__ = (Index("ix_member_email_key", "email_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    member_id: str = Field(max_length=64, unique=True)
+    number: str = Field(max_length=64, unique=True, sa_column_kwargs={"name": "member_id"})
     email: str = Field(max_length=320)
     email_key: str = Field(max_length=320)
     name: str | None = Field(default=None, max_length=200)
@@ -75,7 +76,10 @@ class RollImportNote(SQLModel, table=True):
     import_id: int = Field(foreign_key="roll_import.id")
     kind: str = Field(max_length=16)
     line: int
-    member_id: str | None = Field(default=None, max_length=64)
+    # The member number the file gave on that line (the column keeps the file's name for it).
+    member_number: str | None = Field(
+        default=None, max_length=64, sa_column_kwargs={"name": "member_id"}
+    )
     detail: str = Field(sa_column=Column(Text, nullable=False))
 
 

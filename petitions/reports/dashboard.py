@@ -283,7 +283,7 @@ def _signed_by_requester():
         .where(
             Signature.petition_id == SignRequest.petition_id,
             Member.email_key == SignRequest.email_key,
-            or_(SignRequest.member_number.is_(None), Member.member_id == SignRequest.member_number),
+            or_(SignRequest.member_number.is_(None), Member.number == SignRequest.member_number),
         )
         .exists()
     )

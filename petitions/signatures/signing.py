@@ -113,7 +113,7 @@ def _decide(session: Session, request: SignRequest, petition: Petition) -> tuple
     if not candidates:
         return "not_in_good_standing", {}
     if request.member_number is not None:
-        chosen = [m for m in candidates if m.member_id == request.member_number]
+        chosen = [m for m in candidates if m.number == request.member_number]
         if not chosen:
             if len(candidates) > 1:
                 return "household_needs_number", {"number_given": True}
@@ -252,7 +252,7 @@ def confirm(engine: Engine, settings: Mapping, token: str, slug: str | None = No
             except IntegrityError:
                 raise _Refused("already_signed") from None
             leaf_index = log_size - 1
-            commitment = leaves.commitment(petition.log_secret, member.member_id)
+            commitment = leaves.commitment(petition.log_secret, member.number)
             leaf = leaves.signature_leaf(leaf_index, commitment, now)
             leaf_hash = store.append(session, petition, leaf_index, "signature", leaf, signature_id)
             petition.state = state
@@ -280,4 +280,4 @@ def renew_request(session: Session, settings: Mapping, token: str, slug: str) ->
     petition = session.get(Petition, link.petition_id)
     if member is None or petition is None or petition.slug != slug:
         raise tokens.TokenInvalid("names no member of this petition")
-    return request_signature(session, slug, member.email, member.member_id)
+    return request_signature(session, slug, member.email, member.number)
