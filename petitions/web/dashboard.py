@@ -26,7 +26,7 @@ from sqlmodel import Session
 
 from petitions import audit
 from petitions.db import flask_db
-from petitions.db.models import Petition
+from petitions.db.models import Petition, PetitionState
 from petitions.jobs import dispatch
 from petitions.lifecycle import rules
 from petitions.outbox import webhooks as webhook_delivery
@@ -100,7 +100,7 @@ def _digests(context: dict) -> dict[str, str]:
 
 
 def _live_url(petition: Petition) -> str | None:
-    if petition.state == "draft":
+    if petition.state == PetitionState.DRAFT:
         return None
     return url_for("api.live_count", slug=petition.slug)
 
@@ -160,7 +160,7 @@ def live_json(slug: str):
         }
         for name in SECTIONS
     }
-    current = live.read(current_app, slug) if petition.state != "draft" else None
+    current = live.read(current_app, slug) if petition.state != PetitionState.DRAFT else None
     response = jsonify(
         slug=petition.slug,
         count=current.count if current else petition.signature_count,
@@ -194,7 +194,7 @@ def retry_webhook(slug: str, delivery_id: int):
         petition,
         f"delivery {delivery.id} ({delivery.webhook_id}) made due now",
     )
-    item = work.WorkItem("webhook", delivery.id, delivery.attempts)
+    item = work.WorkItem(work.WorkKind.WEBHOOK, delivery.id, delivery.attempts)
     webhook_id = delivery.webhook_id
     session.commit()
     # The fast path; the relay offers it within a second anyway.

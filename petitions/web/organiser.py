@@ -12,7 +12,7 @@ from sqlmodel import Session
 from petitions import audit
 from petitions.db import flask_db
 from petitions.db.engine import utcnow
-from petitions.db.models import Petition
+from petitions.db.models import Petition, PetitionState
 from petitions.lifecycle import petition_form as petition_forms
 from petitions.lifecycle import rules as lifecycle
 from petitions.lifecycle.petition_form import PetitionForm
@@ -85,7 +85,7 @@ def edit_petition(slug: str):
     """One petition's settings: its rules and state, the edit form while it is a draft, and
     the open or close button its state allows."""
     petition = petition_or_404(flask_db.session(), slug)
-    form = petition_forms.from_petition(petition) if petition.state == "draft" else None
+    form = petition_forms.from_petition(petition) if petition.state == PetitionState.DRAFT else None
     return _settings_page(petition, form)
 
 
@@ -95,7 +95,7 @@ def save_petition(slug: str):
     """Save the edited draft; a petition that is no longer a draft is not changed (409)."""
     session = flask_db.session()
     petition = petition_or_404(session, slug)
-    if petition.state != "draft":
+    if petition.state != PetitionState.DRAFT:
         return _not_editable(petition)
     form = petition_forms.read(request.form, creating=False)
     if form.ok:
@@ -105,7 +105,7 @@ def save_petition(slug: str):
             session.rollback()
             # Opened by someone else since this request began: refused like any open petition.
             petition = petition_or_404(session, slug)
-            if petition.state != "draft":
+            if petition.state != PetitionState.DRAFT:
                 return _not_editable(petition)
             form.refuse(exc)
         else:
@@ -208,9 +208,9 @@ def petition_or_404(session: Session, slug: str) -> Petition:
 def _why_not_closable(petition: Petition) -> str | None:
     """Why ``petition`` cannot be closed by hand now, or None if it can."""
     state = lifecycle.effective_state(petition)
-    if state == "draft":
+    if state == PetitionState.DRAFT:
         return "This petition is a draft: it was never opened, so there is nothing to close."
-    if state == "closed":
+    if state == PetitionState.CLOSED:
         return "This petition is already closed."
     return None
 

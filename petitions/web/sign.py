@@ -7,19 +7,12 @@ from sqlmodel import Session
 from petitions.db import flask_db
 from petitions.roll.addresses import InvalidAddress
 from petitions.signatures import signing, tokens
+from petitions.signatures.outcomes import SigningOutcome
 from petitions.web import rate_limits
+from petitions.web.outcomes import OUTCOME_STATUS
 from petitions.web.public import petition_page
 
 bp = Blueprint("signing", __name__)
-
-OUTCOME_STATUS = {
-    "confirmed": 200,
-    "already_signed": 200,
-    "expired": 400,
-    "invalid": 400,
-    "petition_closed": 409,
-    "not_in_good_standing": 403,
-}
 
 
 def _petition_or_404(slug: str):
@@ -46,10 +39,10 @@ def sign(slug: str):
         return petition_page(slug, str(exc), {"email": email, "member_id": member_id}), 400
     except signing.SigningError as exc:
         session.rollback()
-        if exc.code == "petition_closed":
+        if exc.code == SigningOutcome.PETITION_CLOSED:
             return render_template(
                 "sign/petition_closed.html", petition=_petition_or_404(slug)
-            ), 409
+            ), OUTCOME_STATUS[exc.code]
         return petition_page(slug, str(exc), {"email": email, "member_id": member_id}), 400
     session.commit()
     return redirect(url_for("signing.check_email", slug=slug), code=303)
@@ -69,11 +62,11 @@ def confirm_page(slug: str):
     try:
         link = signing.read_link(current_app.config, token)
     except tokens.TokenExpired:
-        return _outcome(signing.Confirmation("expired", petition), token)
+        return _outcome(signing.Confirmation(SigningOutcome.EXPIRED, petition), token)
     except tokens.TokenInvalid:
-        return _outcome(signing.Confirmation("invalid", petition), token)
+        return _outcome(signing.Confirmation(SigningOutcome.INVALID, petition), token)
     if link.petition_id != petition.id:  # a genuine link, but for another petition
-        return _outcome(signing.Confirmation("invalid", petition), token)
+        return _outcome(signing.Confirmation(SigningOutcome.INVALID, petition), token)
     return render_template("sign/confirm.html", petition=petition, token=token)
 
 
@@ -83,7 +76,7 @@ def confirm(slug: str):
     petition = _petition_or_404(slug)
     token = request.form.get("token", "")
     result = signing.confirm(flask_db.engine(), current_app.config, token, slug)
-    if result.petition is None or result.status == "invalid":
+    if result.petition is None or result.status == SigningOutcome.INVALID:
         result = signing.Confirmation(result.status, petition)
     return _outcome(result, token)
 
@@ -97,7 +90,8 @@ def renew(slug: str):
         signing.renew_request(session, current_app.config, request.form.get("token", ""), slug)
     except (tokens.TokenInvalid, signing.SigningError):
         session.rollback()
-        return _outcome(signing.Confirmation("invalid", _petition_or_404(slug)), "")
+        invalid = signing.Confirmation(SigningOutcome.INVALID, _petition_or_404(slug))
+        return _outcome(invalid, "")
     session.commit()
     return redirect(url_for("signing.check_email", slug=slug), code=303)
 

@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from petitions.accounts import users
 from petitions.db import flask_db
+from petitions.db.models import Role
 from petitions.roll.addresses import InvalidAddress
 from petitions.web import auth
 
@@ -26,7 +27,7 @@ def _safe_next(target: str | None) -> str | None:
 def home_of(user) -> str:
     """Where a signed-in account starts: organisers at their petitions, scrutineers at the
     audit trail."""
-    return url_for("organiser.index" if user.role == "organiser" else "scrutiny.index")
+    return url_for("organiser.index" if user.role == Role.ORGANISER else "scrutiny.index")
 
 
 @bp.get("/account")

@@ -7,11 +7,13 @@ from petitions.db.models import Petition
 from petitions.lifecycle import rules
 from petitions.roll.addresses import InvalidAddress
 from petitions.signatures import counts, signing
+from petitions.signatures.outcomes import SigningOutcome
 from petitions.transparency import store
 from petitions.web import live_count as live
 from petitions.web import live_wsgi, rate_limits
 from petitions.web.api import openapi
 from petitions.web.errors import json_error
+from petitions.web.outcomes import OUTCOME_STATUS
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # The live count's 200s are answered in front of Flask (petitions.web.live_wsgi); the view below
@@ -100,18 +102,20 @@ def request_signature(slug: str):
         return json_error(400, "invalid_email", str(exc))
     except signing.SigningError as exc:
         session.rollback()
-        status = {"not_found": 404, "petition_closed": 409}.get(exc.code, 400)
-        return json_error(status, exc.code, str(exc))
+        return json_error(OUTCOME_STATUS[exc.code], exc.code, str(exc))
     session.commit()
     return jsonify(status="check_email"), 202
 
 
+# The error code and message of each outcome of confirming that is not a success.
 CONFIRM_ERRORS = {
-    "expired": (400, "expired_token", "the link has expired; ask for a fresh one by signing again"),
-    "invalid": (400, "invalid_token", "the token is not valid"),
-    "petition_closed": (409, "petition_closed", "the petition is closed"),
-    "not_in_good_standing": (
-        403,
+    SigningOutcome.EXPIRED: (
+        "expired_token",
+        "the link has expired; ask for a fresh one by signing again",
+    ),
+    SigningOutcome.INVALID: ("invalid_token", "the token is not valid"),
+    SigningOutcome.PETITION_CLOSED: ("petition_closed", "the petition is closed"),
+    SigningOutcome.NOT_IN_GOOD_STANDING: (
         "not_in_good_standing",
         "the member this link was made for is not in good standing",
     ),
@@ -126,9 +130,9 @@ def confirm_signature():
     if not isinstance(token, str) or not token:
         return json_error(400, "invalid_token", 'send a JSON object: {"token": "..."}')
     result = signing.confirm(flask_db.engine(), current_app.config, token)
-    if result.status == "confirmed":
-        return jsonify(status="confirmed", receipt=result.receipt)
-    if result.status == "already_signed":
-        return jsonify(status="already_signed")
-    status, code, message = CONFIRM_ERRORS[result.status]
-    return json_error(status, code, message)
+    if result.status == SigningOutcome.CONFIRMED:
+        return jsonify(status=result.status, receipt=result.receipt)
+    if result.status == SigningOutcome.ALREADY_SIGNED:
+        return jsonify(status=result.status)
+    code, message = CONFIRM_ERRORS[result.status]
+    return json_error(OUTCOME_STATUS[result.status], code, message)
