@@ -37,6 +37,7 @@ from petitions.web import auth
 from petitions.web import live_count as live
 from petitions.web.errors import json_error
 from petitions.web.organiser import petition_or_404
+from petitions.web.state_labels import STATE_LABELS
 
 bp = Blueprint("dashboard", __name__)
 
@@ -54,12 +55,6 @@ SECTIONS = {
     "reasons": "reasons",
     "threshold": "threshold",
     "webhooks": "deliveries",
-}
-STATE_LABELS = {
-    "draft": "Draft: not open for signing",
-    "open": "Open for signing",
-    "triggered": "Threshold reached: vote triggered",
-    "closed": "Closed",
 }
 
 
@@ -116,7 +111,7 @@ def _context(petition: Petition, figures: dashboard_stats.Dashboard) -> dict:
             figures.series, petition.threshold, dashboard_chart.NARROW, x_labels=3
         ),
         "state": state,
-        "state_label": STATE_LABELS[state],
+        "state_label": STATE_LABELS[state].short,
         "progress": rules.progress_percent(petition),
         "live_url": _live_url(petition),
         "can_retry": user is not None and user.role in auth.ORGANISERS,

@@ -18,16 +18,9 @@ from petitions.lifecycle import rules as lifecycle
 from petitions.lifecycle.petition_form import PetitionForm
 from petitions.lifecycle.rules import PetitionError
 from petitions.web import auth
+from petitions.web.state_labels import LONG_LABELS, STATE_LABELS
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
-
-# What a petition in each state is called on these pages.
-STATE_LABELS = {
-    "draft": "Draft: not public yet",
-    "open": "Open for signing",
-    "triggered": "Threshold reached: vote triggered, signing goes on",
-    "closed": "Closed",
-}
 
 
 @bp.get("/")
@@ -221,7 +214,7 @@ def _settings_page(petition: Petition, form: PetitionForm | None):
         section="petitions",
         petition=petition,
         state=lifecycle.effective_state(petition),
-        labels=STATE_LABELS,
+        labels=LONG_LABELS,
         rule=petition_forms.describe_rule(petition),
         form=form,
         now=utcnow(),
@@ -234,7 +227,7 @@ def _not_editable(petition: Petition):
         "organiser/not_editable.html",
         section="petitions",
         petition=petition,
-        label=STATE_LABELS[state],
+        label=STATE_LABELS[state].long,
     ), 409
 
 
@@ -255,6 +248,6 @@ def _confirm_close_page(petition: Petition, *, error=None):
         "organiser/confirm_close.html",
         section="petitions",
         petition=petition,
-        label=STATE_LABELS[lifecycle.effective_state(petition)],
+        label=STATE_LABELS[lifecycle.effective_state(petition)].long,
         error=error and petition_forms.sentence(error),
     )
