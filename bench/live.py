@@ -210,10 +210,11 @@ def dashboard_cookie(app) -> str:
 
     from petitions.accounts import users
     from petitions.db import flask_db
+    from petitions.db.models import Role
     from petitions.web import auth
 
     with Session(flask_db.engine_of(app)) as session:
-        account, _new = users.add_user(session, "bench@example.org", "organiser")
+        account, _new = users.add_user(session, "bench@example.org", Role.ORGANISER)
         token = users.start_session(session, account)
         session.commit()
     value = app.session_interface.get_signing_serializer(app).dumps({auth.SESSION_KEY: token})

@@ -42,7 +42,7 @@ from sqlmodel import Session
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import utcnow
-from petitions.db.models import Member, Petition
+from petitions.db.models import Member, MemberStatus, Petition
 from petitions.lifecycle import rules
 from petitions.roll.sample import write_sample_roll
 from petitions.signatures import signing, tokens
@@ -477,8 +477,8 @@ def run_all(options: argparse.Namespace, url: str, rng: random.Random) -> None:
     with Session(engine) as session:
         members = list(
             session.execute(
-                select(Member.id, Member.member_id)
-                .where(Member.status == "active")
+                select(Member.id, Member.number)
+                .where(Member.status == MemberStatus.ACTIVE)
                 .order_by(Member.id)
                 .limit(options.confirmations)
             ).all()

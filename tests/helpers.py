@@ -22,7 +22,7 @@ def add_members(app, *members: tuple) -> None:
             region = rest[1] if len(rest) > 1 else None
             session.add(
                 Member(
-                    member_id=member_id,
+                    number=member_id,
                     email=email,
                     email_key=matching_key(email),
                     status=status,

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from petitions.config import Settings
 from petitions.db.engine import utcnow
-from petitions.db.models import USER_ROLES, SignInLink, SignInRequest, UserAccount, UserSession
+from petitions.db.models import Role, SignInLink, SignInRequest, UserAccount, UserSession
 from petitions.outbox import mail
 from petitions.roll.addresses import InvalidAddress, parse_address
 
@@ -40,8 +40,8 @@ class SignInLinkInvalid(Exception):
 def add_user(session: Session, email: str, role: str) -> tuple[UserAccount, bool]:
     """Give ``email`` the ``role``: a new account, or an existing one re-enabled with that role.
     Returns the account and whether it is new. Raises AccountError for a bad address or role."""
-    if role not in USER_ROLES:
-        raise AccountError(f"role must be one of {', '.join(USER_ROLES)}, got {role!r}")
+    if role not in tuple(Role):
+        raise AccountError(f"role must be one of {', '.join(Role)}, got {role!r}")
     try:
         address = parse_address(email)
     except InvalidAddress as exc:
@@ -129,7 +129,7 @@ def answer_sign_in(engine: Engine, settings: Settings, request_id: int) -> None:
             "button": "Sign in",
             "max_age_minutes": max(1, settings.sign_in_link_max_age // 60),
         }
-        session.add(mail.compose("sign_in", account.email, context, None))
+        session.add(mail.compose(mail.MailPurpose.SIGN_IN, account.email, context, None))
 
 
 def _read(settings: Settings, token: str) -> tuple[int, str]:

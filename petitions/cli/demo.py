@@ -17,10 +17,12 @@ from petitions.accounts import users
 from petitions.config import settings_of
 from petitions.db import flask_db, schema
 from petitions.db.engine import session_scope
-from petitions.db.models import Mail, Member, Signature
+from petitions.db.models import Mail, Member, MemberStatus, Role, Signature
 from petitions.lifecycle import rules
+from petitions.outbox.mail import MailPurpose
 from petitions.roll.importer import import_roll
 from petitions.roll.sample import write_sample_roll
+from petitions.signatures.outcomes import SigningOutcome
 from petitions.web import dev, rate_limits
 
 DEMO_SLUG = "demo"
@@ -65,7 +67,7 @@ def prepare_demo(engine, instance: Path, members: int, threshold: int) -> list[s
                 f"({petition.eligible_members:,} active members)"
             )
     with session_scope(engine) as session:
-        for email, role in ((DEMO_ORGANISER, "organiser"), (DEMO_SCRUTINEER, "scrutineer")):
+        for email, role in ((DEMO_ORGANISER, Role.ORGANISER), (DEMO_SCRUTINEER, Role.SCRUTINEER)):
             if users.find_by_address_key(session, email) is None:
                 users.add_user(session, email, role)
                 done.append(f"added the {role} account {email}")
@@ -79,7 +81,7 @@ def _simulate(engine, base: str, count: int, pause: float) -> None:
         signed = select(Signature.member_id)
         members = session.exec(
             select(Member)
-            .where(Member.status == "active", Member.id.not_in(signed))
+            .where(Member.status == MemberStatus.ACTIVE, Member.id.not_in(signed))
             .order_by(Member.id)
             .limit(count * 2)
         ).all()
@@ -99,7 +101,7 @@ def _simulate(engine, base: str, count: int, pause: float) -> None:
             answer = http.post(
                 f"{base}/api/v1/signatures/confirm", json={"token": token}, timeout=10
             )
-            confirmed += answer.ok and answer.json().get("status") == "confirmed"
+            confirmed += answer.ok and answer.json().get("status") == SigningOutcome.CONFIRMED
         time.sleep(pause)
     # A member who shares an address with another on the roll gets no link without their
     # membership number, as a real one would; the simulation leaves those out.
@@ -112,7 +114,7 @@ def _await_link(engine, address: str, patience: float = 10.0) -> str | None:
         with Session(engine) as session:
             mail = session.exec(
                 select(Mail)
-                .where(Mail.to_address == address, Mail.purpose == "confirm_link")
+                .where(Mail.to_address == address, Mail.purpose == MailPurpose.CONFIRM_LINK)
                 .order_by(Mail.id.desc())
             ).first()
         if mail is not None:

@@ -19,16 +19,14 @@ _HOUSEHOLD_EXAMPLES = 20
 
 def _echo_notes(import_id: int, kind: str, limit: int | None = None) -> None:
     query = (
-        select(RollImportNote.line, RollImportNote.member_id, RollImportNote.detail)
+        select(RollImportNote.line, RollImportNote.member_number, RollImportNote.detail)
         .where(RollImportNote.import_id == import_id, RollImportNote.kind == kind)
         .order_by(RollImportNote.line)
     )
     if limit is not None:
         query = query.limit(limit)
-    for line, member_id, detail in flask_db.session().execute(
-        query.execution_options(yield_per=1000)
-    ):
-        who = f" (member {member_id})" if member_id else ""
+    for line, number, detail in flask_db.session().execute(query.execution_options(yield_per=1000)):
+        who = f" (member {number})" if number else ""
         click.echo(f"  line {line}{who}: {detail}")
 
 

@@ -7,7 +7,7 @@ from petitions import audit
 from petitions.accounts import users as accounts
 from petitions.cli.support import AUDIT_ACTOR, needs_schema
 from petitions.db import flask_db
-from petitions.db.models import USER_ROLES
+from petitions.db.models import Role
 
 user_cli = AppGroup("user", help="Add, list and disable organiser and scrutineer accounts.")
 
@@ -15,7 +15,11 @@ user_cli = AppGroup("user", help="Add, list and disable organiser and scrutineer
 @user_cli.command("add")
 @click.argument("email")
 @click.option(
-    "--role", required=True, type=click.Choice(USER_ROLES), help="What the account may do."
+    "--role",
+    required=True,
+    # The words themselves: given enum members, click would offer their names.
+    type=click.Choice([role.value for role in Role]),
+    help="What the account may do.",
 )
 @needs_schema
 def add_command(email: str, role: str) -> None:

@@ -2,14 +2,29 @@
 
 import secrets
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import Column, Index, LargeBinary, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from petitions.db.engine import UTCDateTime, utcnow
 
-MEMBER_STATUSES = ("active", "lapsed", "suspended")
-PETITION_STATES = ("draft", "open", "triggered", "closed")
+
+class MemberStatus(StrEnum):
+    """A member's standing on the roll: only an active member may sign or be invited."""
+
+    ACTIVE = "active"
+    LAPSED = "lapsed"
+    SUSPENDED = "suspended"
+
+
+class PetitionState(StrEnum):
+    """Where a petition is in its life; petitions.lifecycle.rules says how it moves on."""
+
+    DRAFT = "draft"
+    OPEN = "open"
+    TRIGGERED = "triggered"
+    CLOSED = "closed"
 
 
 def _time(*, nullable: bool, default=None):
@@ -29,18 +44,19 @@ NEXT_PAGE_MAX = 2000
 
 
 class Member(SQLModel, table=True):
-    """One row of the membership roll, keyed by the organisation's member number."""
+    """One row of the membership roll, keyed by the organisation's member number (``number``;
+    its column, like the roll file's, is called ``member_id``)."""
 
     __tablename__ = "member"
     __table_args__ = (Index("ix_member_email_key", "email_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    member_id: str = Field(max_length=64, unique=True)
+    number: str = Field(max_length=64, unique=True, sa_column_kwargs={"name": "member_id"})
     email: str = Field(max_length=320)
     email_key: str = Field(max_length=320)
     name: str | None = Field(default=None, max_length=200)
     region: str | None = Field(default=None, max_length=100)
-    status: str = Field(default="active", max_length=16)
+    status: str = Field(default=MemberStatus.ACTIVE, max_length=16)
     joined_on: date | None = None
     updated_at: datetime = _time(nullable=False, default=utcnow)
 
@@ -79,7 +95,10 @@ class RollImportNote(SQLModel, table=True):
     import_id: int = Field(foreign_key="roll_import.id")
     kind: str = Field(max_length=16)
     line: int
-    member_id: str | None = Field(default=None, max_length=64)
+    # The member number the file gave on that line (the column keeps the file's name for it).
+    member_number: str | None = Field(
+        default=None, max_length=64, sa_column_kwargs={"name": "member_id"}
+    )
     detail: str = Field(sa_column=Column(Text, nullable=False))
 
 
@@ -93,7 +112,7 @@ class Petition(SQLModel, table=True):
     slug: str = Field(max_length=64)
     title: str = Field(max_length=200)
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    state: str = Field(default="draft", max_length=16)
+    state: str = Field(default=PetitionState.DRAFT, max_length=16)
     threshold_absolute: int | None = None
     threshold_percent: float | None = Field(
         default=None, sa_column=Column(Numeric(6, 3, asdecimal=False))
@@ -297,7 +316,11 @@ class Invalidation(SQLModel, table=True):
     leaf_index: int
 
 
-USER_ROLES = ("organiser", "scrutineer")
+class Role(StrEnum):
+    """What a signed-in account may do: an organiser runs petitions, a scrutineer reads."""
+
+    ORGANISER = "organiser"
+    SCRUTINEER = "scrutineer"
 
 
 class UserAccount(SQLModel, table=True):

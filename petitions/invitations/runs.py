@@ -34,6 +34,7 @@ from petitions.db.models import (
     Mail,
     MailOptOut,
     Member,
+    MemberStatus,
     Petition,
     Signature,
 )
@@ -85,7 +86,7 @@ class Reach:
 def _targets(petition_id: int, region: str | None) -> list:
     """Conditions on Member for who a run of ``petition_id`` (for ``region``) still invites."""
     conditions = [
-        Member.status == "active",
+        Member.status == MemberStatus.ACTIVE,
         ~exists().where(Invitation.petition_id == petition_id, Invitation.member_id == Member.id),
         ~exists().where(Signature.petition_id == petition_id, Signature.member_id == Member.id),
         ~exists().where(MailOptOut.email_key == Member.email_key),
@@ -99,7 +100,7 @@ def regions(session: Session) -> list[str]:
     """The regions of the members in good standing on the roll, sorted."""
     query = (
         select(Member.region)
-        .where(Member.status == "active", Member.region.is_not(None))
+        .where(Member.status == MemberStatus.ACTIVE, Member.region.is_not(None))
         .distinct()
         .order_by(Member.region)
     )
@@ -297,7 +298,7 @@ def _compose(settings: Settings, petition: Petition, member) -> Mail:
         "petition_url": f"{settings.base_url}/p/{petition.slug}",
         "opt_out_link": opt_out.opt_out_url(settings, member.email_key),
     }
-    return mail.compose("invitation", member.email, context, petition.id)
+    return mail.compose(mail.MailPurpose.INVITATION, member.email, context, petition.id)
 
 
 def _invite(session: Session, settings: Settings, run: InvitationRun, petition: Petition, members):

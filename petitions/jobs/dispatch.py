@@ -60,7 +60,9 @@ class RQDispatcher:
                 pass
             self.queue.enqueue(
                 "workers.jobs.run",
-                item.kind,
+                # A plain string: rq pickles the arguments, and a string unpickles in any
+                # version of the worker.
+                str(item.kind),
                 item.row_id,
                 item.attempts,
                 job_id=item.job_id,

@@ -7,17 +7,17 @@ from petitions.accounts import users
 from petitions.config import Settings
 from petitions.invitations import runs
 from petitions.outbox import mail, webhooks, work
-from petitions.outbox.work import DEFAULT_LEASE, WorkItem
+from petitions.outbox.work import DEFAULT_LEASE, WorkItem, WorkKind
 from petitions.roll import uploads
 from petitions.signatures import signing
 
 HANDLERS = {
-    "sign_request": signing.answer_request,
-    "mail": mail.send,
-    "webhook": webhooks.deliver,
-    "roll_upload": uploads.run_upload,
-    "invitation_run": runs.send_batch,
-    "sign_in_request": users.answer_sign_in,
+    WorkKind.SIGN_REQUEST: signing.answer_request,
+    WorkKind.MAIL: mail.send,
+    WorkKind.WEBHOOK: webhooks.deliver,
+    WorkKind.ROLL_UPLOAD: uploads.run_upload,
+    WorkKind.INVITATION_RUN: runs.send_batch,
+    WorkKind.SIGN_IN_REQUEST: users.answer_sign_in,
 }
 
 

@@ -34,5 +34,5 @@ def run_job(kind: str, row_id: int, attempts: int) -> bool:
     """Do try ``attempts + 1`` of the ``kind`` row ``row_id``."""
     app = _current()
     with app.app_context():
-        item = work.WorkItem(kind, row_id, attempts)
+        item = work.WorkItem(work.WorkKind(kind), row_id, attempts)
         return handlers.perform(flask_db.engine_of(app), settings_of(app), item, lease(app))

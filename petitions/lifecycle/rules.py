@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from petitions.db.engine import utcnow
-from petitions.db.models import Member, Petition
+from petitions.db.models import Member, MemberStatus, Petition, PetitionState
 
 SLUG_PATTERN = re.compile(r"[a-z0-9-]{1,64}")
 TITLE_MAX = 200
@@ -33,7 +33,7 @@ THRESHOLD_MAX = 2_147_483_647
 # threshold_percent is NUMERIC(6, 3): more places would be rounded silently by PostgreSQL.
 PERCENT_PLACES = 3
 
-LIVE_STATES = ("open", "triggered")
+LIVE_STATES = (PetitionState.OPEN, PetitionState.TRIGGERED)
 
 
 class PetitionError(Exception):
@@ -185,7 +185,7 @@ def find_petition(session: Session, slug: str) -> Petition | None:
 def find_published(session: Session, slug: str) -> Petition | None:
     """The petition called ``slug`` if the public may see it: drafts are not published."""
     petition = find_petition(session, slug)
-    return None if petition is None or petition.state == "draft" else petition
+    return None if petition is None or petition.state == PetitionState.DRAFT else petition
 
 
 def _get_for_update(session: Session, slug: str) -> Petition:
@@ -207,7 +207,7 @@ def _get_for_update(session: Session, slug: str) -> Petition:
 def active_member_count(session: Session) -> int:
     """How many members on the roll are in good standing (status ``active``) right now."""
     return session.exec(
-        select(func.count()).select_from(Member).where(Member.status == "active")
+        select(func.count()).select_from(Member).where(Member.status == MemberStatus.ACTIVE)
     ).one()
 
 
@@ -262,7 +262,7 @@ def create_petition(
     if find_petition(session, slug) is not None:
         raise PetitionError(f"a petition with slug {slug!r} already exists", "slug")
 
-    petition = Petition(slug=slug, state="draft", created_at=now, **fields)
+    petition = Petition(slug=slug, state=PetitionState.DRAFT, created_at=now, **fields)
     session.add(petition)
     try:
         session.flush()
@@ -281,7 +281,7 @@ def open_petition(session: Session, slug: str, *, now: datetime | None = None) -
     now = now or utcnow()
     petition = _get_for_update(session, slug)
     petition.threshold, petition.eligible_members = opening_threshold(session, petition, now=now)
-    petition.state = "open"
+    petition.state = PetitionState.OPEN
     petition.opened_at = now
     session.add(petition)
     session.flush()
@@ -298,7 +298,7 @@ def opening_threshold(
     """
     now = now or utcnow()
     slug = petition.slug
-    if petition.state != "draft":
+    if petition.state != PetitionState.DRAFT:
         raise PetitionError(f"petition {slug!r} is {petition.state}; only a draft can be opened")
     if petition.closes_at is not None and petition.closes_at <= now:
         raise PetitionError(
@@ -340,7 +340,7 @@ def update_draft(
         raise ValueError(f"not editable petition fields: {', '.join(unknown)}")
     now = now or utcnow()
     petition = _get_for_update(session, slug)
-    if petition.state != "draft":
+    if petition.state != PetitionState.DRAFT:
         raise PetitionError(f"petition {slug!r} is {petition.state}; only a draft can be edited")
 
     wanted = {}
@@ -372,9 +372,9 @@ def close_petition(session: Session, slug: str, *, now: datetime | None = None) 
     """
     now = now or utcnow()
     petition = _get_for_update(session, slug)
-    if petition.state == "draft":
+    if petition.state == PetitionState.DRAFT:
         raise PetitionError(f"petition {slug!r} is a draft; only an open petition can be closed")
-    if petition.state == "closed":
+    if petition.state == PetitionState.CLOSED:
         raise PetitionError(f"petition {slug!r} is already closed")
     _mark_closed(petition, now)
     session.add(petition)
@@ -383,14 +383,14 @@ def close_petition(session: Session, slug: str, *, now: datetime | None = None) 
 
 
 def _mark_closed(petition: Petition, now: datetime) -> None:
-    petition.state = "closed"
+    petition.state = PetitionState.CLOSED
     if petition.closes_at is not None and petition.closes_at <= now:
         petition.closed_at = petition.closes_at
     else:
         petition.closed_at = now
 
 
-def effective_state(petition: Petition, now: datetime | None = None) -> str:
+def effective_state(petition: Petition, now: datetime | None = None) -> PetitionState:
     """The state ``petition`` is really in at ``now``.
 
     An open or triggered petition whose closing time has passed is closed even before anything
@@ -402,8 +402,8 @@ def effective_state(petition: Petition, now: datetime | None = None) -> str:
         and petition.closes_at is not None
         and petition.closes_at <= now
     ):
-        return "closed"
-    return petition.state
+        return PetitionState.CLOSED
+    return PetitionState(petition.state)
 
 
 def close_expired(session: Session, *, now: datetime | None = None) -> list[Petition]:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -22,15 +23,31 @@ from petitions.db.engine import utcnow
 from petitions.db.models import Mail
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "mail"
+
+
+class MailPurpose(StrEnum):
+    """What a mail is for, as ``Mail.purpose`` stores it; each has a template of that name. The
+    first six answer a request to sign, and are that request's ``outcome``."""
+
+    CONFIRM_LINK = "confirm_link"
+    HOUSEHOLD_NEEDS_NUMBER = "household_needs_number"
+    WRONG_NUMBER = "wrong_number"
+    NOT_IN_GOOD_STANDING = "not_in_good_standing"
+    ALREADY_SIGNED = "already_signed"
+    PETITION_CLOSED = "petition_closed"
+    SIGN_IN = "sign_in"
+    INVITATION = "invitation"
+
+
 SUBJECTS = {
-    "confirm_link": "Confirm your signature: {title}",
-    "household_needs_number": "Your membership number is needed to sign: {title}",
-    "wrong_number": "Please check your membership number: {title}",
-    "not_in_good_standing": "We could not add your signature: {title}",
-    "already_signed": "You have already signed: {title}",
-    "petition_closed": "This petition is closed: {title}",
-    "sign_in": "Your sign-in link for Member petitions",
-    "invitation": "You are invited to sign: {title}",
+    MailPurpose.CONFIRM_LINK: "Confirm your signature: {title}",
+    MailPurpose.HOUSEHOLD_NEEDS_NUMBER: "Your membership number is needed to sign: {title}",
+    MailPurpose.WRONG_NUMBER: "Please check your membership number: {title}",
+    MailPurpose.NOT_IN_GOOD_STANDING: "We could not add your signature: {title}",
+    MailPurpose.ALREADY_SIGNED: "You have already signed: {title}",
+    MailPurpose.PETITION_CLOSED: "This petition is closed: {title}",
+    MailPurpose.SIGN_IN: "Your sign-in link for Member petitions",
+    MailPurpose.INVITATION: "You are invited to sign: {title}",
 }
 SMTP_TIMEOUT = 30
 _URL = re.compile(r"https?://[^\s<>\"]+")
@@ -53,7 +70,9 @@ _env = Environment(
 _env.filters["linkify"] = linkify_filter
 
 
-def compose(purpose: str, to_address: str, context: Mapping, petition_id: int | None) -> Mail:
+def compose(
+    purpose: MailPurpose, to_address: str, context: Mapping, petition_id: int | None
+) -> Mail:
     """A Mail row for ``purpose`` to ``to_address``, with its text and HTML parts rendered.
 
     The text part carries any link on a line of its own, so that every mail reader shows it

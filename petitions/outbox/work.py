@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
@@ -30,24 +31,36 @@ from petitions.db.models import (
     Work,
 )
 
-KINDS: dict[str, type[Work]] = {
-    "sign_request": SignRequest,
-    "mail": Mail,
-    "webhook": WebhookDelivery,
-    "roll_upload": RollUpload,
-    "invitation_run": InvitationRun,
-    "sign_in_request": SignInRequest,
+
+class WorkKind(StrEnum):
+    """A kind of outbox work; the name is the first part of its rq job id."""
+
+    SIGN_REQUEST = "sign_request"
+    MAIL = "mail"
+    WEBHOOK = "webhook"
+    ROLL_UPLOAD = "roll_upload"
+    INVITATION_RUN = "invitation_run"
+    SIGN_IN_REQUEST = "sign_in_request"
+
+
+KINDS: dict[WorkKind, type[Work]] = {
+    WorkKind.SIGN_REQUEST: SignRequest,
+    WorkKind.MAIL: Mail,
+    WorkKind.WEBHOOK: WebhookDelivery,
+    WorkKind.ROLL_UPLOAD: RollUpload,
+    WorkKind.INVITATION_RUN: InvitationRun,
+    WorkKind.SIGN_IN_REQUEST: SignInRequest,
 }
 # How long the first retry waits, and the longest any retry waits, per kind.
 RETRY_DELAYS = {
-    "sign_request": (2.0, 600.0),
-    "mail": (5.0, 3600.0),
-    "webhook": (2.0, 6 * 3600.0),
-    "roll_upload": (5.0, 600.0),
+    WorkKind.SIGN_REQUEST: (2.0, 600.0),
+    WorkKind.MAIL: (5.0, 3600.0),
+    WorkKind.WEBHOOK: (2.0, 6 * 3600.0),
+    WorkKind.ROLL_UPLOAD: (5.0, 600.0),
     # A run's attempts grow with every batch it sends, not only with failures, so the cap is
     # what a failure late in a long run waits: a minute, not ten.
-    "invitation_run": (5.0, 60.0),
-    "sign_in_request": (2.0, 300.0),
+    WorkKind.INVITATION_RUN: (5.0, 60.0),
+    WorkKind.SIGN_IN_REQUEST: (2.0, 300.0),
 }
 DEFAULT_LEASE = timedelta(minutes=2)
 log = logging.getLogger(__name__)
@@ -57,7 +70,7 @@ log = logging.getLogger(__name__)
 class WorkItem:
     """One row of work, and how many times it has been tried (part of its job id)."""
 
-    kind: str
+    kind: WorkKind
     row_id: int
     attempts: int
 
@@ -67,15 +80,15 @@ class WorkItem:
         return f"{self.kind}-{self.row_id}-{self.attempts}"
 
 
-def kind_of(row: Work) -> str:
-    """The kind name of a work row."""
+def kind_of(row: Work) -> WorkKind:
+    """The kind of a work row."""
     for kind, model in KINDS.items():
         if isinstance(row, model):
             return kind
     raise TypeError(f"{type(row).__name__} is not outbox work")
 
 
-def retry_delay(kind: str, attempts: int, rng: random.Random | None = None) -> timedelta:
+def retry_delay(kind: WorkKind, attempts: int, rng: random.Random | None = None) -> timedelta:
     """The wait before try ``attempts + 1``: doubling from the kind's first delay up to its cap,
     jittered by up to a quarter either way so that many failures do not retry in step."""
     first, cap = RETRY_DELAYS[kind]
@@ -94,7 +107,7 @@ def _locked(session: Session, model: type[Work], row_id: int) -> Work | None:
     return session.scalars(query).first()
 
 
-def claim(engine: Engine, kind: str, row_id: int, lease: timedelta = DEFAULT_LEASE) -> bool:
+def claim(engine: Engine, kind: WorkKind, row_id: int, lease: timedelta = DEFAULT_LEASE) -> bool:
     """Take the row for one try: False when it is done, not yet due, or leased to another."""
     model = KINDS[kind]
     now = utcnow()
@@ -109,7 +122,7 @@ def claim(engine: Engine, kind: str, row_id: int, lease: timedelta = DEFAULT_LEA
     return True
 
 
-def fail(engine: Engine, kind: str, row_id: int, error: str) -> None:
+def fail(engine: Engine, kind: WorkKind, row_id: int, error: str) -> None:
     """Record a failed try and schedule the next one."""
     model = KINDS[kind]
     with Session(engine) as session, session.begin():

@@ -27,6 +27,7 @@ from petitions.db.models import (
     WebhookDelivery,
 )
 from petitions.lifecycle import rules
+from petitions.outbox.mail import MailPurpose
 from petitions.signatures import counts
 
 # Bucket widths for the chart, smallest first, with their names; the smallest that gives at most
@@ -283,7 +284,7 @@ def _signed_by_requester():
         .where(
             Signature.petition_id == SignRequest.petition_id,
             Member.email_key == SignRequest.email_key,
-            or_(SignRequest.member_number.is_(None), Member.member_id == SignRequest.member_number),
+            or_(SignRequest.member_number.is_(None), Member.number == SignRequest.member_number),
         )
         .exists()
     )
@@ -305,7 +306,7 @@ def _request_figures(session: Session, petition: Petition, cutoff: datetime) -> 
     lapsed = session.scalar(
         select(func.count()).where(
             SignRequest.petition_id == petition.id,
-            SignRequest.outcome == "not_in_good_standing",
+            SignRequest.outcome == MailPurpose.NOT_IN_GOOD_STANDING,
             on_roll,
         )
     )
@@ -314,20 +315,22 @@ def _request_figures(session: Session, petition: Petition, cutoff: datetime) -> 
         select(
             _sum_when(signed),
             _sum_when(and_(~signed, SignRequest.created_at < cutoff)),
-        ).where(SignRequest.petition_id == petition.id, SignRequest.outcome == "confirm_link")
+        ).where(
+            SignRequest.petition_id == petition.id, SignRequest.outcome == MailPurpose.CONFIRM_LINK
+        )
     ).one()
-    links = outcomes.get("confirm_link", 0)
+    links = outcomes.get(MailPurpose.CONFIRM_LINK, 0)
     return {
         "requests": sum(outcomes.values()),
         "pending": outcomes.get(None, 0),
         "links_sent": links,
         "links_confirmed": int(confirmed),
-        "not_on_roll": outcomes.get("not_in_good_standing", 0) - lapsed,
+        "not_on_roll": outcomes.get(MailPurpose.NOT_IN_GOOD_STANDING, 0) - lapsed,
         "lapsed": lapsed,
-        "household_needs_number": outcomes.get("household_needs_number", 0),
-        "wrong_number": outcomes.get("wrong_number", 0),
-        "already_signed": outcomes.get("already_signed", 0),
-        "petition_closed": outcomes.get("petition_closed", 0),
+        "household_needs_number": outcomes.get(MailPurpose.HOUSEHOLD_NEEDS_NUMBER, 0),
+        "wrong_number": outcomes.get(MailPurpose.WRONG_NUMBER, 0),
+        "already_signed": outcomes.get(MailPurpose.ALREADY_SIGNED, 0),
+        "petition_closed": outcomes.get(MailPurpose.PETITION_CLOSED, 0),
         "link_expired": int(expired),
         "awaiting": links - int(confirmed) - int(expired),
     }

@@ -13,13 +13,15 @@ from datetime import date
 from operator import itemgetter
 from typing import NamedTuple
 
-from petitions.db.models import MEMBER_STATUSES
+from petitions.db.models import MemberStatus
 from petitions.roll.addresses import InvalidAddress, parse_address
 
 REQUIRED_COLUMNS = ("member_id", "email")
 OPTIONAL_COLUMNS = ("name", "region", "status", "joined_on")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 MAX_MEMBER_ID, MAX_NAME, MAX_REGION = 64, 200, 100
+# ``in MemberStatus`` takes only members before Python 3.12; a set takes the file's strings.
+_STATUSES = frozenset(MemberStatus)
 _SNIFF_BYTES = 8192
 
 
@@ -39,7 +41,7 @@ class RollRow(NamedTuple):
     email_key: str = ""
     name: str | None = None
     region: str | None = None
-    status: str = "active"
+    status: str = MemberStatus.ACTIVE
     joined_on: date | None = None
     reason: str | None = None
 
@@ -134,14 +136,14 @@ def _check(line: int, values: tuple[str, ...]) -> RollRow:
         return RollRow(line, member_id, reason=f"invalid e-mail address {email!r}: {exc}")
     if status:
         given, status = status, status.lower()
-        if status not in MEMBER_STATUSES:
+        if status not in _STATUSES:
             return RollRow(
                 line,
                 member_id,
                 reason=f"unknown status {given!r} (expected active, lapsed or suspended)",
             )
     else:
-        status = "active"
+        status = MemberStatus.ACTIVE
     joined_on = None
     if joined:
         try:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from petitions.db.engine import utcnow
-from petitions.db.models import Member, RollImport, RollImportNote
+from petitions.db.models import Member, MemberStatus, RollImport, RollImportNote
 from petitions.roll.file import MeteredReader, RollFileError, read_roll
 
 _SQLITE_BATCH = 5000
@@ -179,8 +179,8 @@ def _merge(conn: Connection, replace: bool) -> dict[str, int]:
         in_file = exists().where(staging.c.member_id == member.c.member_id)
         lapsed = conn.execute(
             update(member)
-            .where(member.c.status != "lapsed", ~in_file)
-            .values(status="lapsed", updated_at=now)
+            .where(member.c.status != MemberStatus.LAPSED, ~in_file)
+            .values(status=MemberStatus.LAPSED, updated_at=now)
         ).rowcount
     return {"added": added, "updated": updated, "lapsed": lapsed}
 

@@ -103,7 +103,7 @@ def report_csv(engine: Engine, record: RollImport) -> Iterator[str]:
             select(
                 RollImportNote.line,
                 RollImportNote.id,
-                RollImportNote.member_id,
+                RollImportNote.member_number,
                 RollImportNote.kind,
                 RollImportNote.detail,
             )

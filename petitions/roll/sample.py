@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import TextIO
 
+from petitions.db.models import MemberStatus
+
 REGIONS = ("North", "South", "East", "West", "Central", "Islands")
 _FIRST = ("Alex", "Sam", "Jo", "Priya", "Chen", "Fatima", "Olu", "Marta", "Iain", "Zoë", "Aled")
 _LAST = ("Smith", "Jones", "Khan", "Nowak", "O'Brien", "Okafor", "García", "Evans", "Li", "Roy")
@@ -21,7 +23,9 @@ def sample_rows(count: int, seed: int = 1) -> Iterator[tuple[str, ...]]:
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
         household = number > 1 and rng.random() < 0.02
         mailbox = f"member{number - 1 if household else number}"
-        status = rng.choices(("active", "lapsed", "suspended"), (90, 8, 2))[0]
+        status = rng.choices(
+            (MemberStatus.ACTIVE, MemberStatus.LAPSED, MemberStatus.SUSPENDED), (90, 8, 2)
+        )[0]
         yield (
             f"M{number:07d}",
             f"{mailbox}@{_DOMAINS[(number - household) % len(_DOMAINS)]}",

@@ -73,7 +73,7 @@ def invalidate(
             .returning(Petition.log_size)
         ).scalar_one()
         rows = session.execute(
-            select(Signature, Member.member_id, LogLeaf.index)
+            select(Signature, Member.number, LogLeaf.index)
             .join(Member, Member.id == Signature.member_id)
             .join(LogLeaf, (LogLeaf.signature_id == Signature.id) & (LogLeaf.kind == "signature"))
             .where(Signature.petition_id == petition.id, Signature.number.in_(wanted))

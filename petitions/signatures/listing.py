@@ -228,7 +228,7 @@ def _rows_query() -> Select:
         select(
             Signature.number,
             Signature.confirmed_at,
-            Member.member_id,
+            Member.number,
             Member.name,
             Member.region,
             Signature.invalidated_at,

@@ -14,22 +14,31 @@ from sqlmodel import Session
 
 from petitions.config import Settings
 from petitions.db.engine import utcnow
-from petitions.db.models import Member, Petition, Signature, SignRequest
+from petitions.db.models import (
+    Member,
+    MemberStatus,
+    Petition,
+    PetitionState,
+    Signature,
+    SignRequest,
+)
 from petitions.lifecycle import rules
 from petitions.lifecycle.rules import iso_utc
 from petitions.outbox import mail
+from petitions.outbox.mail import MailPurpose
 from petitions.roll.addresses import parse_address
 from petitions.signatures import thresholds, tokens
+from petitions.signatures.outcomes import SigningOutcome
 from petitions.transparency import leaves, store
 
 MAX_MEMBER_NUMBER = 64
-SIGNING_STATES = ("open", "triggered")
+SIGNING_STATES = (PetitionState.OPEN, PetitionState.TRIGGERED)
 
 
 class SigningError(Exception):
     """A request that cannot be taken; ``code`` is the API's error code."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: SigningOutcome, message: str):
         super().__init__(message)
         self.code = code
 
@@ -39,7 +48,7 @@ class Confirmation:
     """What confirming a link came to: ``status`` is confirmed, already_signed, expired,
     invalid, petition_closed or not_in_good_standing."""
 
-    status: str
+    status: SigningOutcome
     petition: Petition | None = None
     number: int | None = None
     confirmed_at: str | None = None
@@ -67,7 +76,7 @@ def public_petition(session: Session, slug: str) -> Petition:
     """The petition ``slug`` unless it is unknown or a draft (SigningError not_found)."""
     petition = rules.find_published(session, slug)
     if petition is None:
-        raise SigningError("not_found", f"there is no petition {slug!r}")
+        raise SigningError(SigningOutcome.NOT_FOUND, f"there is no petition {slug!r}")
     return petition
 
 
@@ -86,11 +95,13 @@ def request_signature(
     """
     petition = public_petition(session, slug)
     if rules.effective_state(petition) not in SIGNING_STATES:
-        raise SigningError("petition_closed", "this petition is closed")
+        raise SigningError(SigningOutcome.PETITION_CLOSED, "this petition is closed")
     address = parse_address(email)
     number = (member_number or "").strip() or None
     if number is not None and len(number) > MAX_MEMBER_NUMBER:
-        raise SigningError("invalid_member_id", "a membership number has at most 64 characters")
+        raise SigningError(
+            SigningOutcome.INVALID_MEMBER_ID, "a membership number has at most 64 characters"
+        )
     request = SignRequest(
         petition_id=petition.id,
         email=address.given,
@@ -103,23 +114,25 @@ def request_signature(
     return request
 
 
-def _decide(session: Session, request: SignRequest, petition: Petition) -> tuple[str, dict]:
+def _decide(session: Session, request: SignRequest, petition: Petition) -> tuple[MailPurpose, dict]:
     """Which mail the requester gets, and what it needs to say."""
     if rules.effective_state(petition) not in SIGNING_STATES:
-        return "petition_closed", {}
+        return MailPurpose.PETITION_CLOSED, {}
     candidates = session.scalars(
-        select(Member).where(Member.email_key == request.email_key, Member.status == "active")
+        select(Member).where(
+            Member.email_key == request.email_key, Member.status == MemberStatus.ACTIVE
+        )
     ).all()
     if not candidates:
-        return "not_in_good_standing", {}
+        return MailPurpose.NOT_IN_GOOD_STANDING, {}
     if request.member_number is not None:
-        chosen = [m for m in candidates if m.member_id == request.member_number]
+        chosen = [m for m in candidates if m.number == request.member_number]
         if not chosen:
             if len(candidates) > 1:
-                return "household_needs_number", {"number_given": True}
-            return "wrong_number", {}
+                return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, {"number_given": True}
+            return MailPurpose.WRONG_NUMBER, {}
     elif len(candidates) > 1:
-        return "household_needs_number", {"number_given": False}
+        return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, {"number_given": False}
     else:
         chosen = candidates
     member = chosen[0]
@@ -129,8 +142,8 @@ def _decide(session: Session, request: SignRequest, petition: Petition) -> tuple
         )
     ).first()
     if signed is not None:
-        return "already_signed", {"number": signed}
-    return "confirm_link", {"member": member, "name": member.name}
+        return MailPurpose.ALREADY_SIGNED, {"number": signed}
+    return MailPurpose.CONFIRM_LINK, {"member": member, "name": member.name}
 
 
 def confirm_url(settings: Settings, petition: Petition, member_id: int) -> str:
@@ -155,7 +168,7 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
             petition_url=f"{settings.base_url}/p/{petition.slug}",
             max_age_hours=round(settings.confirm_link_max_age / 3600),
         )
-        if purpose == "confirm_link":
+        if purpose == MailPurpose.CONFIRM_LINK:
             context["link"] = confirm_url(settings, petition, context.pop("member").id)
         session.add(mail.compose(purpose, request.email, context, petition.id))
         request.outcome = purpose
@@ -174,7 +187,7 @@ def read_link(settings: Settings, token: str) -> tokens.SignLink:
 
 
 class _Refused(Exception):
-    def __init__(self, status: str):
+    def __init__(self, status: SigningOutcome):
         self.status = status
 
 
@@ -198,22 +211,28 @@ def confirm(
     try:
         link = read_link(settings, token)
     except tokens.TokenExpired as exc:
-        return Confirmation("expired", _load(engine, exc.link.petition_id), link=exc.link)
+        return Confirmation(
+            SigningOutcome.EXPIRED, _load(engine, exc.link.petition_id), link=exc.link
+        )
     except tokens.TokenInvalid:
-        return Confirmation("invalid")
+        return Confirmation(SigningOutcome.INVALID)
     now = utcnow()
     try:
         with Session(engine, expire_on_commit=False) as session, session.begin():
             petition = session.get(Petition, link.petition_id)
-            if petition is None or petition.state == "draft" or (slug and petition.slug != slug):
-                raise _Refused("invalid")
+            if (
+                petition is None
+                or petition.state == PetitionState.DRAFT
+                or (slug and petition.slug != slug)
+            ):
+                raise _Refused(SigningOutcome.INVALID)
             # Detached: its count and state are written with SQL below, never by the ORM.
             session.expunge(petition)
             member = session.get(Member, link.member_id)
             if member is None:
-                raise _Refused("invalid")
-            if member.status != "active":
-                raise _Refused("not_in_good_standing")
+                raise _Refused(SigningOutcome.INVALID)
+            if member.status != MemberStatus.ACTIVE:
+                raise _Refused(SigningOutcome.NOT_IN_GOOD_STANDING)
             # Taking the count locks the petition's row until the commit: confirmations of one
             # petition queue here, so exactly one of them can see the count reach the threshold.
             # It comes after the reads to keep that queue short.
@@ -237,7 +256,7 @@ def confirm(
                 )
             ).first()
             if counted is None:
-                raise _Refused("petition_closed")
+                raise _Refused(SigningOutcome.PETITION_CLOSED)
             count, number, log_size, state = counted
             try:
                 signature_id = session.execute(
@@ -252,9 +271,9 @@ def confirm(
                     .returning(Signature.id)
                 ).scalar_one()
             except IntegrityError:
-                raise _Refused("already_signed") from None
+                raise _Refused(SigningOutcome.ALREADY_SIGNED) from None
             leaf_index = log_size - 1
-            commitment = leaves.commitment(petition.log_secret, member.member_id)
+            commitment = leaves.commitment(petition.log_secret, member.number)
             leaf = leaves.signature_leaf(leaf_index, commitment, now)
             leaf_hash = store.append(session, petition, leaf_index, "signature", leaf, signature_id)
             petition.state = state
@@ -262,9 +281,12 @@ def confirm(
                 session, petition, signature_id, count, log_size, settings, now
             )
     except _Refused as refused:
-        number = _existing_number(engine, link) if refused.status == "already_signed" else None
+        already = refused.status == SigningOutcome.ALREADY_SIGNED
+        number = _existing_number(engine, link) if already else None
         return Confirmation(refused.status, _load(engine, link.petition_id), number, link=link)
-    return Confirmation("confirmed", petition, number, iso_utc(now), link, leaf_index, leaf_hash)
+    return Confirmation(
+        SigningOutcome.CONFIRMED, petition, number, iso_utc(now), link, leaf_index, leaf_hash
+    )
 
 
 def _load(engine: Engine, petition_id: int) -> Petition | None:
@@ -282,4 +304,4 @@ def renew_request(session: Session, settings: Settings, token: str, slug: str) -
     petition = session.get(Petition, link.petition_id)
     if member is None or petition is None or petition.slug != slug:
         raise tokens.TokenInvalid("names no member of this petition")
-    return request_signature(session, slug, member.email, member.member_id)
+    return request_signature(session, slug, member.email, member.number)

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from petitions.config import Settings
-from petitions.db.models import Petition, ThresholdEvent, WebhookDelivery
+from petitions.db.models import Petition, PetitionState, ThresholdEvent, WebhookDelivery
 from petitions.lifecycle.rules import iso_utc
 from petitions.transparency import store
 
@@ -52,12 +52,16 @@ def record_crossing(
     transaction sees the petition open with the count at the threshold; the unique constraint on
     the event's petition is the last line of defence.
     """
-    if petition.state != "open" or petition.threshold is None or count < petition.threshold:
+    if (
+        petition.state != PetitionState.OPEN
+        or petition.threshold is None
+        or count < petition.threshold
+    ):
         return None
     session.execute(
         update(Petition)
-        .where(Petition.id == petition.id, Petition.state == "open")
-        .values(state="triggered", reached_at=now)
+        .where(Petition.id == petition.id, Petition.state == PetitionState.OPEN)
+        .values(state=PetitionState.TRIGGERED, reached_at=now)
     )
     event = ThresholdEvent(
         petition_id=petition.id,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple, TextIO
 
-from petitions.db.models import MEMBER_STATUSES
+from petitions.db.models import MemberStatus
 from petitions.roll.file import MeteredReader, read_roll
 from petitions.spreadsheet import SafeWriter
 from petitions.transparency import leaves as log_leaves
@@ -109,7 +109,7 @@ class RollEntry(NamedTuple):
 
 
 # One shared string per status rather than one per row.
-_STATUSES = {status: status for status in MEMBER_STATUSES}
+_STATUSES = {status.value: status for status in MemberStatus}
 
 
 @dataclass
@@ -148,7 +148,9 @@ def scan_roll(
         leaf = counted.get(hmac.digest(key, row.member_id.encode(), "sha256"))
         if leaf is None:
             continue
-        entry = RollEntry(row.line, row.member_id, _STATUSES.get(row.status, "active"), row.reason)
+        entry = RollEntry(
+            row.line, row.member_id, _STATUSES.get(row.status, MemberStatus.ACTIVE), row.reason
+        )
         if leaf in scan.matches:
             scan.repeated.setdefault(leaf, [scan.matches[leaf]]).append(entry)
         else:
@@ -209,7 +211,7 @@ def _judge(entries: list[RollEntry]) -> tuple[bool, str]:
             f"member {entry.member_id}'s row (line {entry.line}) is one the importer "
             f"rejects: {entry.rejected}"
         )
-    if entry.status != "active":
+    if entry.status != MemberStatus.ACTIVE:
         return False, f"member {entry.member_id} (line {entry.line}) is {entry.status} on the roll"
     return True, "eligible"
 

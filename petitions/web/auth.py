@@ -16,14 +16,14 @@ from petitions.accounts import users
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import reader
-from petitions.db.models import UserAccount
+from petitions.db.models import Role, UserAccount
 from petitions.web.errors import json_error, wants_json
 
 SESSION_KEY = "sid"
 # What each role may do: an organiser runs petitions and may read everything a scrutineer
 # reads; a scrutineer only reads.
-READERS = ("organiser", "scrutineer")
-ORGANISERS = ("organiser",)
+READERS = (Role.ORGANISER, Role.SCRUTINEER)
+ORGANISERS = (Role.ORGANISER,)
 
 
 def current_user() -> UserAccount | None:

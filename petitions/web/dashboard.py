@@ -27,7 +27,7 @@ from sqlmodel import Session
 from petitions import audit
 from petitions.config import settings_of
 from petitions.db import flask_db
-from petitions.db.models import Petition
+from petitions.db.models import Petition, PetitionState
 from petitions.jobs import dispatch
 from petitions.lifecycle import rules
 from petitions.outbox import webhooks as webhook_delivery
@@ -38,6 +38,7 @@ from petitions.web import auth
 from petitions.web import live_count as live
 from petitions.web.errors import json_error
 from petitions.web.loaders import petition_or_404
+from petitions.web.state_labels import STATE_LABELS
 
 bp = Blueprint("dashboard", __name__)
 
@@ -55,12 +56,6 @@ SECTIONS = {
     "reasons": "reasons",
     "threshold": "threshold",
     "webhooks": "deliveries",
-}
-STATE_LABELS = {
-    "draft": "Draft: not open for signing",
-    "open": "Open for signing",
-    "triggered": "Threshold reached: vote triggered",
-    "closed": "Closed",
 }
 
 
@@ -96,7 +91,7 @@ def _digests(context: dict) -> dict[str, str]:
 
 
 def _live_url(petition: Petition) -> str | None:
-    if petition.state == "draft":
+    if petition.state == PetitionState.DRAFT:
         return None
     return url_for("api.live_count", slug=petition.slug)
 
@@ -112,7 +107,7 @@ def _context(petition: Petition, figures: dashboard_stats.Dashboard) -> dict:
             figures.series, petition.threshold, dashboard_chart.NARROW, x_labels=3
         ),
         "state": state,
-        "state_label": STATE_LABELS[state],
+        "state_label": STATE_LABELS[state].short,
         "progress": rules.progress_percent(petition),
         "live_url": _live_url(petition),
         "can_retry": user is not None and user.role in auth.ORGANISERS,
@@ -157,7 +152,7 @@ def live_json(slug: str):
         }
         for name in SECTIONS
     }
-    current = live.read(current_app, slug) if petition.state != "draft" else None
+    current = live.read(current_app, slug) if petition.state != PetitionState.DRAFT else None
     response = jsonify(
         slug=petition.slug,
         count=current.count if current else petition.signature_count,
@@ -191,7 +186,7 @@ def retry_webhook(slug: str, delivery_id: int):
         petition,
         f"delivery {delivery.id} ({delivery.webhook_id}) made due now",
     )
-    item = work.WorkItem("webhook", delivery.id, delivery.attempts)
+    item = work.WorkItem(work.WorkKind.WEBHOOK, delivery.id, delivery.attempts)
     webhook_id = delivery.webhook_id
     session.commit()
     # The fast path; the relay offers it within a second anyway.

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import reader
-from petitions.db.models import Petition
+from petitions.db.models import Petition, PetitionState
 from petitions.lifecycle import rules
 
 COUNT_TTL = 0.5
@@ -127,7 +127,7 @@ class LiveCount:
     slug: str
     count: int
     threshold: int | None
-    state: str
+    state: PetitionState
     reached_at: datetime | None
     log_size: int
     body: bytes
@@ -161,7 +161,7 @@ def load_count(engine: Engine, slug: str) -> LiveCount | None:
     ).where(Petition.slug == slug)
     with engine.connect() as connection:
         row = connection.execute(query).first()
-    if row is None or row.state == "draft":
+    if row is None or row.state == PetitionState.DRAFT:
         return None
     # The state a reader sees: past its closing time a petition is closed, written down or not.
     state = rules.effective_state(row)

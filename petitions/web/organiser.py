@@ -10,7 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from petitions.db import flask_db
 from petitions.db.engine import utcnow
-from petitions.db.models import Petition
+from petitions.db.models import Petition, PetitionState
 from petitions.lifecycle import actions
 from petitions.lifecycle import rules as lifecycle
 from petitions.lifecycle.rules import PetitionError
@@ -19,16 +19,9 @@ from petitions.web import petition_form as petition_forms
 from petitions.web.forms import ConfirmForm, sentence
 from petitions.web.loaders import petition_or_404
 from petitions.web.petition_form import NewPetitionForm, PetitionForm
+from petitions.web.state_labels import LONG_LABELS, STATE_LABELS
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
-
-# What a petition in each state is called on these pages.
-STATE_LABELS = {
-    "draft": "Draft: not public yet",
-    "open": "Open for signing",
-    "triggered": "Threshold reached: vote triggered, signing goes on",
-    "closed": "Closed",
-}
 
 
 @bp.get("/")
@@ -76,7 +69,7 @@ def edit_petition(slug: str):
     """One petition's settings: its rules and state, the edit form while it is a draft, and
     the open or close button its state allows."""
     petition = petition_or_404(slug, drafts=True)
-    form = petition_forms.from_petition(petition) if petition.state == "draft" else None
+    form = petition_forms.from_petition(petition) if petition.state == PetitionState.DRAFT else None
     return _settings_page(petition, form)
 
 
@@ -85,7 +78,7 @@ def edit_petition(slug: str):
 def save_petition(slug: str):
     """Save the edited draft; a petition that is no longer a draft is not changed (409)."""
     petition = petition_or_404(slug, drafts=True)
-    if petition.state != "draft":
+    if petition.state != PetitionState.DRAFT:
         return _not_editable(petition)
     form = PetitionForm(request.form)
     if form.validate():
@@ -94,7 +87,7 @@ def save_petition(slug: str):
         except PetitionError as exc:
             # Opened by someone else since this request began: refused like any open petition.
             petition = petition_or_404(slug, drafts=True)
-            if petition.state != "draft":
+            if petition.state != PetitionState.DRAFT:
                 return _not_editable(petition)
             form.refuse(exc)
         else:
@@ -164,9 +157,9 @@ def close_petition(slug: str):
 def _why_not_closable(petition: Petition) -> str | None:
     """Why ``petition`` cannot be closed by hand now, or None if it can."""
     state = lifecycle.effective_state(petition)
-    if state == "draft":
+    if state == PetitionState.DRAFT:
         return "This petition is a draft: it was never opened, so there is nothing to close."
-    if state == "closed":
+    if state == PetitionState.CLOSED:
         return "This petition is already closed."
     return None
 
@@ -177,7 +170,7 @@ def _settings_page(petition: Petition, form: PetitionForm | None):
         section="petitions",
         petition=petition,
         state=lifecycle.effective_state(petition),
-        labels=STATE_LABELS,
+        labels=LONG_LABELS,
         rule=actions.describe_rule(petition),
         form=form,
         now=utcnow(),
@@ -190,7 +183,7 @@ def _not_editable(petition: Petition):
         "organiser/not_editable.html",
         section="petitions",
         petition=petition,
-        label=STATE_LABELS[state],
+        label=STATE_LABELS[state].long,
     ), 409
 
 
@@ -211,6 +204,6 @@ def _confirm_close_page(petition: Petition, *, error=None):
         "organiser/confirm_close.html",
         section="petitions",
         petition=petition,
-        label=STATE_LABELS[lifecycle.effective_state(petition)],
+        label=STATE_LABELS[lifecycle.effective_state(petition)].long,
         error=error and sentence(error),
     )

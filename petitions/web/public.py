@@ -13,14 +13,9 @@ from petitions.lifecycle import rules
 from petitions.outbox import webhooks
 from petitions.web.forms import SignForm
 from petitions.web.loaders import petition_or_404
+from petitions.web.state_labels import SHORT_LABELS, STATE_LABELS
 
 bp = Blueprint("public", __name__)
-
-STATE_LABELS = {
-    "open": "Open for signing",
-    "triggered": "Threshold reached: vote triggered",
-    "closed": "Closed",
-}
 
 
 @bp.app_template_filter("thousands")
@@ -48,7 +43,7 @@ def index():
         "index.html",
         petitions=petitions,
         progress_of=rules.progress_percent,
-        labels=STATE_LABELS,
+        labels=SHORT_LABELS,
     )
 
 
@@ -68,7 +63,7 @@ def petition_page(slug: str, sign_form: SignForm | None = None):
         "petition.html",
         petition=found,
         state=state,
-        label=STATE_LABELS[state],
+        label=STATE_LABELS[state].short,
         progress=rules.progress_percent(found),
         paragraphs=[p for p in found.body.split("\n\n") if p.strip()],
         ballot_url=webhooks.ballot_url_of(session, found),

@@ -7,21 +7,14 @@ from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.roll.addresses import InvalidAddress
 from petitions.signatures import signing, tokens
+from petitions.signatures.outcomes import SigningOutcome
 from petitions.web import rate_limits
 from petitions.web.forms import SignForm, TokenForm
 from petitions.web.loaders import petition_or_404
+from petitions.web.outcomes import OUTCOME_STATUS
 from petitions.web.public import petition_page
 
 bp = Blueprint("signing", __name__)
-
-OUTCOME_STATUS = {
-    "confirmed": 200,
-    "already_signed": 200,
-    "expired": 400,
-    "invalid": 400,
-    "petition_closed": 409,
-    "not_in_good_standing": 403,
-}
 
 
 @bp.post("/p/<slug>/sign")
@@ -40,8 +33,10 @@ def sign(slug: str):
         return petition_page(slug, form), 400
     except signing.SigningError as exc:
         session.rollback()
-        if exc.code == "petition_closed":
-            return render_template("sign/petition_closed.html", petition=petition_or_404(slug)), 409
+        if exc.code == SigningOutcome.PETITION_CLOSED:
+            return render_template(
+                "sign/petition_closed.html", petition=petition_or_404(slug)
+            ), OUTCOME_STATUS[exc.code]
         form.add_error("email", str(exc))
         return petition_page(slug, form), 400
     session.commit()
@@ -62,11 +57,11 @@ def confirm_page(slug: str):
     try:
         link = signing.read_link(settings_of(current_app), token)
     except tokens.TokenExpired:
-        return _outcome(signing.Confirmation("expired", petition), token)
+        return _outcome(signing.Confirmation(SigningOutcome.EXPIRED, petition), token)
     except tokens.TokenInvalid:
-        return _outcome(signing.Confirmation("invalid", petition), token)
+        return _outcome(signing.Confirmation(SigningOutcome.INVALID, petition), token)
     if link.petition_id != petition.id:  # a genuine link, but for another petition
-        return _outcome(signing.Confirmation("invalid", petition), token)
+        return _outcome(signing.Confirmation(SigningOutcome.INVALID, petition), token)
     return render_template("sign/confirm.html", petition=petition, token=token)
 
 
@@ -76,7 +71,7 @@ def confirm(slug: str):
     petition = petition_or_404(slug)
     token = TokenForm(request.form).token.data
     result = signing.confirm(flask_db.engine(), settings_of(current_app), token, slug)
-    if result.petition is None or result.status == "invalid":
+    if result.petition is None or result.status == SigningOutcome.INVALID:
         result = signing.Confirmation(result.status, petition)
     return _outcome(result, token)
 
@@ -91,7 +86,8 @@ def renew(slug: str):
         signing.renew_request(session, settings_of(current_app), token, slug)
     except (tokens.TokenInvalid, signing.SigningError):
         session.rollback()
-        return _outcome(signing.Confirmation("invalid", petition_or_404(slug)), "")
+        invalid = signing.Confirmation(SigningOutcome.INVALID, petition_or_404(slug))
+        return _outcome(invalid, "")
     session.commit()
     return redirect(url_for("signing.check_email", slug=slug), code=303)
 

@@ -8,7 +8,7 @@ from sqlmodel import Session
 from petitions.accounts import users
 from petitions.config import settings_of
 from petitions.db import flask_db
-from petitions.db.models import NEXT_PAGE_MAX
+from petitions.db.models import NEXT_PAGE_MAX, Role
 from petitions.roll.addresses import InvalidAddress
 from petitions.web import auth
 from petitions.web.forms import SignInForm, SignInLinkForm
@@ -31,7 +31,7 @@ def _safe_next(target: str | None) -> str | None:
 def home_of(user) -> str:
     """Where a signed-in account starts: organisers at their petitions, scrutineers at the
     audit trail."""
-    return url_for("organiser.index" if user.role == "organiser" else "scrutiny.index")
+    return url_for("organiser.index" if user.role == Role.ORGANISER else "scrutiny.index")
 
 
 @bp.get("/account")

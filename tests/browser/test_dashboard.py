@@ -68,7 +68,7 @@ def tokens_for(app, *member_ids: str) -> list[str]:
     with Session(flask_db.engine_of(app)) as session:
         pks = dict(
             session.execute(
-                select(Member.member_id, Member.id).where(Member.member_id.in_(member_ids))
+                select(Member.number, Member.id).where(Member.number.in_(member_ids))
             ).all()
         )
     target = petition(app).id

@@ -52,7 +52,7 @@ def page(browser, base_url):
 def confirm(app, member_id: str) -> dict:
     """Confirm ``member_id``'s signature as its e-mailed link would; the receipt."""
     with Session(flask_db.engine_of(app)) as session:
-        member = session.exec(select(Member).where(Member.member_id == member_id)).scalar_one()
+        member = session.exec(select(Member).where(Member.number == member_id)).scalar_one()
     token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app).id, member.id)
     result = signing.confirm(flask_db.engine_of(app), settings_of(app), token)
     assert result.status == "confirmed"

@@ -16,7 +16,7 @@ def add_members(db, count, *, status="active"):
     for number in range(count):
         db.add(
             Member(
-                member_id=f"{status}-{number}",
+                number=f"{status}-{number}",
                 email=f"{status}{number}@example.org",
                 email_key=f"{status}{number}@example.org",
                 status=status,

@@ -2,9 +2,11 @@
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 from petitions.db import flask_db, schema
+from petitions.db.models import Member, RollImportNote
 
 
 def test_migrations_match_the_models(app):
@@ -17,3 +19,14 @@ def test_upgrade_is_idempotent_and_reports_current(app):
     engine = flask_db.engine_of(app)
     schema.upgrade(engine)
     schema.require_current(engine)
+
+
+def test_membership_numbers_keep_their_column_name(app):
+    """``Member.number`` and ``RollImportNote.member_number`` are Python names: in the database
+    both columns are still called member_id, as the roll file calls them."""
+    columns = inspect(flask_db.engine_of(app))
+    assert "member_id" in {column["name"] for column in columns.get_columns("member")}
+    assert "number" not in {column["name"] for column in columns.get_columns("member")}
+    assert "member_id" in {column["name"] for column in columns.get_columns("roll_import_note")}
+    assert Member.number.expression.name == "member_id"
+    assert RollImportNote.member_number.expression.name == "member_id"

@@ -50,7 +50,7 @@ BODY = "Hold a vote on the new rules.\n\nThe second paragraph is not in the e-ma
 def member_pk(app, member_id: str) -> int:
     """The database id of the member with membership number ``member_id``."""
     with Session(flask_db.engine_of(app)) as session:
-        return session.exec(select(Member.id).where(Member.member_id == member_id)).one()
+        return session.exec(select(Member.id).where(Member.number == member_id)).one()
 
 
 def start(client, region: str = "", rate: int | str = 600, slug: str = "vote"):
@@ -155,7 +155,7 @@ def roll(app):
         ("X1", "x1@example.org", "active", None),
     )
     with Session(flask_db.engine_of(app)) as session:
-        session.exec(update(Member).where(Member.member_id == "N1").values(name="Nia North"))
+        session.exec(update(Member).where(Member.number == "N1").values(name="Nia North"))
         session.commit()
     open_petition(app, "vote", threshold=100, body=BODY)
     return app
@@ -238,7 +238,7 @@ def test_signed_opted_out_and_lapsed_members_are_skipped_at_send_time(
     sign(roll, client, "N2")
     opt_out(roll, "n3@example.org")
     with Session(flask_db.engine_of(roll)) as session:
-        session.exec(update(Member).where(Member.member_id == "S1").values(status="lapsed"))
+        session.exec(update(Member).where(Member.number == "S1").values(status="lapsed"))
         session.commit()
     drain(roll, worker)
     assert_each_invited_once(roll, ["n1@example.org", "s3@example.org", "x1@example.org"])

@@ -136,7 +136,7 @@ def cross_threshold(app, service_app, slug: str = "vote", threshold: int = 2) ->
     target = petition(app, slug)
     add_members(app, *[(f"{slug}-{n}", f"{slug}-{n}@example.org") for n in range(threshold)])
     with Session(flask_db.engine_of(app)) as session:
-        ids = session.exec(select(Member.id).where(Member.member_id.startswith(f"{slug}-"))).all()
+        ids = session.exec(select(Member.id).where(Member.number.startswith(f"{slug}-"))).all()
     client = service_app.test_client()
     for member_id in ids:
         token = tokens.make_token(app.config["SECRET_KEY"], [], target.id, member_id)

@@ -18,7 +18,7 @@ def add_members(db, count, *, status="active", start=0):
     for number in range(start, start + count):
         db.add(
             Member(
-                member_id=f"M{number:06d}",
+                number=f"M{number:06d}",
                 email=f"m{number}@example.org",
                 email_key=f"m{number}@example.org",
                 status=status,

@@ -37,7 +37,7 @@ def confirm_members(app, client, slug: str, count: int, prefix: str = "M") -> No
     add_members(app, *[(f"{prefix}{n}", f"{prefix.lower()}{n}@example.org") for n in range(count)])
     with Session(flask_db.engine_of(app)) as session:
         ids = session.exec(
-            select(Member.id).where(Member.member_id.in_([f"{prefix}{n}" for n in range(count)]))
+            select(Member.id).where(Member.number.in_([f"{prefix}{n}" for n in range(count)]))
         ).all()
     target = petition(app, slug)
     for member_id in ids:

@@ -16,11 +16,11 @@ HEADER = "member_id,email,name,region,status,joined_on\n"
 def members(app) -> list[tuple]:
     """Every member row, in full, in member-number order."""
     with Session(flask_db.engine_of(app)) as session:
-        rows = session.exec(select(Member).order_by(Member.member_id)).scalars()
+        rows = session.exec(select(Member).order_by(Member.number)).scalars()
         return [
             (
                 m.id,
-                m.member_id,
+                m.number,
                 m.email,
                 m.email_key,
                 m.name,
@@ -41,7 +41,7 @@ def imports(app) -> list[RollImport]:
 def notes(app, import_id: int, kind: str) -> list[tuple]:
     with Session(flask_db.engine_of(app)) as session:
         query = (
-            select(RollImportNote.line, RollImportNote.member_id, RollImportNote.detail)
+            select(RollImportNote.line, RollImportNote.member_number, RollImportNote.detail)
             .where(RollImportNote.import_id == import_id, RollImportNote.kind == kind)
             .order_by(RollImportNote.line)
         )

@@ -63,7 +63,7 @@ def upload_row(app, upload_id: int) -> RollUpload:
 
 def member_ids(app) -> dict[str, str]:
     with Session(flask_db.engine_of(app)) as session:
-        return dict(session.execute(select(Member.member_id, Member.status)).all())
+        return dict(session.execute(select(Member.number, Member.status)).all())
 
 
 def count(app, model) -> int:

@@ -32,7 +32,7 @@ def arrange(app, times, *, opened_at=T0, closes_at=None, requests=(), members=No
             session.execute(
                 insert(Member),
                 [
-                    {"member_id": f"A{i}", "email": f"a{i}@example.org"}
+                    {"number": f"A{i}", "email": f"a{i}@example.org"}
                     | {"email_key": f"a{i}@example.org", "status": "active"}
                     for i in range(count)
                 ],

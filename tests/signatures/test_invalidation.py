@@ -99,7 +99,7 @@ def confirm_on(app, slug, member_id):
     from petitions.signatures import signing, tokens
 
     with Session(flask_db.engine_of(app)) as session:
-        member = session.scalars(select(Member).where(Member.member_id == member_id)).one()
+        member = session.scalars(select(Member).where(Member.number == member_id)).one()
     token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app, slug).id, member.id)
     result = signing.confirm(flask_db.engine_of(app), settings_of(app), token)
     assert result.status == "confirmed"

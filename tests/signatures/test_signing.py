@@ -137,7 +137,7 @@ def rows(app, model) -> int:
 def member_pk(app, member_id: str) -> int:
     """The database id of the member numbered ``member_id``."""
     with Session(flask_db.engine_of(app)) as session:
-        return session.exec(select(Member.id).where(Member.member_id == member_id)).one()
+        return session.exec(select(Member.id).where(Member.number == member_id)).one()
 
 
 def linked_member(app, link: str) -> int:
@@ -150,7 +150,7 @@ def linked_member(app, link: str) -> int:
 
 def set_member_status(app, member_id: str, status: str) -> None:
     with Session(flask_db.engine_of(app)) as session, session.begin():
-        session.execute(update(Member).where(Member.member_id == member_id).values(status=status))
+        session.execute(update(Member).where(Member.number == member_id).values(status=status))
 
 
 def close_petition(app, slug="vote") -> None:

@@ -44,7 +44,7 @@ T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
 def member_pk(app, member_id: str) -> int:
     with Session(flask_db.engine_of(app)) as session:
-        return session.scalars(select(Member.id).where(Member.member_id == member_id)).one()
+        return session.scalars(select(Member.id).where(Member.number == member_id)).one()
 
 
 def confirm(client, app, member_id: str, slug: str = "vote") -> int:

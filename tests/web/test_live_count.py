@@ -25,7 +25,7 @@ from tests.helpers import add_members, open_petition, petition
 
 def confirm(client, app, member_id: str) -> None:
     with Session(flask_db.engine_of(app)) as session:
-        pk = session.scalars(select(Member.id).where(Member.member_id == member_id)).one()
+        pk = session.scalars(select(Member.id).where(Member.number == member_id)).one()
     token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app).id, pk)
     response = client.post("/api/v1/signatures/confirm", json={"token": token})
     assert response.get_json()["status"] == "confirmed"

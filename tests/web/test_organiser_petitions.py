@@ -597,7 +597,7 @@ def test_update_draft_checks_fields_as_creation_does_and_reports_changes(db):
 
 def test_opening_threshold_previews_what_opening_freezes(db):
     for number in range(7):
-        db.add(Member(member_id=str(number), email=f"{number}@e.org", email_key=f"{number}@e.org"))
+        db.add(Member(number=str(number), email=f"{number}@e.org", email_key=f"{number}@e.org"))
     lifecycle.create_petition(db, slug="p", title="P", threshold_percent=30)
     db.commit()
     draft = lifecycle.find_petition(db, "p")

@@ -8,12 +8,14 @@ from petitions.db.models import Petition
 from petitions.lifecycle import rules
 from petitions.roll.addresses import InvalidAddress
 from petitions.signatures import counts, signing
+from petitions.signatures.outcomes import SigningOutcome
 from petitions.transparency import store
 from petitions.web import live_count as live
 from petitions.web import live_wsgi, rate_limits
 from petitions.web.api import models, openapi
 from petitions.web.errors import json_error
 from petitions.web.loaders import petition_or_404
+from petitions.web.outcomes import OUTCOME_STATUS
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # The live count's 200s are answered in front of Flask (petitions.web.live_wsgi); the view below
@@ -86,18 +88,20 @@ def request_signature(slug: str):
         return json_error(400, "invalid_email", str(exc))
     except signing.SigningError as exc:
         session.rollback()
-        status = {"not_found": 404, "petition_closed": 409}.get(exc.code, 400)
-        return json_error(status, exc.code, str(exc))
+        return json_error(OUTCOME_STATUS[exc.code], exc.code, str(exc))
     session.commit()
     return jsonify(status="check_email"), 202
 
 
+# The error code and message of each outcome of confirming that is not a success.
 CONFIRM_ERRORS = {
-    "expired": (400, "expired_token", "the link has expired; ask for a fresh one by signing again"),
-    "invalid": (400, "invalid_token", "the token is not valid"),
-    "petition_closed": (409, "petition_closed", "the petition is closed"),
-    "not_in_good_standing": (
-        403,
+    SigningOutcome.EXPIRED: (
+        "expired_token",
+        "the link has expired; ask for a fresh one by signing again",
+    ),
+    SigningOutcome.INVALID: ("invalid_token", "the token is not valid"),
+    SigningOutcome.PETITION_CLOSED: ("petition_closed", "the petition is closed"),
+    SigningOutcome.NOT_IN_GOOD_STANDING: (
         "not_in_good_standing",
         "the member this link was made for is not in good standing",
     ),
@@ -109,9 +113,9 @@ def confirm_signature():
     """Confirm the signature a token names."""
     body = models.ConfirmRequest.parse(request.get_json(silent=True))
     result = signing.confirm(flask_db.engine(), settings_of(current_app), body.token)
-    if result.status == "confirmed":
-        return jsonify(status="confirmed", receipt=result.receipt)
-    if result.status == "already_signed":
-        return jsonify(status="already_signed")
-    status, code, message = CONFIRM_ERRORS[result.status]
-    return json_error(status, code, message)
+    if result.status == SigningOutcome.CONFIRMED:
+        return jsonify(status=result.status, receipt=result.receipt)
+    if result.status == SigningOutcome.ALREADY_SIGNED:
+        return jsonify(status=result.status)
+    code, message = CONFIRM_ERRORS[result.status]
+    return json_error(OUTCOME_STATUS[result.status], code, message)
