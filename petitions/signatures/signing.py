@@ -114,25 +114,39 @@ def request_signature(
     return request
 
 
-def _decide(session: Session, request: SignRequest, petition: Petition) -> tuple[MailPurpose, dict]:
-    """Which mail the requester gets, and what it needs to say."""
+def _roll_addresses(members) -> list[str]:
+    """The addresses the roll gives for ``members``, each once, in roll order."""
+    return list(dict.fromkeys(member.email for member in members))
+
+
+def _decide(
+    session: Session, request: SignRequest, petition: Petition
+) -> tuple[MailPurpose, dict, list[str]]:
+    """Which mail the requester gets, what it needs to say, and where it goes.
+
+    Addresses are matched by their key, which folds look-alikes together; but a typed address
+    that folds to a member's key may be a stranger's mailbox. So whatever concerns members on
+    the roll goes to the roll's own addresses for them, never to the typed one (an empty list:
+    the typed address, for answers that concern no member).
+    """
     if rules.effective_state(petition) not in SIGNING_STATES:
-        return MailPurpose.PETITION_CLOSED, {}
+        return MailPurpose.PETITION_CLOSED, {}, []
     candidates = session.scalars(
         select(Member).where(
             Member.email_key == request.email_key, Member.status == MemberStatus.ACTIVE
         )
     ).all()
     if not candidates:
-        return MailPurpose.NOT_IN_GOOD_STANDING, {}
+        return MailPurpose.NOT_IN_GOOD_STANDING, {}, []
+    household = _roll_addresses(candidates)
     if request.member_number is not None:
         chosen = [m for m in candidates if m.number == request.member_number]
         if not chosen:
             if len(candidates) > 1:
-                return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, {"number_given": True}
-            return MailPurpose.WRONG_NUMBER, {}
+                return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, {"number_given": True}, household
+            return MailPurpose.WRONG_NUMBER, {}, household
     elif len(candidates) > 1:
-        return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, {"number_given": False}
+        return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, {"number_given": False}, household
     else:
         chosen = candidates
     member = chosen[0]
@@ -142,8 +156,8 @@ def _decide(session: Session, request: SignRequest, petition: Petition) -> tuple
         )
     ).first()
     if signed is not None:
-        return MailPurpose.ALREADY_SIGNED, {"number": signed}
-    return MailPurpose.CONFIRM_LINK, {"member": member, "name": member.name}
+        return MailPurpose.ALREADY_SIGNED, {"number": signed}, [member.email]
+    return MailPurpose.CONFIRM_LINK, {"member": member, "name": member.name}, [member.email]
 
 
 def confirm_url(settings: Settings, petition: Petition, member_id: int) -> str:
@@ -161,7 +175,7 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
         if request is None or request.done_at is not None:
             return
         petition = session.get(Petition, request.petition_id)
-        purpose, context = _decide(session, request, petition)
+        purpose, context, roll_addresses = _decide(session, request, petition)
         context.setdefault("name", None)
         context.update(
             petition=petition,
@@ -170,7 +184,8 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
         )
         if purpose == MailPurpose.CONFIRM_LINK:
             context["link"] = confirm_url(settings, petition, context.pop("member").id)
-        session.add(mail.compose(purpose, request.email, context, petition.id))
+        for address in roll_addresses or [request.email]:
+            session.add(mail.compose(purpose, address, context, petition.id))
         request.outcome = purpose
         request.done_at = utcnow()
         request.leased_until = None

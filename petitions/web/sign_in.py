@@ -67,7 +67,8 @@ def sign_in():
 @bp.get("/sign-in/sent")
 def sent():
     """The one answer to every request for a sign-in link."""
-    return render_template("auth/sent.html")
+    minutes = settings_of(current_app).sign_in_link_max_age // 60
+    return render_template("auth/sent.html", minutes=minutes or 1)
 
 
 @bp.get("/sign-in/link")

@@ -55,6 +55,7 @@ def database_url(tmp_path):
 CONFIRM_ELSEWHERE = """
 import sys
 from app import create_app
+from petitions.config import settings_of
 from petitions.signatures import signing
 from petitions.db import flask_db
 app = create_app()

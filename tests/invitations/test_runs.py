@@ -473,7 +473,7 @@ def test_a_batch_repeated_after_its_commit_mails_nobody_twice(roll, organiser, w
     # The same run's batch done over and over, whatever the schedule says (a worker that
     # committed, crashed before anyone knew, and was run again): each member is mailed once.
     for _ in range(6):
-        invitations.send_batch(engine, roll.config, run.id)
+        invitations.send_batch(engine, settings_of(roll), run.id)
     assert_each_invited_once(roll, ACTIVE)
     assert run_of(roll, run.id).done_at is not None
 
@@ -512,7 +512,7 @@ def test_concurrent_runs_on_postgresql_mail_each_member_once(big_roll, organiser
         try:
             barrier.wait(30)
             for _ in range(400):
-                invitations.send_batch(engine, big_roll.config, run_id)
+                invitations.send_batch(engine, settings_of(big_roll), run_id)
                 if run_of(big_roll, run_id).done_at is not None:
                     return
             errors.append(f"run {run_id} did not finish")
@@ -709,7 +709,7 @@ def opt_outs(app) -> list[str]:
 
 
 def test_opening_the_opt_out_link_shows_a_button_and_changes_nothing(roll, client):
-    url = invitation_opt_out.opt_out_url(roll.config, "n1@example.org")
+    url = invitation_opt_out.opt_out_url(settings_of(roll), "n1@example.org")
     page = client.get(url.removeprefix("http://127.0.0.1:5000"))
     assert page.status_code == 200
     text = page.get_data(as_text=True)
@@ -720,7 +720,7 @@ def test_opening_the_opt_out_link_shows_a_button_and_changes_nothing(roll, clien
 
 
 def test_pressing_the_button_records_the_opt_out_once(roll, client):
-    token = invitation_opt_out.make_token(roll.config, "n1@example.org")
+    token = invitation_opt_out.make_token(settings_of(roll), "n1@example.org")
     response = client.post("/invitations/opt-out", data={"token": token})
     assert response.status_code == 303
     assert response.headers["Location"] == "/invitations/opt-out/done"
@@ -750,16 +750,20 @@ def test_a_forged_opt_out_token_is_refused_with_400(roll, client, token):
 
 
 def test_tokens_of_other_purposes_are_not_opt_out_tokens(roll, client):
-    confirm = token_of(signing.confirm_url(roll.config, petition(roll), member_pk(roll, "N1")))
+    confirm = token_of(
+        signing.confirm_url(settings_of(roll), petition(roll), member_pk(roll, "N1"))
+    )
     assert client.post("/invitations/opt-out", data={"token": confirm}).status_code == 400
-    other_key = dict(roll.config, SECRET_KEY="another-key")
+    other_key = settings_of(roll).replace(secret_key="another-key")
     foreign = invitation_opt_out.make_token(other_key, "n1@example.org")
     assert client.post("/invitations/opt-out", data={"token": foreign}).status_code == 400
     assert opt_outs(roll) == []
 
 
 def test_an_opt_out_token_signed_with_a_retired_key_still_works(roll, client):
-    retired = invitation_opt_out.make_token(dict(roll.config, SECRET_KEY="old"), "n1@example.org")
+    retired = invitation_opt_out.make_token(
+        settings_of(roll).replace(secret_key="old"), "n1@example.org"
+    )
     configure(roll, secret_key_fallbacks=["old"])
     assert client.post("/invitations/opt-out", data={"token": retired}).status_code == 303
     assert opt_outs(roll) == ["n1@example.org"]

@@ -329,7 +329,7 @@ def test_the_confirm_link_mail_carries_the_link_on_a_line_of_its_own(app, client
     mail = mail_after(app, worker, client, "Ann@Example.org")
 
     assert mail.purpose == "confirm_link"
-    assert mail.to_address == "Ann@Example.org"
+    assert mail.to_address == "ann@example.org"  # the roll's address, not the typed variant
     assert mail.subject == "Confirm your signature: Petition vote"
     link = link_in(mail.text_body)
     assert link.startswith(f"{BASE_URL}/p/vote/confirm?token=")
@@ -395,7 +395,9 @@ def test_the_mail_says_what_happened(app, client, worker):
         case = (email, number)
         mail = mail_after(app, worker, client, email, number)
         assert mail.purpose == purpose, case
-        assert mail.to_address == email, case
+        # The roll's address where members are concerned (every roll address here is lower
+        # case), the typed one where none is.
+        assert mail.to_address == email.lower(), case
         assert "Petition vote" in mail.subject, case
         text = " ".join(mail.text_body.split())
         for phrase in phrases:
@@ -434,7 +436,7 @@ def test_already_signed_gets_a_mail_saying_so(app, client, worker):
     mail = mail_after(app, worker, client, "ANN@example.org")
 
     assert mail.purpose == "already_signed"
-    assert mail.to_address == "ANN@example.org"
+    assert mail.to_address == "ann@example.org"
     assert "already counted (signature number 1)" in mail.text_body
     assert "token=" not in mail.text_body
     assert count_of(app) == 1
@@ -469,7 +471,8 @@ def test_address_variants_reach_the_member(app, client, worker):
     ]:
         mail = mail_after(app, worker, client, typed)
         assert mail.purpose == "confirm_link", typed
-        assert mail.to_address == typed.strip(), typed
+        # The link goes to the roll's address, never to the typed look-alike.
+        assert mail.to_address == "jo.bloggs@gmail.com", typed
         assert linked_member(app, link_in(mail.text_body)) == member_pk(app, "M1"), typed
 
 
@@ -990,3 +993,29 @@ def test_the_json_api_needs_no_csrf_token(app, csrf_client, worker, ann):
     assert confirmed.status_code == 200
     assert confirmed.get_json()["status"] == "confirmed"
     assert count_of(app) == 1
+
+
+def test_a_look_alike_address_never_receives_the_members_link(app, client, worker):
+    # The stranger's mailbox folds to the member's matching key (case, NFKC, gmail dots).
+    add_members(app, ("M1", "jo.bloggs@gmail.com"))
+    open_petition(app)
+    strangers = ("jobloggs@gmail.com", "JO.BLOGGS@googlemail.com", "\uff4a\uff4f.bloggs@gmail.com")
+    for stranger in strangers:
+        answer = sign_api(client, stranger)
+        assert answer.status_code == 202
+        assert answer.get_json() == {"status": "check_email"}
+        worker.run_pending()
+        assert sent_mail(app, stranger) == []
+    links = [link_in(m.text_body) for m in sent_mail(app, "jo.bloggs@gmail.com")]
+    assert len(links) == 3
+    assert {linked_member(app, link) for link in links} == {member_pk(app, "M1")}
+
+
+def test_a_household_is_told_at_its_roll_addresses(app, client, worker):
+    add_members(app, ("H1", "home@example.org"), ("H2", "Home@example.org"))
+    open_petition(app)
+    sign_api(client, "HOME@EXAMPLE.ORG")
+    worker.run_pending()
+    assert sent_mail(app, "HOME@EXAMPLE.ORG") == []
+    assert [m.purpose for m in sent_mail(app, "home@example.org")] == ["household_needs_number"]
+    assert [m.purpose for m in sent_mail(app, "Home@example.org")] == ["household_needs_number"]
