@@ -208,14 +208,14 @@ def dashboard_cookie(app) -> str:
     """A signed-in organiser's session cookie (name=value) for the dashboard viewers."""
     from sqlmodel import Session
 
-    from petitions.accounts import users
+    from petitions.accounts import sessions, users
     from petitions.db import flask_db
     from petitions.db.models import Role
     from petitions.web import auth
 
     with Session(flask_db.engine_of(app)) as session:
         account, _new = users.add_user(session, "bench@example.org", Role.ORGANISER)
-        token = users.start_session(session, account)
+        token = sessions.start_session(session, account)
         session.commit()
     value = app.session_interface.get_signing_serializer(app).dumps({auth.SESSION_KEY: token})
     return f"{app.config['SESSION_COOKIE_NAME']}={value}"

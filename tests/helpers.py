@@ -72,12 +72,12 @@ def token_of(link: str) -> str:
 def sign_in(app, client, email: str = "organiser@example.org", role: str = "organiser"):
     """Give ``email`` an account with ``role`` and sign ``client`` in as it (without the mail
     round trip, which tests/accounts/test_users.py covers)."""
-    from petitions.accounts import users
+    from petitions.accounts import sessions, users
     from petitions.web import auth
 
     with Session(flask_db.engine_of(app), expire_on_commit=False) as session:
         account, _new = users.add_user(session, email, role)
-        token = users.start_session(session, account)
+        token = sessions.start_session(session, account)
         session.commit()
     with client.session_transaction() as browser:
         browser[auth.SESSION_KEY] = token

@@ -3,7 +3,7 @@ it. It sits above every area so that none of them needs to know the others' work
 
 from datetime import timedelta
 
-from petitions.accounts import users
+from petitions.accounts import links
 from petitions.config import Settings
 from petitions.invitations import runs
 from petitions.outbox import mail, webhooks, work
@@ -17,7 +17,7 @@ HANDLERS = {
     WorkKind.WEBHOOK: webhooks.deliver,
     WorkKind.ROLL_UPLOAD: uploads.run_upload,
     WorkKind.INVITATION_RUN: runs.send_batch,
-    WorkKind.SIGN_IN_REQUEST: users.answer_sign_in,
+    WorkKind.SIGN_IN_REQUEST: links.answer_sign_in,
 }
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from werkzeug.exceptions import Forbidden
 
-from petitions.accounts import users
+from petitions.accounts import sessions
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import reader
@@ -45,7 +45,7 @@ def _load_user() -> UserAccount | None:
     # reads, so on SQLite it goes on during a long write (a roll import's progress is watched
     # by signed-in organisers).
     with Session(reader(flask_db.engine()), expire_on_commit=False) as db:
-        account, upkeep = users.session_user(db, settings_of(current_app), token)
+        account, upkeep = sessions.session_user(db, settings_of(current_app), token)
     if upkeep is not None:
         _apply(upkeep)
     if account is None:
@@ -53,10 +53,10 @@ def _load_user() -> UserAccount | None:
     return account
 
 
-def _apply(upkeep: users.Upkeep) -> None:
+def _apply(upkeep: sessions.Upkeep) -> None:
     try:
         with Session(flask_db.engine()) as db:
-            users.apply_upkeep(db, upkeep)
+            sessions.apply_upkeep(db, upkeep)
             db.commit()
     except OperationalError:
         # Bookkeeping only (the session's times are checked on every request whatever is
@@ -78,7 +78,7 @@ def sign_out() -> None:
     token = session.get(SESSION_KEY)
     if isinstance(token, str):
         with Session(flask_db.engine()) as db:
-            users.end_session(db, token)
+            sessions.end_session(db, token)
             db.commit()
     session.clear()
     g.current_user = None

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from sqlmodel import Session
 
-from petitions.accounts import users
+from petitions.accounts import links
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import NEXT_PAGE_MAX, Role
@@ -55,7 +55,7 @@ def sign_in():
     email = form.email.data
     with Session(flask_db.engine()) as db:
         try:
-            users.request_sign_in(db, email, next_page)
+            links.request_sign_in(db, email, next_page)
         except InvalidAddress as exc:
             return render_template(
                 "auth/sign_in.html", next_page=next_page, error=str(exc), email=email
@@ -76,8 +76,8 @@ def link():
     """The page a mailed link opens: a button, because mail scanners follow links."""
     token = request.args.get("token", "")
     try:
-        users.check_link(settings_of(current_app), token)
-    except users.SignInLinkInvalid as exc:
+        links.check_link(settings_of(current_app), token)
+    except links.SignInLinkInvalid as exc:
         return render_template("auth/invalid.html", reason=str(exc)), 400
     next_page = _safe_next(request.args.get("next"))
     return render_template("auth/link.html", token=token, next_page=next_page)
@@ -89,8 +89,8 @@ def use_link():
     form = SignInLinkForm(request.form)
     with Session(flask_db.engine(), expire_on_commit=False) as db:
         try:
-            user, session_token = users.use_link(db, settings_of(current_app), form.token.data)
-        except users.SignInLinkInvalid as exc:
+            user, session_token = links.use_link(db, settings_of(current_app), form.token.data)
+        except links.SignInLinkInvalid as exc:
             db.rollback()
             return render_template("auth/invalid.html", reason=str(exc)), 400
         db.commit()

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from petitions.accounts import users
+from petitions.accounts import links
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import AuditEvent, SignInLink, SignInRequest, UserAccount, UserSession
@@ -235,10 +235,10 @@ def test_concurrent_use_of_one_link_signs_in_once(app, runner):
     def use():
         with Session(flask_db.engine_of(app)) as session:
             try:
-                users.use_link(session, settings_of(app), token)
+                links.use_link(session, settings_of(app), token)
                 session.commit()
                 results.append("ok")
-            except users.SignInLinkInvalid:
+            except links.SignInLinkInvalid:
                 session.rollback()
                 results.append("refused")
 
