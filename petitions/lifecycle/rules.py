@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from petitions.db.engine import utcnow
 from petitions.db.models import Member, MemberStatus, Petition, PetitionState
+from petitions.text import breaks_lines
 
 SLUG_PATTERN = re.compile(r"[a-z0-9-]{1,64}")
 TITLE_MAX = 200
@@ -65,8 +66,12 @@ def _validate_title(title: str) -> str:
         raise PetitionError(
             f"title is {len(title)} characters long; the limit is {TITLE_MAX}", "title"
         )
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in title):
-        raise PetitionError("title must be a single line without control characters", "title")
+    if breaks_lines(title):
+        raise PetitionError(
+            "title must be a single line, without line breaks (U+2028, U+2029 and U+0085 "
+            "included) or control characters",
+            "title",
+        )
     return title
 
 

@@ -2,6 +2,7 @@
 the development mailbox. Only worker jobs send; no web request talks SMTP."""
 
 import functools
+import logging
 import re
 import smtplib
 import ssl
@@ -21,6 +22,7 @@ from sqlmodel import Session
 from petitions.config import Settings
 from petitions.db.engine import utcnow
 from petitions.db.models import Mail
+from petitions.text import one_line
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "mail"
 
@@ -50,6 +52,7 @@ SUBJECTS = {
     MailPurpose.INVITATION: "You are invited to sign: {title}",
 }
 SMTP_TIMEOUT = 30
+log = logging.getLogger(__name__)
 _URL = re.compile(r"https?://[^\s<>\"]+")
 
 
@@ -79,7 +82,9 @@ def compose(
     whole and a program can find it.
     """
     petition = context.get("petition")
-    subject = SUBJECTS[purpose].format(title=petition.title if petition else "")
+    # A title stored before titles were checked may still hold a line break: a header gets it
+    # as a space, never as a break that would make the mail impossible to send.
+    subject = one_line(SUBJECTS[purpose].format(title=petition.title if petition else ""))
     text = _env.get_template(f"{purpose}.txt").render(**context)
     paragraphs = [part.strip() for part in text.split("\n\n") if part.strip()]
     html = _env.get_template("base.html").render(
@@ -102,7 +107,7 @@ def _message(mail: Mail, sender: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = mail.to_address
-    message["Subject"] = mail.subject
+    message["Subject"] = one_line(mail.subject)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(idstring=f"mail{mail.id}", domain=sender.split("@")[-1])
     message.set_content(mail.text_body)
@@ -149,7 +154,17 @@ def send(engine: Engine, settings: Settings, mail_id: int) -> None:
         mail = session.get(Mail, mail_id)
         if mail is None or mail.done_at is not None:
             return
-        message = _message(mail, settings.mail_from)
+        try:
+            message = _message(mail, settings.mail_from)
+        except Exception as exc:
+            # Making the message from the same row fails the same way every time: retrying
+            # would only fail again, for ever. It is marked failed, with why, for organisers.
+            unsendable = f"cannot be composed: {type(exc).__name__}: {exc}"
+        else:
+            unsendable = None
+    if unsendable:
+        _mark_failed(engine, mail_id, unsendable)
+        return
     smtp_url = settings.smtp_url
     if smtp_url:
         _send_smtp(smtp_url, message)
@@ -161,3 +176,17 @@ def send(engine: Engine, settings: Settings, mail_id: int) -> None:
         mail.transport = "smtp" if smtp_url else "dev"
         mail.leased_until = None
         mail.last_error = None
+
+
+FAILED = "failed"
+
+
+def _mark_failed(engine: Engine, mail_id: int, reason: str) -> None:
+    """Record that mail ``mail_id`` can never be sent, and why; it is not tried again."""
+    log.warning("mail %d cannot be sent: %s", mail_id, reason)
+    with Session(engine) as session, session.begin():
+        mail = session.get(Mail, mail_id)
+        mail.done_at = utcnow()
+        mail.transport = FAILED
+        mail.leased_until = None
+        mail.last_error = reason[:2000]

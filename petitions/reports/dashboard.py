@@ -18,6 +18,7 @@ from sqlmodel import Session
 from petitions.db.engine import utcnow
 from petitions.db.models import (
     Invitation,
+    Mail,
     Member,
     Petition,
     Signature,
@@ -27,7 +28,7 @@ from petitions.db.models import (
     WebhookDelivery,
 )
 from petitions.lifecycle import rules
-from petitions.outbox.mail import MailPurpose
+from petitions.outbox.mail import FAILED, MailPurpose
 from petitions.signatures import counts
 
 # Bucket widths for the chart, smallest first, with their names; the smallest that gives at most
@@ -129,6 +130,15 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class FailedMail:
+    """E-mails of one purpose that can never be sent (they could not be composed), and why."""
+
+    purpose: str
+    count: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Delivery:
     """A threshold webhook to one URL and every try at it. ``status`` is delivered, disabled
     (the ballot system answered 410), trying (a try is under way) or waiting (for its next
@@ -174,6 +184,7 @@ class Dashboard:
     reasons: list[Reason]
     threshold: Threshold | None
     deliveries: list[Delivery] = field(default_factory=list)
+    failed_mails: list[FailedMail] = field(default_factory=list)
 
     def as_json(self) -> dict:
         """The figures as JSON-ready data (times in ISO 8601 UTC)."""
@@ -436,6 +447,17 @@ def webhook_deliveries(session: Session, petition: Petition, now: datetime) -> l
     ]
 
 
+def failed_mails(session: Session, petition: Petition) -> list[FailedMail]:
+    """The petition's e-mails marked failed, by purpose, with the latest reason."""
+    rows = session.execute(
+        select(Mail.purpose, func.count(), func.max(Mail.last_error))
+        .where(Mail.petition_id == petition.id, Mail.transport == FAILED)
+        .group_by(Mail.purpose)
+        .order_by(Mail.purpose)
+    ).all()
+    return [FailedMail(purpose, count, reason or "") for purpose, count, reason in rows]
+
+
 def dashboard(
     session: Session, petition: Petition, max_age: int, now: datetime | None = None
 ) -> Dashboard:
@@ -452,4 +474,5 @@ def dashboard(
         reasons=reasons,
         threshold=threshold_event(session, petition),
         deliveries=webhook_deliveries(session, petition, now),
+        failed_mails=failed_mails(session, petition),
     )

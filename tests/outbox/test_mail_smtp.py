@@ -237,11 +237,11 @@ def test_the_whole_flow_through_smtp(app, client, worker, smtp_server, ann):
 
     (received,) = inbox.messages
     assert received["mail_from"] == MAIL_FROM
-    assert received["rcpt_tos"] == ["Ann@Example.org"]
+    assert received["rcpt_tos"] == ["ann@example.org"]  # the roll's address, as typed there
     assert received["authenticated"] is False
     message = received["message"]
     assert message["From"] == MAIL_FROM
-    assert message["To"] == "Ann@Example.org"
+    assert message["To"] == "ann@example.org"
     assert message["Subject"] == "Confirm your signature: Petition vote"
     assert message["Message-ID"]
     assert message["Date"]
@@ -312,7 +312,7 @@ def test_smtps(app, client, worker, smtp_server, server_tls, trust_test_ca, ann)
     ask_to_sign(client, worker)
 
     (received,) = inbox.messages
-    assert received["rcpt_tos"] == ["Ann@Example.org"]
+    assert received["rcpt_tos"] == ["ann@example.org"]  # the roll's address, as typed there
     assert link_in(parts_of(received["message"])[0])
     row = the_mail(app)
     assert row.done_at is not None
@@ -355,7 +355,7 @@ def test_mail_waits_for_a_server_that_is_down_and_goes_once(app, client, worker,
     worker.run_pending()
 
     (received,) = inbox.messages
-    assert received["rcpt_tos"] == ["Ann@Example.org"]
+    assert received["rcpt_tos"] == ["ann@example.org"]  # the roll's address, as typed there
     with Session(flask_db.engine_of(app)) as session:
         (row,) = session.exec(select(Mail)).all()
     assert row.done_at is not None
