@@ -996,11 +996,10 @@ def test_the_json_api_needs_no_csrf_token(app, csrf_client, worker, ann):
 
 
 def test_a_look_alike_address_never_receives_the_members_link(app, client, worker):
-    # The stranger's mailbox folds to the member's matching key (case, NFKC, gmail dots).
+    # Each stranger's mailbox folds to the member's matching key (case, gmail dots, +tags).
     add_members(app, ("M1", "jo.bloggs@gmail.com"))
     open_petition(app)
-    strangers = ("jobloggs@gmail.com", "JO.BLOGGS@googlemail.com", "\uff4a\uff4f.bloggs@gmail.com")
-    for stranger in strangers:
+    for stranger in ("jobloggs@gmail.com", "JO.BLOGGS@googlemail.com", "Jo.Bloggs+x@gmail.com"):
         answer = sign_api(client, stranger)
         assert answer.status_code == 202
         assert answer.get_json() == {"status": "check_email"}
