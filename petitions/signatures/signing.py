@@ -309,9 +309,12 @@ def _load(engine: Engine, petition_id: int) -> Petition | None:
         return session.get(Petition, petition_id)
 
 
-def renew_request(session: Session, settings: Settings, token: str, slug: str) -> SignRequest:
+def renew_request(
+    session: Session, settings: Settings, token: str, slug: str, network: str | None = None
+) -> SignRequest:
     """A new request to sign for the member an expired (but genuine) link named, answered at
-    their address on the roll. Raises tokens.TokenInvalid for anything but a genuine link."""
+    their address on the roll; ``network`` is the requester's, recorded as for any request.
+    Raises tokens.TokenInvalid for anything but a genuine link."""
     link = tokens.read_token(
         settings.secret_key, settings.secret_key_fallbacks, token, max_age=None
     )
@@ -319,4 +322,4 @@ def renew_request(session: Session, settings: Settings, token: str, slug: str) -
     petition = session.get(Petition, link.petition_id)
     if member is None or petition is None or petition.slug != slug:
         raise tokens.TokenInvalid("names no member of this petition")
-    return request_signature(session, slug, member.email, member.number)
+    return request_signature(session, slug, member.email, member.number, network)

@@ -21,17 +21,27 @@ import ipaddress
 import math
 import time
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, current_app, g, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits.errors import ConfigurationError
+from sqlalchemy import select
+from sqlmodel import Session
 from werkzeug.exceptions import TooManyRequests
 
 from petitions.config import SettingsError, settings_of
+from petitions.db import flask_db
+from petitions.db.engine import reader
+from petitions.db.models import Member
 from petitions.roll.addresses import InvalidAddress, matching_key
+from petitions.signatures import tokens
 from petitions.web.errors import json_error, wants_json
 
-SIGN_ENDPOINTS = ("signing.sign", "api.request_signature")
-CONFIRM_ENDPOINTS = ("signing.confirm", "signing.renew", "api.confirm_signature")
+# Asking for a fresh link in place of an expired one mails a member like a request to sign, so
+# it is counted as one too (per network, and per the member's address), besides as a
+# confirmation.
+RENEW_ENDPOINT = "signing.renew"
+SIGN_ENDPOINTS = ("signing.sign", "api.request_signature", RENEW_ENDPOINT)
+CONFIRM_ENDPOINTS = ("signing.confirm", RENEW_ENDPOINT, "api.confirm_signature")
 # Asking for a sign-in link and spending one share the per-network count; asking is also counted
 # per address. Only POSTs count: showing the form costs nothing.
 SIGN_IN_ENDPOINTS = ("auth.sign_in", "auth.use_link")
@@ -75,8 +85,32 @@ def _given_address() -> str | None:
     return email if isinstance(email, str) else None
 
 
+def _renewed_member_key() -> str | None:
+    # The member a genuine link names, however old; read once per request.
+    if "renewed_member_key" not in g:
+        settings = settings_of(current_app)
+        try:
+            link = tokens.read_token(
+                settings.secret_key,
+                settings.secret_key_fallbacks,
+                request.form.get("token", ""),
+                max_age=None,
+            )
+        except tokens.TokenInvalid:
+            g.renewed_member_key = None
+        else:
+            with Session(reader(flask_db.engine())) as session:
+                g.renewed_member_key = session.scalar(
+                    select(Member.email_key).where(Member.id == link.member_id)
+                )
+    return g.renewed_member_key
+
+
 def address_key() -> str | None:
-    """The matching key of the address the request gives, or None when it is malformed."""
+    """The matching key of the address the request gives (for a fresh link, the address on the
+    roll of the member the old link names), or None when there is none."""
+    if request.endpoint == RENEW_ENDPOINT:
+        return _renewed_member_key()
     email = _given_address()
     if email is None:
         return None

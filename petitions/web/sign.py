@@ -83,7 +83,9 @@ def renew(slug: str):
     token = TokenForm(request.form).token.data
     session = flask_db.session()
     try:
-        signing.renew_request(session, settings_of(current_app), token, slug)
+        signing.renew_request(
+            session, settings_of(current_app), token, slug, rate_limits.client_network()
+        )
     except (tokens.TokenInvalid, signing.SigningError):
         session.rollback()
         invalid = signing.Confirmation(SigningOutcome.INVALID, petition_or_404(slug))

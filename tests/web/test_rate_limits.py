@@ -7,10 +7,13 @@ import re
 
 import pytest
 import redis
+from sqlmodel import Session, select
 
 from app import create_app
 from petitions.config import settings_of
 from petitions.db import flask_db
+from petitions.db.models import Member, Petition, SignRequest
+from petitions.signatures import tokens
 from petitions.web import rate_limits
 from tests.helpers import add_members, open_petition
 
@@ -436,3 +439,27 @@ def test_limits_stay_on_in_memory_while_redis_is_down(make_app, caplog):
     assert statuses == [202] * 5 + [429]
     fallbacks = [r for r in caplog.records if "falling back to in-memory" in r.getMessage()]
     assert len(fallbacks) == 1
+
+
+def renew_form(client, token, ip):
+    return client.post("/p/vote/confirm/renew", data={"token": token}, **from_ip(ip))
+
+
+def test_asking_for_fresh_links_counts_as_asking_to_sign_for_that_address(make_app):
+    built = make_app(SIGN_LIMIT_PER_ADDRESS="3 per hour")
+    client = built.test_client()
+    settings = settings_of(built)
+    with Session(flask_db.engine_of(built)) as session:
+        member = session.exec(select(Member).where(Member.number == "M1")).one()
+        petition_id = session.exec(select(Petition.id).where(Petition.slug == "vote")).one()
+    token = tokens.make_token(settings.secret_key, [], petition_id, member.id)
+    # Another network each time: only the address's own count is at stake.
+    assert sign_api(client, "ann@example.org", "203.0.113.1").status_code == 202
+    assert renew_form(client, token, "198.51.100.1").status_code == 303
+    assert renew_form(client, token, "192.0.2.1").status_code == 303
+    refused = renew_form(client, token, "203.0.113.99")
+    assert refused.status_code == 429
+    assert sign_api(client, "ANN@example.org", "198.51.100.7").status_code == 429
+    with Session(flask_db.engine_of(built)) as session:
+        networks = session.exec(select(SignRequest.network).order_by(SignRequest.id)).all()
+    assert networks == ["203.0.113.0/24", "198.51.100.0/24", "192.0.2.0/24"]
