@@ -123,6 +123,8 @@ INT_SETTINGS = {
     "INVITATION_RATE_PER_MINUTE": 600,
     # The largest roll file that may be uploaded in the browser, in bytes.
     "ROLL_UPLOAD_MAX_BYTES": 64 * 1024 * 1024,
+    # Seconds an invitation's opt-out link stays valid.
+    "OPT_OUT_LINK_MAX_AGE": 90 * 24 * 3600,
 }
 # Each limit in Flask-Limiter's notation ("60 per hour", "10/minute;100/day").
 DEFAULT_LIMITS = {
@@ -160,6 +162,7 @@ class Settings:
     session_max_seconds: int
     invitation_rate_per_minute: int
     roll_upload_max_bytes: int
+    opt_out_link_max_age: int
     sign_limit_per_network: str
     sign_limit_per_address: str
     confirm_limit_per_network: str

@@ -57,17 +57,27 @@ def answer_sign_in(engine: Engine, settings: Settings, request_id: int) -> None:
             return
         nonce = secrets.token_urlsafe(16)
         session.add(SignInLink(user_id=account.id, nonce=nonce))
-        token = _serializer(settings).dumps({"u": account.id, "n": nonce})
-        link = f"{settings.base_url}/sign-in/link?token={token}"
-        if request.next_page:
-            link += "&" + urlencode({"next": request.next_page})
         context = {
             "email": account.email,
-            "link": link,
             "button": "Sign in",
             "max_age_minutes": max(1, settings.sign_in_link_max_age // 60),
         }
-        session.add(mail.compose(mail.MailPurpose.SIGN_IN, account.email, context, None))
+        # The nonce alone signs nobody in: the link's token is made, with SECRET_KEY, only
+        # when the mail is sent.
+        spec = {"kind": "sign_in", "user_id": account.id, "nonce": nonce, "next": request.next_page}
+        session.add(
+            mail.compose(mail.MailPurpose.SIGN_IN, account.email, context, None, {"link": spec})
+        )
+
+
+def make_link(settings: Settings, spec: dict) -> str:
+    """The sign-in link made from ``spec`` (see answer_sign_in): its token counts its age from
+    now, when the mail leaves."""
+    token = _serializer(settings).dumps({"u": spec["user_id"], "n": spec["nonce"]})
+    link = f"{settings.base_url}/sign-in/link?token={token}"
+    if spec.get("next"):
+        link += "&" + urlencode({"next": spec["next"]})
+    return link
 
 
 def _read(settings: Settings, token: str) -> tuple[int, str]:

@@ -163,7 +163,12 @@ class SignRequest(Work, table=True):
 
 
 class Mail(Work, table=True):
-    """An e-mail to send, composed in full when it is decided on."""
+    """An e-mail to send, composed when it is decided on; its links are not in it.
+
+    The bodies hold a placeholder where each link goes, and ``links`` (JSON) what each link is
+    made from; the links are made when the mail is sent, so that whoever reads the database
+    finds no link that would sign or sign in (outbox.mail).
+    """
 
     __tablename__ = "mail"
     __table_args__ = (Index("ix_mail_due", "done_at", "next_attempt_at"),)
@@ -176,6 +181,7 @@ class Mail(Work, table=True):
     purpose: str = Field(max_length=32)
     petition_id: int | None = Field(default=None, foreign_key="petition.id")
     transport: str | None = Field(default=None, max_length=8)
+    links: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Signature(SQLModel, table=True):

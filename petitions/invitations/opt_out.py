@@ -3,11 +3,12 @@ the record of the address it names.
 
 The link names the mailbox's matching key (one opt-out covers every variant of an address, and
 every member of a household sharing it), signed with itsdangerous under a salt of its own so
-that no other token of the service is accepted here. It does not expire: an old invitation's
-link must still work. Recording an opt-out twice changes nothing.
+that no other token of the service is accepted here. Like every other link it expires, after
+OPT_OUT_LINK_MAX_AGE (long: an invitation may be read weeks later). Recording an opt-out twice
+changes nothing.
 """
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -23,10 +24,10 @@ class OptOutTokenInvalid(Exception):
     """The opt-out token was not made by this service, or has been tampered with."""
 
 
-def _serializer(settings: Settings) -> URLSafeSerializer:
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
     # itsdangerous signs with the last key and verifies with any, so the current key goes last.
     keys = [*reversed(settings.secret_key_fallbacks), settings.secret_key]
-    return URLSafeSerializer(keys, salt=SALT)
+    return URLSafeTimedSerializer(keys, salt=SALT)
 
 
 def make_token(settings: Settings, email_key: str) -> str:
@@ -37,7 +38,9 @@ def make_token(settings: Settings, email_key: str) -> str:
 def read_token(settings: Settings, token: str) -> str:
     """The matching key a token names; raise OptOutTokenInvalid for anything not genuine."""
     try:
-        payload = _serializer(settings).loads(token)
+        payload = _serializer(settings).loads(token, max_age=settings.opt_out_link_max_age)
+    except SignatureExpired:
+        raise OptOutTokenInvalid("expired") from None
     except BadSignature:
         raise OptOutTokenInvalid("bad signature") from None
     key = payload.get("k") if isinstance(payload, dict) else None
@@ -49,6 +52,16 @@ def read_token(settings: Settings, token: str) -> str:
 def opt_out_url(settings: Settings, email_key: str) -> str:
     """The opt-out link for a mailbox, as an invitation carries it."""
     return f"{settings.base_url}{PATH}?token={make_token(settings, email_key)}"
+
+
+def link_spec(email_key: str) -> dict:
+    """What the opt-out link for a mailbox is made from, when its mail is sent."""
+    return {"kind": "opt_out", "email_key": email_key}
+
+
+def make_link(settings: Settings, spec: dict) -> str:
+    """The opt-out link made from ``spec`` (see link_spec)."""
+    return opt_out_url(settings, spec["email_key"])
 
 
 def is_opted_out(session: Session, email_key: str) -> bool:

@@ -292,13 +292,15 @@ def _compose(settings: Settings, petition: Petition, member) -> Mail:
         "petition": petition,
         "name": member.name,
         "summary": summary(petition.body),
-        "link": signing.confirm_url(settings, petition, member.id),
         "button": "Sign the petition",
         "max_age_hours": round(settings.confirm_link_max_age / 3600),
         "petition_url": f"{settings.base_url}/p/{petition.slug}",
-        "opt_out_link": opt_out.opt_out_url(settings, member.email_key),
     }
-    return mail.compose(mail.MailPurpose.INVITATION, member.email, context, petition.id)
+    links = {
+        "link": signing.confirm_link_spec(petition, member.id),
+        "opt_out_link": opt_out.link_spec(member.email_key),
+    }
+    return mail.compose(mail.MailPurpose.INVITATION, member.email, context, petition.id, links)
 
 
 def _invite(session: Session, settings: Settings, run: InvitationRun, petition: Petition, members):

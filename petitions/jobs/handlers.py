@@ -5,15 +5,28 @@ from datetime import timedelta
 
 from petitions.accounts import links
 from petitions.config import Settings
-from petitions.invitations import runs
+from petitions.invitations import opt_out, runs
 from petitions.outbox import mail, webhooks, work
 from petitions.outbox.work import DEFAULT_LEASE, WorkItem, WorkKind
 from petitions.roll import uploads
 from petitions.signatures import signing
 
+# How each kind of link in a mail is made when the mail is sent (see outbox.mail).
+LINK_MAKERS = {
+    "confirm": signing.make_confirm_link,
+    "sign_in": links.make_link,
+    "opt_out": opt_out.make_link,
+}
+
+
+def send_mail(engine, settings: Settings, mail_id: int) -> None:
+    """Send a mail, its links made now."""
+    mail.send(engine, settings, mail_id, LINK_MAKERS)
+
+
 HANDLERS = {
     WorkKind.SIGN_REQUEST: signing.answer_request,
-    WorkKind.MAIL: mail.send,
+    WorkKind.MAIL: send_mail,
     WorkKind.WEBHOOK: webhooks.deliver,
     WorkKind.ROLL_UPLOAD: uploads.run_upload,
     WorkKind.INVITATION_RUN: runs.send_batch,

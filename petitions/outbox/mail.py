@@ -1,17 +1,26 @@
-"""E-mail: composing each message in full when it is decided on, and sending it by SMTP or into
-the development mailbox. Only worker jobs send; no web request talks SMTP."""
+"""E-mail: composing each message when it is decided on, and sending it by SMTP or into the
+development mailbox. Only worker jobs send; no web request talks SMTP.
+
+No live link at rest: a link that would sign or sign in is not stored. A mail row's bodies hold
+a placeholder (an address under the reserved .invalid domain) where each link goes, and
+``Mail.links`` what each link is made from; send() makes the links, with the makers the caller
+gives, only for the message that leaves. The development mailbox, which is the database, gets
+the finished bodies.
+"""
 
 import functools
+import json
 import logging
 import re
 import smtplib
 import ssl
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -73,14 +82,33 @@ _env = Environment(
 _env.filters["linkify"] = linkify_filter
 
 
+# What a link is made from (JSON-ready, with its "kind"), and the makers by kind.
+LinkSpec = dict[str, Any]
+LinkMakers = Mapping[str, Callable[[Settings, LinkSpec], str]]
+PLACEHOLDER = "https://link-made-when-sent.invalid/"
+
+
+def placeholder(name: str) -> str:
+    """What a mail's bodies hold, at rest, where the link ``name`` goes."""
+    return f"{PLACEHOLDER}{name}"
+
+
 def compose(
-    purpose: MailPurpose, to_address: str, context: Mapping, petition_id: int | None
+    purpose: MailPurpose,
+    to_address: str,
+    context: Mapping,
+    petition_id: int | None,
+    links: Mapping[str, LinkSpec] | None = None,
 ) -> Mail:
     """A Mail row for ``purpose`` to ``to_address``, with its text and HTML parts rendered.
 
-    The text part carries any link on a line of its own, so that every mail reader shows it
-    whole and a program can find it.
+    ``links`` names each link the templates show (``link``, ``opt_out_link`` ...) and what it
+    is made from; the row keeps a placeholder for each, and send() makes them. The text part
+    carries any link on a line of its own, so that every mail reader shows it whole and a
+    program can find it.
     """
+    links = dict(links or {})
+    context = {**context, **{name: placeholder(name) for name in links}}
     petition = context.get("petition")
     # A title stored before titles were checked may still hold a line break: a header gets it
     # as a space, never as a break that would make the mail impossible to send.
@@ -100,18 +128,29 @@ def compose(
         html_body=html,
         purpose=purpose,
         petition_id=petition_id,
+        links=json.dumps(links, sort_keys=True) if links else None,
     )
 
 
-def _message(mail: Mail, sender: str) -> EmailMessage:
+def with_links(mail: Mail, settings: Settings, makers: LinkMakers) -> tuple[str, str]:
+    """The mail's text and HTML bodies with every link made (for the message that leaves)."""
+    text, html = mail.text_body, mail.html_body
+    for name, spec in json.loads(mail.links or "{}").items():
+        url = makers[spec["kind"]](settings, spec)
+        text = text.replace(placeholder(name), url)
+        html = html.replace(placeholder(name), str(escape(url)))
+    return text, html
+
+
+def _message(mail: Mail, sender: str, text: str, html: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = mail.to_address
     message["Subject"] = one_line(mail.subject)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(idstring=f"mail{mail.id}", domain=sender.split("@")[-1])
-    message.set_content(mail.text_body)
-    message.add_alternative(mail.html_body, subtype="html")
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
     return message
 
 
@@ -148,14 +187,16 @@ def _print_to_console(message: EmailMessage) -> None:
     )
 
 
-def send(engine: Engine, settings: Settings, mail_id: int) -> None:
-    """Send mail ``mail_id`` (SMTP when SMTP_URL is set, else the dev mailbox); mark it done."""
+def send(engine: Engine, settings: Settings, mail_id: int, makers: LinkMakers) -> None:
+    """Send mail ``mail_id`` (SMTP when SMTP_URL is set, else the dev mailbox), its links made
+    by ``makers`` now; mark it done. Only the dev mailbox keeps the finished bodies."""
     with Session(engine) as session:
         mail = session.get(Mail, mail_id)
         if mail is None or mail.done_at is not None:
             return
         try:
-            message = _message(mail, settings.mail_from)
+            text, html = with_links(mail, settings, makers)
+            message = _message(mail, settings.mail_from, text, html)
         except Exception as exc:
             # Making the message from the same row fails the same way every time: retrying
             # would only fail again, for ever. It is marked failed, with why, for organisers.
@@ -176,6 +217,9 @@ def send(engine: Engine, settings: Settings, mail_id: int) -> None:
         mail.transport = "smtp" if smtp_url else "dev"
         mail.leased_until = None
         mail.last_error = None
+        if not smtp_url:
+            # The development mailbox is this database: its page shows the links to click.
+            mail.text_body, mail.html_body = text, html
 
 
 FAILED = "failed"

@@ -160,12 +160,28 @@ def _decide(
     return MailPurpose.CONFIRM_LINK, {"member": member, "name": member.name}, [member.email]
 
 
+def confirm_link_spec(petition: Petition, member_id: int) -> mail.LinkSpec:
+    """What the confirmation link for ``member_id`` on ``petition`` is made from: nothing that
+    confirms by itself (the token is made, with SECRET_KEY, only when the mail is sent)."""
+    return {
+        "kind": "confirm",
+        "slug": petition.slug,
+        "petition_id": petition.id,
+        "member_id": member_id,
+    }
+
+
+def make_confirm_link(settings: Settings, spec: mail.LinkSpec) -> str:
+    """A fresh confirmation link made from ``spec`` (see confirm_link_spec)."""
+    token = tokens.make_token(
+        settings.secret_key, settings.secret_key_fallbacks, spec["petition_id"], spec["member_id"]
+    )
+    return f"{settings.base_url}/p/{spec['slug']}/confirm?token={token}"
+
+
 def confirm_url(settings: Settings, petition: Petition, member_id: int) -> str:
     """A fresh confirmation link for ``member_id`` on ``petition``."""
-    token = tokens.make_token(
-        settings.secret_key, settings.secret_key_fallbacks, petition.id, member_id
-    )
-    return f"{settings.base_url}/p/{petition.slug}/confirm?token={token}"
+    return make_confirm_link(settings, confirm_link_spec(petition, member_id))
 
 
 def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
@@ -182,10 +198,11 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
             petition_url=f"{settings.base_url}/p/{petition.slug}",
             max_age_hours=round(settings.confirm_link_max_age / 3600),
         )
+        links = {}
         if purpose == MailPurpose.CONFIRM_LINK:
-            context["link"] = confirm_url(settings, petition, context.pop("member").id)
+            links["link"] = confirm_link_spec(petition, context.pop("member").id)
         for address in roll_addresses or [request.email]:
-            session.add(mail.compose(purpose, address, context, petition.id))
+            session.add(mail.compose(purpose, address, context, petition.id, links))
         request.outcome = purpose
         request.done_at = utcnow()
         request.leased_until = None
