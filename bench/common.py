@@ -266,7 +266,9 @@ def service_env(
         LOG_SIGNING_KEY=base64.b64encode(secrets.token_bytes(32)).decode(),
         DATABASE_URL=sqlalchemy_url(db_url),
         REDIS_URL=redis_url,
-        BASE_URL=f"http://{LOOPBACK}:{web_port}",
+        # Production refuses a BASE_URL that is not https: the links name the origin a TLS
+        # proxy would serve, while the benchmark itself talks to gunicorn over plain http.
+        BASE_URL=f"https://{LOOPBACK}:{web_port}",
         SMTP_URL=f"smtp://{LOOPBACK}:{smtp_port}",
         BALLOT_WEBHOOK_URL=f"http://{LOOPBACK}:{hook_port}/ballot",
         # The logs of the child processes are read after a failure: unbuffered, they are whole.

@@ -4,7 +4,7 @@ log of a million leaves, and how fast `flask --app app log verify` checks one. P
 Everything happens in a scratch database (`db upgrade` in a subprocess, dropped at the end):
   1. a sample roll of about 1.25 x --confirmations members goes in with the real `roll import`;
      then, for each member, in turn: signing.confirm on petition A (the log as it is), on petition
-     B with signing.signature_log.append replaced by a no-op in this process only (so A - B is
+     B with signing.store.append replaced by a no-op in this process only (so A - B is
      what the log adds), and store.append alone on petition C, one transaction per leaf
      (timed: the call, and the call with its commit);
   2. a petition whose log has --leaves leaves, built in memory (real signature leaves with
@@ -156,7 +156,7 @@ def confirmation_cost(engine, settings, members: list[tuple[int, str]], run: int
 
     def confirm_noop(i: int) -> None:
         before = statements.count
-        with mock.patch.object(signing.signature_log, "append", no_append):
+        with mock.patch.object(signing.store, "append", no_append):
             start = time.perf_counter()
             outcome = signing.confirm(engine, settings, noop_tokens[i])
             times["noop"].append(time.perf_counter() - start)

@@ -447,7 +447,7 @@ def run_once(
     db_url = recreate_database(DATABASE)
     redis_db.clear()
     env = service_env(db_url, redis_db.url, ports["web"], ports["smtp"], ports["hook"])
-    base = env["BASE_URL"]
+    base = f"http://{LOOPBACK}:{ports['web']}"
     flask_command(env, "db", "upgrade")
     flask_command(env, "roll", "import", str(roll))
     flask_command(
@@ -506,7 +506,7 @@ def run_once(
 
         # The confirm phase: every link that arrived is confirmed.
         confirm_url = f"{base}/api/v1/signatures/confirm"
-        prefix = f"{base}/p/{SLUG}/confirm?"
+        prefix = f"{env['BASE_URL']}/p/{SLUG}/confirm?"
         links = [link for _when, link in arrived.values()]
         crossing: dict[str, float] = {}
 
@@ -733,7 +733,7 @@ def main() -> None:
         members = eligible_members(roll, options.members)
 
         ports = {"web": free_port(), "bare": free_port()}
-        mailbox = Mailbox(f"http://{LOOPBACK}:{ports['web']}/p/{SLUG}/confirm?")
+        mailbox = Mailbox(f"https://{LOOPBACK}:{ports['web']}/p/{SLUG}/confirm?")
         hooks = WebhookLog()
         ports["smtp"] = start_smtp_sink(stack, mailbox)
         ports["hook"] = start_webhook_receiver(stack, hooks)
