@@ -17,7 +17,7 @@ from petitions.transparency import store
 def webhook_body(
     petition: Petition, event: ThresholdEvent, base_url: str, head: dict | None
 ) -> dict:
-    """The body DESIGN.md fixes for ``petition.threshold_reached``."""
+    """The body the README's "The threshold webhook" fixes for ``petition.threshold_reached``."""
     return {
         "type": "petition.threshold_reached",
         "timestamp": iso_utc(event.reached_at),

@@ -24,7 +24,7 @@ bp.record_once(lambda state: live_wsgi.install(state.app))
 
 
 def petition_json(petition: Petition) -> dict:
-    """The public description of ``petition`` as DESIGN.md fixes it."""
+    """The public description of ``petition``, as the README's "Web and API" table fixes it."""
     return {
         "slug": petition.slug,
         "title": petition.title,
