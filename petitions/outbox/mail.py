@@ -135,7 +135,10 @@ def compose(
 def with_links(mail: Mail, settings: Settings, makers: LinkMakers) -> tuple[str, str]:
     """The mail's text and HTML bodies with every link made (for the message that leaves)."""
     text, html = mail.text_body, mail.html_body
-    for name, spec in json.loads(mail.links or "{}").items():
+    links = json.loads(mail.links or "{}")
+    # Longest names first: a name that begins another ("link", "link_2") must not cut into it.
+    for name in sorted(links, key=len, reverse=True):
+        spec = links[name]
         url = makers[spec["kind"]](settings, spec)
         text = text.replace(placeholder(name), url)
         html = html.replace(placeholder(name), str(escape(url)))
