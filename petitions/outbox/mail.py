@@ -37,8 +37,9 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "mail"
 
 
 class MailPurpose(StrEnum):
-    """What a mail is for, as ``Mail.purpose`` stores it; each has a template of that name. The
-    first six answer a request to sign, and are that request's ``outcome``."""
+    """What a mail is for, as ``Mail.purpose`` stores it. The first six are also what a request
+    to sign came to (its ``outcome``); of those only ``confirm_link`` is ever mailed (README,
+    "Security"), so only mailed purposes have a template and a subject."""
 
     CONFIRM_LINK = "confirm_link"
     HOUSEHOLD_NEEDS_NUMBER = "household_needs_number"
@@ -52,11 +53,6 @@ class MailPurpose(StrEnum):
 
 SUBJECTS = {
     MailPurpose.CONFIRM_LINK: "Confirm your signature: {title}",
-    MailPurpose.HOUSEHOLD_NEEDS_NUMBER: "Your membership number is needed to sign: {title}",
-    MailPurpose.WRONG_NUMBER: "Please check your membership number: {title}",
-    MailPurpose.NOT_IN_GOOD_STANDING: "We could not add your signature: {title}",
-    MailPurpose.ALREADY_SIGNED: "You have already signed: {title}",
-    MailPurpose.PETITION_CLOSED: "This petition is closed: {title}",
     MailPurpose.SIGN_IN: "Your sign-in link for Member petitions",
     MailPurpose.INVITATION: "You are invited to sign: {title}",
 }

@@ -1,8 +1,9 @@
 """Signing: asking with an address, answering that mailbox, and confirming the e-mailed link.
 
-Whoever asks gets the same answer, on the roll or not; only the mail to the address says what
-happened. A confirmation counts once because the database refuses a second signature by the same
-member on the same petition, not because of a check made before writing.
+Whoever asks gets the same answer, on the roll or not; a member who may sign is mailed their
+link at the roll's address for them, and nobody is mailed anything else. A confirmation counts
+once because the database refuses a second signature by the same member on the same petition,
+not because of a check made before writing.
 """
 
 from dataclasses import dataclass
@@ -114,39 +115,34 @@ def request_signature(
     return request
 
 
-def _roll_addresses(members) -> list[str]:
-    """The addresses the roll gives for ``members``, each once, in roll order."""
-    return list(dict.fromkeys(member.email for member in members))
-
-
 def _decide(
     session: Session, request: SignRequest, petition: Petition
-) -> tuple[MailPurpose, dict, list[str]]:
-    """Which mail the requester gets, what it needs to say, and where it goes.
+) -> tuple[MailPurpose, Member | None]:
+    """What a request to sign comes to, and the member who is mailed a signing link, if any.
 
-    Addresses are matched by their key, which folds look-alikes together; but a typed address
-    that folds to a member's key may be a stranger's mailbox. So whatever concerns members on
-    the roll goes to the roll's own addresses for them, never to the typed one (an empty list:
-    the typed address, for answers that concern no member).
+    A typed address may be anyone's, so the only mail a request can cause is the signing link
+    of the one member it names, sent to the roll's own address for them (a look-alike that
+    folds to a member's matching key may be a stranger's mailbox). Every other outcome is
+    recorded for the organisers' figures and mailed to nobody: anyone could otherwise make the
+    service write to a lapsed member or a household (README, "Security").
     """
     if rules.effective_state(petition) not in SIGNING_STATES:
-        return MailPurpose.PETITION_CLOSED, {}, []
+        return MailPurpose.PETITION_CLOSED, None
     candidates = session.scalars(
         select(Member).where(
             Member.email_key == request.email_key, Member.status == MemberStatus.ACTIVE
         )
     ).all()
     if not candidates:
-        return MailPurpose.NOT_IN_GOOD_STANDING, {}, []
-    household = _roll_addresses(candidates)
+        return MailPurpose.NOT_IN_GOOD_STANDING, None
     if request.member_number is not None:
         chosen = [m for m in candidates if m.number == request.member_number]
         if not chosen:
             if len(candidates) > 1:
-                return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, {"number_given": True}, household
-            return MailPurpose.WRONG_NUMBER, {}, household
+                return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, None
+            return MailPurpose.WRONG_NUMBER, None
     elif len(candidates) > 1:
-        return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, {"number_given": False}, household
+        return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, None
     else:
         chosen = candidates
     member = chosen[0]
@@ -155,9 +151,11 @@ def _decide(
             Signature.petition_id == petition.id, Signature.member_id == member.id
         )
     ).first()
+    # A member who has signed already still gets their link: confirming it again shows their
+    # receipt, which is what a member who asks twice wants to find.
     if signed is not None:
-        return MailPurpose.ALREADY_SIGNED, {"number": signed}, [member.email]
-    return MailPurpose.CONFIRM_LINK, {"member": member, "name": member.name}, [member.email]
+        return MailPurpose.ALREADY_SIGNED, member
+    return MailPurpose.CONFIRM_LINK, member
 
 
 def confirm_link_spec(petition: Petition, member_id: int) -> mail.LinkSpec:
@@ -185,25 +183,26 @@ def confirm_url(settings: Settings, petition: Petition, member_id: int) -> str:
 
 
 def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
-    """Decide what to tell the mailbox that asked, and queue that mail, in one transaction."""
+    """Decide what a request to sign comes to and queue the signing link it earns, if any, in
+    one transaction."""
     with Session(engine) as session, session.begin():
         request = session.get(SignRequest, request_id)
         if request is None or request.done_at is not None:
             return
         petition = session.get(Petition, request.petition_id)
-        purpose, context, roll_addresses = _decide(session, request, petition)
-        context.setdefault("name", None)
-        context.update(
-            petition=petition,
-            petition_url=f"{settings.base_url}/p/{petition.slug}",
-            max_age_hours=round(settings.confirm_link_max_age / 3600),
-        )
-        links = {}
-        if purpose == MailPurpose.CONFIRM_LINK:
-            links["link"] = confirm_link_spec(petition, context.pop("member").id)
-        for address in roll_addresses or [request.email]:
-            session.add(mail.compose(purpose, address, context, petition.id, links))
-        request.outcome = purpose
+        outcome, member = _decide(session, request, petition)
+        if member is not None:
+            context = {
+                "name": member.name,
+                "petition": petition,
+                "petition_url": f"{settings.base_url}/p/{petition.slug}",
+                "max_age_hours": round(settings.confirm_link_max_age / 3600),
+            }
+            links = {"link": confirm_link_spec(petition, member.id)}
+            session.add(
+                mail.compose(MailPurpose.CONFIRM_LINK, member.email, context, petition.id, links)
+            )
+        request.outcome = outcome
         request.done_at = utcnow()
         request.leased_until = None
 

@@ -15,7 +15,7 @@ from petitions.db import flask_db
 from petitions.db.models import Member, Petition, SignRequest
 from petitions.signatures import tokens
 from petitions.web import rate_limits
-from tests.helpers import add_members, open_petition
+from tests.helpers import add_members, open_petition, sent_mail
 
 LIMIT_SETTINGS = ("SIGN_LIMIT_PER_NETWORK", "SIGN_LIMIT_PER_ADDRESS", "CONFIRM_LIMIT_PER_NETWORK")
 HOUR = 3600
@@ -463,3 +463,21 @@ def test_asking_for_fresh_links_counts_as_asking_to_sign_for_that_address(make_a
     with Session(flask_db.engine_of(built)) as session:
         networks = session.exec(select(SignRequest.network).order_by(SignRequest.id)).all()
     assert networks == ["203.0.113.0/24", "198.51.100.0/24", "192.0.2.0/24"]
+
+
+def test_a_stranger_naming_a_members_address_gets_them_only_the_links_the_limits_allow(
+    make_app, app, worker
+):
+    add_members(app, ("M2", "lapsed@example.org", "lapsed"), ("H1", "home@example.org"))
+    add_members(app, ("H2", "home@example.org"))
+    client = make_app(SIGN_LIMIT_PER_ADDRESS="2 per hour").test_client()
+    # From a new network each time, as a stranger with many addresses would.
+    statuses = {
+        email: [sign_api(client, email, f"203.0.{n}.1").status_code for n in range(4)]
+        for email in ("ann@example.org", "lapsed@example.org", "home@example.org")
+    }
+    worker.run_pending()
+
+    assert statuses == {email: [202, 202, 429, 429] for email in statuses}
+    mails = sent_mail(app)
+    assert [(m.to_address, m.purpose) for m in mails] == [("ann@example.org", "confirm_link")] * 2
