@@ -53,7 +53,7 @@ if not __package__:
     # root that holds the bench package (gunicorn, importing `bench.sign`, has the root already).
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common
+from bench import common, stages
 from bench.common import (
     LOOPBACK,
     ROOT,
@@ -397,6 +397,7 @@ class RunFigures:
     ceiling_per_s: float
     ceiling: list[float]
     notes: list[str]
+    stages: list[str] = field(default_factory=list)
     load: float = field(default_factory=lambda: os.getloadavg()[0])
 
 
@@ -465,9 +466,12 @@ def run_once(
     hooks.reset()
 
     processes = Processes(logs)
+    worker_logs: dict[Path, int] = {}
     try:
         processes.start("web", gunicorn_argv(options, ports["web"], "app:create_app()"), env)
         for number in range(options.workers):
+            path = logs / f"worker{number + 1}.log"
+            worker_logs[path] = path.stat().st_size if path.exists() else 0
             processes.start(
                 f"worker{number + 1}",
                 common.flask_argv("worker"),
@@ -563,6 +567,7 @@ def run_once(
         ceiling_per_s=len(ceiling.results) / max(ceiling.seconds, 1e-9),
         ceiling=ceiling.results,
         notes=notes,
+        stages=stages.describe(stages.read(worker_logs)),
     )
 
 
@@ -648,6 +653,8 @@ def print_run(number: int, figures: RunFigures) -> None:
             ]
         )
     )
+    for line in figures.stages:
+        print(f"         workers, {line}")
     for note in figures.notes:
         print(f"         note: {note}")
 

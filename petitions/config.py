@@ -125,6 +125,10 @@ INT_SETTINGS = {
     "ROLL_UPLOAD_MAX_BYTES": 64 * 1024 * 1024,
     # Seconds an invitation's opt-out link stays valid.
     "OPT_OUT_LINK_MAX_AGE": 90 * 24 * 3600,
+    # The most mails a worker claims and sends in one job, over one SMTP connection.
+    "MAIL_BATCH_SIZE": 50,
+    # The most requests to sign a worker answers in one job, in one commit.
+    "SIGN_REQUEST_BATCH_SIZE": 50,
 }
 # Each limit in Flask-Limiter's notation ("60 per hour", "10/minute;100/day").
 DEFAULT_LIMITS = {
@@ -163,6 +167,8 @@ class Settings:
     invitation_rate_per_minute: int
     roll_upload_max_bytes: int
     opt_out_link_max_age: int
+    mail_batch_size: int
+    sign_request_batch_size: int
     sign_limit_per_network: str
     sign_limit_per_address: str
     confirm_limit_per_network: str

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from app import create_app
 from petitions.db import flask_db, schema
 from petitions.jobs import dispatch
+from petitions.outbox import smtp
 from tests import api_contract, browser_support
 
 PG_URL = os.environ.get(
@@ -145,6 +146,13 @@ def api_answers_are_documented(monkeypatch):
     """Every answer a test client gets from the JSON API must be one that /api/v1/openapi.json
     describes (tests/api_contract.py), whichever app the client is for."""
     monkeypatch.setattr(FlaskClient, "open", api_contract.checked(FlaskClient.open))
+
+
+@pytest.fixture(autouse=True)
+def smtp_connections_closed():
+    """SMTP connections are kept open between jobs; each test's end with its servers."""
+    yield
+    smtp.close_all()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ and takes up the queue again when Redis is back. Nothing is lost meanwhile: the 
 database, and the relay offers whatever is due again once Redis answers.
 """
 
+import logging
 import threading
 import time
 
@@ -17,6 +18,7 @@ from rq import SimpleWorker
 from petitions.config import settings_of
 from petitions.jobs import runner
 from petitions.jobs.dispatch import RELAY_INTERVAL, dispatcher_of, housekeeping, log, relay_once
+from petitions.outbox import smtp
 
 # The longest pause between two tries at reaching Redis.
 MAX_WAIT = 30.0
@@ -62,6 +64,10 @@ def worker_command(burst: bool) -> None:
 
     rq's own tools see the queue, named 'petitions': `rq info --url $REDIS_URL`.
     """
+    # What each batch did and where its time went, beside rq's own line for each job.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s"
+    )
     app = current_app._get_current_object()
     if not settings_of(app).redis_url:
         raise click.ClickException(
@@ -74,4 +80,7 @@ def worker_command(burst: bool) -> None:
         threading.Thread(
             target=_relay_forever, args=(app, dispatcher), name="relay", daemon=True
         ).start()
-    _work_until_stopped(dispatcher, burst)
+    try:
+        _work_until_stopped(dispatcher, burst)
+    finally:
+        smtp.close_all()

@@ -4,6 +4,7 @@ down, a crash between commit and enqueue, and a worker killed mid-job)."""
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 import redis
@@ -36,8 +37,27 @@ def lease(app: Flask) -> timedelta:
     return timedelta(seconds=settings_of(app).work_lease_seconds)
 
 
+# Work done in batches gets at most one job per kind in each slot of this many seconds: each
+# job takes every due row of its kind (up to a batch), so a job per row would mostly find its
+# row gone and only slow the queue, and everything behind it, on a surge day.
+BATCH_SLOT_SECONDS = 0.25
+# Kinds whose job goes to the front of the queue: the threshold webhook must not wait behind a
+# backlog of mail.
+URGENT = frozenset({work.WorkKind.WEBHOOK})
+
+
+def job_id_of(item: work.WorkItem, now: float | None = None) -> str:
+    """The rq job id for ``item``: one per try of its row, or, for work done in batches, one per
+    kind and slot of time."""
+    if item.kind in handlers.BATCH_HANDLERS:
+        slot = int((time.time() if now is None else now) / BATCH_SLOT_SECONDS)
+        return f"{item.kind}-batch-{slot}"
+    return item.job_id
+
+
 class RQDispatcher:
-    """Sends work to the rq queue, one job per try of a row (the job id says which)."""
+    """Sends work to the rq queue, one job per try of a row (the job id says which), or per
+    slot of time for the kinds done in batches."""
 
     def __init__(self, redis_url: str):
         self.connection = redis.Redis.from_url(
@@ -47,13 +67,12 @@ class RQDispatcher:
 
     def submit(self, item: work.WorkItem) -> None:
         """Enqueue ``item`` unless the same try is already waiting; never raise on Redis."""
+        job_id = job_id_of(item)
         try:
             try:
-                status = Job.fetch(item.job_id, connection=self.connection).get_status()
+                status = Job.fetch(job_id, connection=self.connection).get_status()
                 # A job that says it is queued but is in no queue (its list was lost) never runs.
-                lost = (
-                    status == JobStatus.QUEUED and self.queue.get_job_position(item.job_id) is None
-                )
+                lost = status == JobStatus.QUEUED and self.queue.get_job_position(job_id) is None
                 if status in _WAITING and not lost:
                     return
             except NoSuchJobError:
@@ -65,14 +84,13 @@ class RQDispatcher:
                 str(item.kind),
                 item.row_id,
                 item.attempts,
-                job_id=item.job_id,
+                job_id=job_id,
                 result_ttl=3600,
                 failure_ttl=7 * 86400,
+                at_front=item.kind in URGENT,
             )
         except redis.RedisError as exc:
-            log.warning(
-                "could not enqueue %s (%s); the relay will offer it again", item.job_id, exc
-            )
+            log.warning("could not enqueue %s (%s); the relay will offer it again", job_id, exc)
 
 
 class InProcessWorker:
@@ -138,8 +156,13 @@ def housekeeping(app: Flask) -> None:
 def relay_once(app: Flask, dispatcher) -> int:
     """Offer every due, undone row to ``dispatcher`` again; return how many."""
     items = list(work.due(flask_db.engine_of(app)))
+    offered = set()
     for item in items:
-        dispatcher.submit(item)
+        # A backlog of rows done in batches needs one job per kind, not one per row.
+        job_id = job_id_of(item)
+        if job_id not in offered:
+            offered.add(job_id)
+            dispatcher.submit(item)
     return len(items)
 
 

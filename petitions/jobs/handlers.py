@@ -19,22 +19,35 @@ LINK_MAKERS = {
 }
 
 
-def send_mail(engine, settings: Settings, mail_id: int) -> None:
-    """Send a mail, its links made now."""
-    mail.send(engine, settings, mail_id, LINK_MAKERS)
+def send_mails(engine, settings: Settings, mail_ids: list[int]) -> dict[int, str]:
+    """Send a batch of mails, their links made now."""
+    return mail.send_batch(engine, settings, mail_ids, LINK_MAKERS)
 
 
 HANDLERS = {
-    WorkKind.SIGN_REQUEST: signing.answer_request,
-    WorkKind.MAIL: send_mail,
     WorkKind.WEBHOOK: webhooks.deliver,
     WorkKind.ROLL_UPLOAD: uploads.run_upload,
     WorkKind.INVITATION_RUN: runs.send_batch,
     WorkKind.SIGN_IN_REQUEST: links.answer_sign_in,
 }
+# Kinds done many rows to a job: the handler, and the setting that bounds the batch.
+BATCH_HANDLERS = {
+    WorkKind.SIGN_REQUEST: (signing.answer_requests, "sign_request_batch_size"),
+    WorkKind.MAIL: (send_mails, "mail_batch_size"),
+}
 
 
 def perform(engine, settings: Settings, item: WorkItem, lease: timedelta = DEFAULT_LEASE) -> bool:
-    """Do one try of ``item``'s work with the handler for its kind; see outbox.work.run()."""
+    """Do one try of ``item``'s work with the handler for its kind (with a batch of other due
+    rows of its kind, for the kinds done in batches); see outbox.work.run() and run_batch()."""
+    if item.kind in BATCH_HANDLERS:
+        batch_handler, size = BATCH_HANDLERS[item.kind]
+        return work.run_batch(
+            engine,
+            item,
+            lambda row_ids: batch_handler(engine, settings, row_ids),
+            getattr(settings, size),
+            lease,
+        )
     handler = HANDLERS[item.kind]
     return work.run(engine, item, lambda row_id: handler(engine, settings, row_id), lease)

@@ -3,34 +3,34 @@ development mailbox. Only worker jobs send; no web request talks SMTP.
 
 No live link at rest: a link that would sign or sign in is not stored. A mail row's bodies hold
 a placeholder (an address under the reserved .invalid domain) where each link goes, and
-``Mail.links`` what each link is made from; send() makes the links, with the makers the caller
+``Mail.links`` what each link is made from; send_batch() makes the links, with the makers the caller
 gives, only for the message that leaves. The development mailbox, which is the database, gets
 the finished bodies.
 """
 
-import functools
 import json
 import logging
 import re
-import smtplib
-import ssl
 import sys
+import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from petitions.config import Settings
 from petitions.db.engine import utcnow
 from petitions.db.models import Mail
+from petitions.outbox import smtp
 from petitions.text import one_line
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "mail"
@@ -56,7 +56,8 @@ SUBJECTS = {
     MailPurpose.SIGN_IN: "Your sign-in link for Member petitions",
     MailPurpose.INVITATION: "You are invited to sign: {title}",
 }
-SMTP_TIMEOUT = 30
+# Mail.transport of a mail that can never be sent.
+FAILED = "failed"
 log = logging.getLogger(__name__)
 _URL = re.compile(r"https?://[^\s<>\"]+")
 
@@ -153,30 +154,6 @@ def _message(mail: Mail, sender: str, text: str, html: str) -> EmailMessage:
     return message
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Made once per process: loading the CA bundle costs far more than sending a message.
-    return ssl.create_default_context()
-
-
-def _send_smtp(url: str, message: EmailMessage) -> None:
-    parts = urlsplit(url)
-    options = parse_qs(parts.query)
-    port = parts.port or (465 if parts.scheme == "smtps" else 25)
-    if parts.scheme == "smtps":
-        client = smtplib.SMTP_SSL(
-            parts.hostname, port, timeout=SMTP_TIMEOUT, context=_tls_context()
-        )
-    else:
-        client = smtplib.SMTP(parts.hostname, port, timeout=SMTP_TIMEOUT)
-    with client:
-        if parts.scheme == "smtp" and options.get("starttls", ["0"])[0] in ("1", "true", "yes"):
-            client.starttls(context=_tls_context())
-        if parts.username:
-            client.login(unquote(parts.username), unquote(parts.password or ""))
-        client.send_message(message)
-
-
 def _print_to_console(message: EmailMessage) -> None:
     text = message.get_body(("plain",)).get_content()
     print(
@@ -186,50 +163,95 @@ def _print_to_console(message: EmailMessage) -> None:
     )
 
 
-def send(engine: Engine, settings: Settings, mail_id: int, makers: LinkMakers) -> None:
-    """Send mail ``mail_id`` (SMTP when SMTP_URL is set, else the dev mailbox), its links made
-    by ``makers`` now; mark it done. Only the dev mailbox keeps the finished bodies."""
+def send_batch(
+    engine: Engine, settings: Settings, mail_ids: list[int], makers: LinkMakers
+) -> dict[int, str]:
+    """Send the claimed mails ``mail_ids`` (over SMTP when SMTP_URL is set, on one kept
+    connection; else into the dev mailbox), their links made by ``makers`` now, and record
+    every outcome in one commit; return the mails to try again, with why.
+
+    A mail the server refuses for good, or that cannot be made at all, is marked failed with
+    the reason and not tried again. When the server cannot be reached, the rest of the batch
+    waits for its next try rather than each mail waiting for a timeout in turn.
+    """
+    spent = Counter()
+    sent: dict[int, tuple[str, str]] = {}
+    failed: dict[int, str] = {}
+    retry: dict[int, str] = {}
+    smtp_url = settings.smtp_url
     with Session(engine) as session:
-        mail = session.get(Mail, mail_id)
-        if mail is None or mail.done_at is not None:
-            return
+        mails = session.scalars(
+            select(Mail).where(Mail.id.in_(mail_ids), Mail.done_at.is_(None)).order_by(Mail.id)
+        ).all()
+        session.expunge_all()
+    for mail in mails:
+        if retry:
+            retry[mail.id] = next(iter(retry.values()))
+            continue
+        started = time.perf_counter()
         try:
             text, html = with_links(mail, settings, makers)
             message = _message(mail, settings.mail_from, text, html)
         except Exception as exc:
             # Making the message from the same row fails the same way every time: retrying
             # would only fail again, for ever. It is marked failed, with why, for organisers.
-            unsendable = f"cannot be composed: {type(exc).__name__}: {exc}"
-        else:
-            unsendable = None
-    if unsendable:
-        _mark_failed(engine, mail_id, unsendable)
-        return
-    smtp_url = settings.smtp_url
-    if smtp_url:
-        _send_smtp(smtp_url, message)
-    else:
-        _print_to_console(message)
+            failed[mail.id] = f"cannot be composed: {type(exc).__name__}: {exc}"
+            continue
+        finally:
+            spent["render"] += time.perf_counter() - started
+        started = time.perf_counter()
+        try:
+            if smtp_url:
+                smtp.connection(smtp_url).send(message)
+            else:
+                _print_to_console(message)
+            sent[mail.id] = (text, html)
+        except smtp.Refused as exc:
+            failed[mail.id] = f"refused by the mail server: {exc}"
+        except Exception as exc:
+            retry[mail.id] = f"{type(exc).__name__}: {exc}"
+        finally:
+            spent["send"] += time.perf_counter() - started
+    started = time.perf_counter()
+    _record(engine, sent, failed, "smtp" if smtp_url else "dev")
+    spent["record"] = time.perf_counter() - started
+    # One line a batch: where the time goes (bench/sign.py adds these up).
+    log.info(
+        "mail batch: %d sent, %d failed, %d to try again; render %.1f ms, send %.1f ms, "
+        "record %.1f ms",
+        len(sent),
+        len(failed),
+        len(retry),
+        spent["render"] * 1000,
+        spent["send"] * 1000,
+        spent["record"] * 1000,
+    )
+    return retry
+
+
+def _record(
+    engine: Engine, sent: dict[int, tuple[str, str]], failed: dict[int, str], transport: str
+) -> None:
+    """Mark the sent mails done and the failed ones failed, in one commit."""
+    for mail_id, reason in failed.items():
+        log.warning("mail %d cannot be sent: %s", mail_id, reason)
+    now = utcnow()
     with Session(engine) as session, session.begin():
-        mail = session.get(Mail, mail_id)
-        mail.done_at = utcnow()
-        mail.transport = "smtp" if smtp_url else "dev"
-        mail.leased_until = None
-        mail.last_error = None
-        if not smtp_url:
+        if sent:
+            session.execute(
+                update(Mail)
+                .where(Mail.id.in_(list(sent)))
+                .values(done_at=now, transport=transport, leased_until=None, last_error=None)
+            )
+        if transport == "dev":
             # The development mailbox is this database: its page shows the links to click.
-            mail.text_body, mail.html_body = text, html
-
-
-FAILED = "failed"
-
-
-def _mark_failed(engine: Engine, mail_id: int, reason: str) -> None:
-    """Record that mail ``mail_id`` can never be sent, and why; it is not tried again."""
-    log.warning("mail %d cannot be sent: %s", mail_id, reason)
-    with Session(engine) as session, session.begin():
-        mail = session.get(Mail, mail_id)
-        mail.done_at = utcnow()
-        mail.transport = FAILED
-        mail.leased_until = None
-        mail.last_error = reason[:2000]
+            for mail_id, (text, html) in sent.items():
+                session.execute(
+                    update(Mail).where(Mail.id == mail_id).values(text_body=text, html_body=html)
+                )
+        for mail_id, reason in failed.items():
+            session.execute(
+                update(Mail)
+                .where(Mail.id == mail_id)
+                .values(done_at=now, transport=FAILED, leased_until=None, last_error=reason[:2000])
+            )

@@ -17,7 +17,7 @@ from petitions.invitations import opt_out
 from petitions.outbox.mail import PLACEHOLDER
 from tests.helpers import add_members, configure, link_in, open_petition, sign_in, token_of
 from tests.invitations.test_runs import make_due, start
-from tests.outbox.test_mail_smtp import parts_of, smtp_server  # noqa: F401 - a fixture
+from tests.outbox.test_mail_smtp import parts_of
 
 SIGN_IN_LINK = "/sign-in/link?token="
 
@@ -34,7 +34,7 @@ def assert_no_live_link(app) -> None:
 
 
 @pytest.fixture
-def inbox(app, smtp_server):  # noqa: F811 - the fixture imported above
+def inbox(app, smtp_server):
     started = smtp_server()
     configure(app, smtp_url=f"smtp://127.0.0.1:{started.port}")
     return started

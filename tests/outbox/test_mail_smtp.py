@@ -3,14 +3,10 @@ login, with STARTTLS and over SSL, and again after the server was down."""
 
 import datetime as dt
 import ipaddress
-import socket
 import ssl
 import types
-from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -20,7 +16,7 @@ from sqlmodel import Session, select
 
 from petitions.db import flask_db
 from petitions.db.models import Mail
-from petitions.outbox import mail
+from petitions.outbox import smtp
 from tests.helpers import (
     add_members,
     configure,
@@ -30,6 +26,7 @@ from tests.helpers import (
     sent_mail,
     token_of,
 )
+from tests.outbox.conftest import free_port
 
 MAIL_FROM = "petitions@example.org"
 BASE_URL = "http://127.0.0.1:5000"
@@ -132,68 +129,15 @@ def trust_test_ca(monkeypatch, tls_files):
         return context
 
     monkeypatch.setattr(
-        mail, "ssl", types.SimpleNamespace(create_default_context=create_default_context)
+        smtp, "ssl", types.SimpleNamespace(create_default_context=create_default_context)
     )
     # The service makes its TLS context once per process; this test's must not outlive it.
-    mail._tls_context.cache_clear()
+    smtp._tls_context.cache_clear()
     yield
-    mail._tls_context.cache_clear()
+    smtp._tls_context.cache_clear()
 
 
 # --- the SMTP server ----------------------------------------------------------------------------
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self):
-        self.messages: list[dict] = []
-        self.logins: list[tuple] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(
-            {
-                "mail_from": envelope.mail_from,
-                "rcpt_tos": list(envelope.rcpt_tos),
-                "message": message_from_bytes(envelope.original_content, policy=policy.default),
-                "tls": session.ssl is not None,
-                "authenticated": bool(session.authenticated),
-            }
-        )
-        return "250 Message accepted for delivery"
-
-    def authenticator(self, server, session, envelope, mechanism, auth_data):
-        """Accept the login petitions / p@ss:word only; record every attempt."""
-        self.logins.append((mechanism, auth_data.login, auth_data.password))
-        ok = auth_data.login == b"petitions" and auth_data.password == b"p@ss:word"
-        # handled=False: aiosmtpd answers a refusal with 535 itself.
-        return AuthResult(success=ok, handled=False)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server():
-    """Start an SMTP server on loopback: ``smtp_server(port=None, **aiosmtpd options)``."""
-    controllers = []
-
-    def start(port: int | None = None, **options) -> Inbox:
-        inbox = Inbox()
-        if options.pop("login", False):
-            options["authenticator"] = inbox.authenticator
-        controller = Controller(inbox, hostname="127.0.0.1", port=port or free_port(), **options)
-        controller.start()
-        controllers.append(controller)
-        inbox.port = controller.port
-        return inbox
-
-    yield start
-    for controller in controllers:
-        controller.stop()
 
 
 @pytest.fixture
