@@ -125,6 +125,8 @@ INT_SETTINGS = {
     "ROLL_UPLOAD_MAX_BYTES": 64 * 1024 * 1024,
     # Seconds an invitation's opt-out link stays valid.
     "OPT_OUT_LINK_MAX_AGE": 90 * 24 * 3600,
+    # From this estimated delay (seconds) on, pages and the API say links are arriving slowly.
+    "MAIL_SLOW_AFTER_SECONDS": 120,
 }
 # Each limit in Flask-Limiter's notation ("60 per hour", "10/minute;100/day").
 DEFAULT_LIMITS = {
@@ -163,6 +165,7 @@ class Settings:
     invitation_rate_per_minute: int
     roll_upload_max_bytes: int
     opt_out_link_max_age: int
+    mail_slow_after_seconds: int
     sign_limit_per_network: str
     sign_limit_per_address: str
     confirm_limit_per_network: str
@@ -173,10 +176,11 @@ class Settings:
     # (tests and benchmarks). False: no background thread runs jobs without Redis; the caller
     # runs them (the in-process worker's run_pending()).
     inprocess_worker_thread: bool = True
-    # Seconds a web process keeps the live count and the dashboard's figures; None: the
-    # modules' own defaults.
+    # Seconds a web process keeps the live count, the dashboard's figures and the mail
+    # backlog; None: the modules' own defaults.
     live_count_ttl: float | None = None
     dashboard_ttl: float | None = None
+    mail_backlog_ttl: float | None = None
 
     @property
     def production(self) -> bool:
