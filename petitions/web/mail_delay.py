@@ -1,6 +1,7 @@
 """Whether links are arriving slowly, for the petition page, the check-your-inbox page and the
 API: the mail backlog (petitions.outbox.backlog) measured at most once per BACKLOG_TTL per
-process, however many people look, and its delay put in words."""
+process, however many people look; and spans of time put in words, for members (about) and
+for organisers (duration)."""
 
 import logging
 
@@ -64,3 +65,20 @@ def about(seconds: int) -> str:
     if hours < 36:
         return f"about {round(hours)} hours"
     return f"about {round(hours / 24)} days"
+
+
+def duration(seconds: int | None) -> str:
+    """``seconds`` for organisers, to the second under an hour: "45 s", "4 min 12 s", "2 min",
+    "2 h 5 min", "3 d 4 h" (each number and its unit joined by a no-break space); an empty
+    string for None."""
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    units = [(days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")]
+    # The two largest units from the first that is not zero, leaving out a trailing zero.
+    first = next((index for index, (amount, _) in enumerate(units) if amount), len(units) - 1)
+    # A no-break space keeps each number with its unit when a narrow column wraps.
+    shown = [f"{amount}\u00a0{unit}" for amount, unit in units[first : first + 2] if amount]
+    return " ".join(shown) or "0\u00a0s"

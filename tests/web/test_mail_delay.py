@@ -1,9 +1,10 @@
 """Back-pressure when mail backs up: while a link asked for now would take longer than
 MAIL_SLOW_AFTER_SECONDS to leave, the petition page, the check-your-inbox page and the API say
-so, with the delay; otherwise they say nothing. Nothing waiting is dropped: the worker sends
-it all."""
+so, with the delay; otherwise they say nothing. The organisers' dashboard shows the backlog,
+for the petition and for all mail. Nothing waiting is dropped: the worker sends it all."""
 
 import re
+import time
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from petitions.db import flask_db
 from petitions.db.engine import utcnow
 from petitions.db.models import Mail
 from petitions.web import mail_delay
-from tests.helpers import add_members, configure, open_petition
+from tests.helpers import add_members, configure, open_petition, petition, sign_in
 from tests.outbox.test_backlog import add_mail
 
 SLOW_NOTICE = re.compile(
@@ -192,6 +193,58 @@ def test_waiting_mail_is_all_sent_and_then_nothing_is_said(vote, client, worker)
     assert client.get("/api/v1/petitions/vote").get_json()["mail_delay_seconds"] is None
 
 
+# --- the organisers' dashboard ----------------------------------------------------------------
+
+
+def mail_section(client) -> str:
+    page = client.get("/organiser/p/vote").get_data(as_text=True)
+    start = page.index('data-section="mail"')
+    return text_of(page[start : page.index("</section>", start)])
+
+
+def test_the_dashboard_shows_the_backlog_for_the_petition_and_all_mail(vote, client):
+    configure(vote, dashboard_ttl=0)
+    sign_in(vote, client)
+    own = petition(vote).id
+    now = utcnow()
+    add_mail(vote, 12, written=400, petition_id=own, now=now)
+    add_mail(vote, 2, written=300, attempts=3, retry_in=60, petition_id=own, now=now)
+    add_mail(vote, 5, written=900, now=now)  # sign-in links: no petition's
+    add_mail(vote, 7, written=100, sent=20, petition_id=own, now=now)
+    text = mail_section(client)
+    assert "Links are arriving slowly: a link asked for now takes about 15 minutes" in text
+    assert "Waiting to be sent 14 19" in text
+    assert "Of those, retrying after a failure 2 2" in text
+    assert re.search(r"The oldest has waited 6 min \d+ s 15 min( \d+ s)? Sent", text), text
+    assert "Sent in the last minute 7 7" in text
+
+
+def test_the_dashboard_says_when_links_go_out_as_usual(vote, client):
+    configure(vote, dashboard_ttl=0)
+    sign_in(vote, client)
+    text = mail_section(client)
+    assert "Links are going out as usual, without waiting." in text
+    assert "Waiting to be sent 0 0" in text
+    assert "The oldest has waited \u2013 \u2013" in text
+
+
+def test_the_dashboard_script_gets_the_mail_section_when_it_changes(vote, client):
+    configure(vote, dashboard_ttl=0)
+    sign_in(vote, client)
+    before = client.get("/organiser/p/vote/live.json").get_json()["sections"]["mail"]["digest"]
+    backlog(vote, minutes=10)
+    # The figures are kept for at least ten times what they took to compute.
+    deadline = time.monotonic() + 10
+    while True:
+        after = client.get("/organiser/p/vote/live.json").get_json()
+        if after["sections"]["mail"]["digest"] != before or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert after["sections"]["mail"]["digest"] != before
+    assert "Links are arriving slowly" in after["sections"]["mail"]["html"]
+    assert after["figures"]["mail"]["overall"]["queue"]["waiting"] == 20
+
+
 @pytest.mark.parametrize(
     ("seconds", "words"),
     [
@@ -207,3 +260,20 @@ def test_waiting_mail_is_all_sent_and_then_nothing_is_said(vote, client, worker)
 )
 def test_delays_are_put_in_words(seconds, words):
     assert mail_delay.about(seconds) == words
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (None, ""),
+        (0, "0 s"),
+        (59, "59 s"),
+        (61, "1 min 1 s"),
+        (120, "2 min"),
+        (3605, "1 h"),
+        (3720, "1 h 2 min"),
+        (90000, "1 d 1 h"),
+    ],
+)
+def test_ages_are_put_in_words_for_organisers(seconds, words):
+    assert mail_delay.duration(seconds).replace("\u00a0", " ") == words
