@@ -129,6 +129,8 @@ INT_SETTINGS = {
     "MAIL_BATCH_SIZE": 50,
     # The most requests to sign a worker answers in one job, in one commit.
     "SIGN_REQUEST_BATCH_SIZE": 50,
+    # From this estimated delay (seconds) on, pages and the API say links are arriving slowly.
+    "MAIL_SLOW_AFTER_SECONDS": 120,
 }
 # Each limit in Flask-Limiter's notation ("60 per hour", "10/minute;100/day").
 DEFAULT_LIMITS = {
@@ -169,6 +171,7 @@ class Settings:
     opt_out_link_max_age: int
     mail_batch_size: int
     sign_request_batch_size: int
+    mail_slow_after_seconds: int
     sign_limit_per_network: str
     sign_limit_per_address: str
     confirm_limit_per_network: str
@@ -179,10 +182,11 @@ class Settings:
     # (tests and benchmarks). False: no background thread runs jobs without Redis; the caller
     # runs them (the in-process worker's run_pending()).
     inprocess_worker_thread: bool = True
-    # Seconds a web process keeps the live count and the dashboard's figures; None: the
-    # modules' own defaults.
+    # Seconds a web process keeps the live count, the dashboard's figures and the mail
+    # backlog; None: the modules' own defaults.
     live_count_ttl: float | None = None
     dashboard_ttl: float | None = None
+    mail_backlog_ttl: float | None = None
 
     @property
     def production(self) -> bool:

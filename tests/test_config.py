@@ -132,6 +132,15 @@ def test_account_invitation_and_upload_settings(tmp_path):
             load_settings({name: "soon"}, tmp_path)
 
 
+def test_mail_counts_as_slow_from_a_setting(tmp_path):
+    assert load_settings({}, tmp_path).mail_slow_after_seconds == 120
+    chosen = load_settings({"MAIL_SLOW_AFTER_SECONDS": "300"}, tmp_path)
+    assert chosen.mail_slow_after_seconds == 300
+    for wrong in ("two minutes", "0"):
+        with pytest.raises(SettingsError, match="MAIL_SLOW_AFTER_SECONDS"):
+            load_settings({"MAIL_SLOW_AFTER_SECONDS": wrong}, tmp_path)
+
+
 PRODUCTION = {
     "PETITIONS_ENV": "production",
     "SECRET_KEY": "k" * 32,

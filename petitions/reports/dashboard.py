@@ -1,6 +1,6 @@
 """What the organisers' dashboard shows about one petition, computed from the database: the
 signatures over time, the split by region, how sign requests fared (the funnel, and why some did
-not become signatures), the threshold event and every webhook try.
+not become signatures), the mail waiting to be sent, the threshold event and every webhook try.
 
 These are heavier than the live count (they scan a petition's requests and signatures), so the
 web layer keeps each petition's figures for a few seconds (see DASHBOARD_TTL in
@@ -28,6 +28,7 @@ from petitions.db.models import (
     WebhookDelivery,
 )
 from petitions.lifecycle import rules
+from petitions.outbox import backlog
 from petitions.outbox.mail import FAILED, MailPurpose
 from petitions.signatures import counts
 
@@ -173,6 +174,15 @@ class Threshold:
 
 
 @dataclass(frozen=True)
+class MailFigures:
+    """The petition's own mail not sent yet, and all mail's, with the delay a link asked for
+    now would have (which the public pages tell members once it is MAIL_SLOW_AFTER_SECONDS)."""
+
+    petition: backlog.MailQueue
+    overall: backlog.Backlog
+
+
+@dataclass(frozen=True)
 class Dashboard:
     """Everything the dashboard shows about one petition, as of ``computed_at``."""
 
@@ -183,6 +193,7 @@ class Dashboard:
     funnel: Funnel
     reasons: list[Reason]
     threshold: Threshold | None
+    mail: MailFigures
     deliveries: list[Delivery] = field(default_factory=list)
     failed_mails: list[FailedMail] = field(default_factory=list)
 
@@ -473,6 +484,10 @@ def dashboard(
         funnel=funnel,
         reasons=reasons,
         threshold=threshold_event(session, petition),
+        mail=MailFigures(
+            petition=backlog.mail_queue(session, petition.id, now),
+            overall=backlog.measure(session, now),
+        ),
         deliveries=webhook_deliveries(session, petition, now),
         failed_mails=failed_mails(session, petition),
     )

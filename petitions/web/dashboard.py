@@ -1,6 +1,7 @@
 """The organisers' live dashboard of one petition: the count moving, progress to the threshold,
-signatures over time, regions, the funnel from request to signature, the threshold event and
-every webhook try, with a button to try an undelivered webhook again now.
+signatures over time, regions, the funnel from request to signature, the mail waiting to be
+sent, the threshold event and every webhook try, with a button to try an undelivered webhook
+again now.
 
 The page is complete without JavaScript. With it, dashboard.js polls live.json every few seconds
 and swaps in the sections whose figures changed, and live_count.js polls the public count
@@ -34,13 +35,14 @@ from petitions.outbox import webhooks as webhook_delivery
 from petitions.outbox import work
 from petitions.reports import chart as dashboard_chart
 from petitions.reports import dashboard as dashboard_stats
-from petitions.web import auth
+from petitions.web import auth, mail_delay
 from petitions.web import live_count as live
 from petitions.web.errors import json_error
 from petitions.web.loaders import petition_or_404
 from petitions.web.state_labels import STATE_LABELS
 
 bp = Blueprint("dashboard", __name__)
+bp.add_app_template_filter(mail_delay.duration, "duration")
 
 DASHBOARD_TTL = 5.0
 # A petition whose figures take s seconds to compute keeps them for at least 10 s: on a huge
@@ -56,6 +58,7 @@ SECTIONS = {
     "reasons": "reasons",
     "threshold": "threshold",
     "webhooks": "deliveries",
+    "mail": "mail",
 }
 
 
@@ -112,6 +115,7 @@ def _context(petition: Petition, figures: dashboard_stats.Dashboard) -> dict:
         "live_url": _live_url(petition),
         "can_retry": user is not None and user.role in auth.ORGANISERS,
         "max_age_hours": round(settings_of(current_app).confirm_link_max_age / 3600),
+        "mail_slow_after": settings_of(current_app).mail_slow_after_seconds,
     }
 
 

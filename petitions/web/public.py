@@ -11,11 +11,14 @@ from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.outbox import webhooks
+from petitions.signatures.signing import SIGNING_STATES
+from petitions.web import mail_delay
 from petitions.web.forms import SignForm
 from petitions.web.loaders import petition_or_404
 from petitions.web.state_labels import SHORT_LABELS, STATE_LABELS
 
 bp = Blueprint("public", __name__)
+bp.add_app_template_filter(mail_delay.about, "about")
 
 
 @bp.app_template_filter("thousands")
@@ -68,6 +71,8 @@ def petition_page(slug: str, sign_form: SignForm | None = None):
         paragraphs=[p for p in found.body.split("\n\n") if p.strip()],
         ballot_url=webhooks.ballot_url_of(session, found),
         sign_form=sign_form or SignForm(),
+        # Only a page with the sign form says how long links take.
+        slow_mail=mail_delay.slow(current_app) if state in SIGNING_STATES else None,
     )
 
 

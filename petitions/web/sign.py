@@ -8,7 +8,7 @@ from petitions.db import flask_db
 from petitions.roll.addresses import InvalidAddress
 from petitions.signatures import signing, tokens
 from petitions.signatures.outcomes import SigningOutcome
-from petitions.web import rate_limits
+from petitions.web import mail_delay, rate_limits
 from petitions.web.forms import SignForm, TokenForm
 from petitions.web.loaders import petition_or_404
 from petitions.web.outcomes import OUTCOME_STATUS
@@ -45,8 +45,12 @@ def sign(slug: str):
 
 @bp.get("/p/<slug>/check-email")
 def check_email(slug: str):
-    """The one answer to every request to sign."""
-    return render_template("sign/check_email.html", petition=petition_or_404(slug))
+    """The one answer to every request to sign (saying so when links are arriving slowly)."""
+    return render_template(
+        "sign/check_email.html",
+        petition=petition_or_404(slug),
+        slow_mail=mail_delay.slow(current_app),
+    )
 
 
 @bp.get("/p/<slug>/confirm")

@@ -364,7 +364,10 @@ def test_live_json_carries_the_figures_and_each_sections_html(arranged, client):
         "reasons",
         "threshold",
         "webhooks",
+        "mail",
     }
+    assert data["figures"]["mail"]["petition"]["waiting"] == 0
+    assert data["figures"]["mail"]["overall"]["delay_seconds"] < 120  # one request waits
     assert "North" in data["sections"]["regions"]["html"]
     page = client.get("/organiser/p/vote").get_data(as_text=True)
     for name, section in data["sections"].items():

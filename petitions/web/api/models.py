@@ -19,6 +19,7 @@ Slug = Annotated[str, Field(pattern="^[a-z0-9-]{1,64}$")]
 Count = Annotated[int, Field(ge=0)]
 State = Literal["open", "triggered", "closed"]
 Sha256 = Annotated[str, Field(pattern="^[0-9a-f]{64}$", description="A SHA-256 hash, hex.")]
+MailDelay = Annotated[int, Field(ge=1)]
 
 
 # --- requests -----------------------------------------------------------------------------------
@@ -132,6 +133,11 @@ class Petition(Answer):
     log: PetitionLog | None = Field(
         description="The head of the petition's public log; null until the log exists."
     )
+    mail_delay_seconds: MailDelay | None = Field(
+        description="While links are arriving slowly (the estimated delay is "
+        "MAIL_SLOW_AFTER_SECONDS or more) and the petition takes signatures: about how many "
+        "seconds a link asked for now takes to be sent. Null when links arrive as usual."
+    )
 
 
 class LiveCount(Answer):
@@ -157,10 +163,22 @@ class Health(Answer):
     queue: Literal["ok", "unavailable", "not_configured"]
 
 
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
 class CheckEmail(Answer):
     """The request is taken; what happens next is said only in the e-mail."""
 
     status: Literal["check_email"]
+    # Absent, never null, while links arrive as usual, so that the answer is then exactly
+    # {"status": "check_email"}, as it always was.
+    mail_delay_seconds: MailDelay = Field(
+        default=None,
+        description="Only while links are arriving slowly: about how many seconds the link "
+        "takes to be sent. It is the same for every request at the same moment.",
+        json_schema_extra=_no_default,
+    )
 
 
 class Receipt(Answer):

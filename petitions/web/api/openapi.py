@@ -194,7 +194,7 @@ def _paths() -> dict:
         "/api/v1/petitions/{slug}": {
             "get": _operation(
                 "getPetition",
-                "A petition's state, count and threshold.",
+                "A petition's state, count and threshold, and whether links are arriving slowly.",
                 {200: _json("The petition.", models.Petition)},
                 parameters=(_slug(),),
                 errors={404: _NOT_FOUND},
@@ -206,7 +206,9 @@ def _paths() -> dict:
                 "Ask to sign; what happens next is said only in the e-mail.",
                 {
                     202: _json(
-                        "The same answer for every well-formed address, on the roll or not.",
+                        "The same answer for every well-formed address, on the roll or not; "
+                        "while links are arriving slowly it says about how long they take "
+                        "(mail_delay_seconds), the same for everyone.",
                         models.CheckEmail,
                     )
                 },

@@ -11,7 +11,7 @@ from petitions.signatures import counts, signing
 from petitions.signatures.outcomes import SigningOutcome
 from petitions.transparency import store
 from petitions.web import live_count as live
-from petitions.web import live_wsgi, rate_limits
+from petitions.web import live_wsgi, mail_delay, rate_limits
 from petitions.web.api import models, openapi
 from petitions.web.errors import json_error
 from petitions.web.loaders import petition_or_404
@@ -25,16 +25,19 @@ bp.record_once(lambda state: live_wsgi.install(state.app))
 
 def petition_json(petition: Petition) -> dict:
     """The public description of ``petition``, as the README's "Web and API" table fixes it."""
+    state = rules.effective_state(petition)
+    slow = mail_delay.slow(current_app) if state in signing.SIGNING_STATES else None
     return {
         "slug": petition.slug,
         "title": petition.title,
-        "state": rules.effective_state(petition),
+        "state": state,
         "count": petition.signature_count,
         "threshold": petition.threshold,
         "reached_at": rules.iso_utc(petition.reached_at),
         "closes_at": rules.iso_utc(petition.closes_at),
         "by_region": counts.by_region(flask_db.session(), petition),
         "log": _log_head(petition),
+        "mail_delay_seconds": slow.delay_seconds if slow else None,
     }
 
 
@@ -90,7 +93,12 @@ def request_signature(slug: str):
         session.rollback()
         return json_error(OUTCOME_STATUS[exc.code], exc.code, str(exc))
     session.commit()
-    return jsonify(status="check_email"), 202
+    answer = {"status": "check_email"}
+    # The delay is everyone's, not this address's: the answer still tells nothing about it.
+    slow = mail_delay.slow(current_app)
+    if slow:
+        answer["mail_delay_seconds"] = slow.delay_seconds
+    return jsonify(answer), 202
 
 
 # The error code and message of each outcome of confirming that is not a success.

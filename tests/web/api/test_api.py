@@ -45,6 +45,7 @@ def test_petition_record_has_exactly_the_published_fields(client, db):
         "closes_at": "2099-12-31T18:00:00Z",
         "by_region": {},
         "log": None,
+        "mail_delay_seconds": None,
     }
 
 

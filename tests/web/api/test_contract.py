@@ -19,6 +19,7 @@ PETITION = {
     "closes_at": "2099-12-31T18:00:00Z",
     "by_region": {"North": 2},
     "log": {"size": 1, "root_hash": "ab" * 32},
+    "mail_delay_seconds": None,
 }
 
 
@@ -51,6 +52,36 @@ def test_a_documented_answer_passes():
 def test_a_wrong_body_is_caught(change, caught):
     with pytest.raises(UndocumentedAnswer, match=caught):
         check("GET", "/api/v1/petitions/vote", 200, "application/json", body_of(PETITION | change))
+
+
+SIGNATURES = "/api/v1/petitions/vote/signatures"
+
+
+def test_the_mail_delay_is_documented_as_whole_seconds():
+    slow = PETITION | {"mail_delay_seconds": 600}
+    check("GET", "/api/v1/petitions/vote", 200, "application/json", body_of(slow))
+    check("POST", SIGNATURES, 202, "application/json", body_of({"status": "check_email"}))
+    taken = {"status": "check_email", "mail_delay_seconds": 600}
+    check("POST", SIGNATURES, 202, "application/json", body_of(taken))
+    for wrong in (0, 1.5, "10 minutes"):
+        with pytest.raises(UndocumentedAnswer):
+            check(
+                "GET",
+                "/api/v1/petitions/vote",
+                200,
+                "application/json",
+                body_of(PETITION | {"mail_delay_seconds": wrong}),
+            )
+    # Absent, never null, in the answer to a request to sign.
+    for wrong in (None, 0):
+        with pytest.raises(UndocumentedAnswer):
+            check(
+                "POST",
+                SIGNATURES,
+                202,
+                "application/json",
+                body_of(taken | {"mail_delay_seconds": wrong}),
+            )
 
 
 def test_a_missing_field_is_caught():
