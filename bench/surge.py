@@ -65,7 +65,6 @@ if not __package__:
 
 from bench import common, sign
 from bench.common import (
-    LOOPBACK,
     RedisDatabase,
     bounded,
     drop_database,
@@ -84,12 +83,12 @@ from bench.rawhttp import (
 from bench.service import (
     Deadline,
     Processes,
-    SinkHandler,
     WebhookLog,
     check_webhook,
     confirmation_link,
     eligible_members,
     prepare_database,
+    serve_smtp_sink,
     service_env,
     start_service,
     start_webhook_receiver,
@@ -447,13 +446,8 @@ class Members:
 
     async def run(self, addresses: list[str], rate: int, t0: float, wait_end: float) -> Tally:
         """Serve the sink, warm up, start each member on schedule, wait for them all."""
-        from aiosmtpd.smtp import SMTP
-
         loop = asyncio.get_running_loop()
-        handler = SinkHandler(self.inbox)
-        server = await loop.create_server(
-            lambda: SMTP(handler, hostname="bench-sink", loop=loop), LOOPBACK, self.smtp_port
-        )
+        server = await serve_smtp_sink(self.inbox, self.smtp_port)
         self.pool = Pool(self.port)
         tasks: list[asyncio.Task] = []
         try:
