@@ -103,6 +103,7 @@ CONFIRM_PATH = "/api/v1/signatures/confirm"
 COUNT_PATH = f"/api/v1/petitions/{SLUG}/count"
 HTTP_TIMEOUT = 30.0
 WEBHOOK_WAIT = 30.0
+STATE_WAIT = 60.0
 POLL_SECONDS = 1.0
 # From the service answering /healthz to the first arrival: the warm-up, and the viewers
 # arriving (spread over a second, from VIEWERS_LEAD before the first arrival).
@@ -534,6 +535,26 @@ class StepFigures:
         return not self.shortfalls
 
 
+def check_petition(base: str, confirmed: int, threshold: int, deadline: Deadline) -> list[str]:
+    """Notes on the petition's count and state when they are not what the confirmations
+    answered say. An overwhelmed service may still be working through requests its clients
+    gave up on, so the read may wait up to STATE_WAIT seconds."""
+    try:
+        response = requests.get(
+            f"{base}/api/v1/petitions/{SLUG}", timeout=max(1.0, min(STATE_WAIT, deadline.left()))
+        )
+        state = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        return [f"the petition's count could not be read: {type(exc).__name__}"]
+    expected = "triggered" if confirmed >= threshold else "open"
+    if state.get("count") != confirmed or state.get("state") != expected:
+        return [
+            f"the petition reports count {state.get('count')} state {state.get('state')}, "
+            f"after {confirmed:,} confirmations answered"
+        ]
+    return []
+
+
 def run_step(
     options: argparse.Namespace,
     rate: int,
@@ -602,13 +623,7 @@ def run_step(
         else:
             crossing_to_webhook = arrivals[0][0] - tally.crossing
             notes.extend(check_webhook(arrivals, env["BALLOT_WEBHOOK_SECRET"], threshold))
-        state = requests.get(f"{base}/api/v1/petitions/{SLUG}", timeout=HTTP_TIMEOUT).json()
-        expected_state = "triggered" if len(tally.confirm) >= threshold else "open"
-        if state.get("count") != len(tally.confirm) or state.get("state") != expected_state:
-            notes.append(
-                f"the petition reports count {state.get('count')} state {state.get('state')}, "
-                f"after {len(tally.confirm):,} confirmations answered"
-            )
+        notes.extend(check_petition(base, len(tally.confirm), threshold, deadline))
     finally:
         processes.stop_all()
 
