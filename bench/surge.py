@@ -42,6 +42,7 @@ dropped and the Redis database emptied, at the end, on an error and on Ctrl-C.
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -373,6 +374,9 @@ class Members:
             connection.close()
             self.tally.errors[f"{what}: {type(exc).__name__}"] += 1
             return sent, time.perf_counter(), None
+        except asyncio.CancelledError:
+            connection.close()  # the step is over: half a request must not be reused
+            raise
         answered = time.perf_counter()
         self.pool.give(connection)
         if status >= 500:
@@ -432,6 +436,9 @@ class Members:
                 connection.close()
                 self.tally.warm_up[type(exc).__name__] += 1
                 return
+            except asyncio.CancelledError:
+                connection.close()
+                raise
             self.pool.give(connection)
             self.tally.warm_up[f"HTTP {status}"] += 1
 
@@ -453,6 +460,9 @@ class Members:
         tasks: list[asyncio.Task] = []
         try:
             await self.warm_up()
+            # What exists now is never garbage: no collection pauses the arrivals to scan it.
+            gc.collect()
+            gc.freeze()
             await asyncio.sleep(max(0.0, t0 - time.perf_counter()))
             busy0, total0 = machine_cpu()
             cpu0 = own_cpu()
@@ -472,6 +482,7 @@ class Members:
             if pending:
                 self.tally.errors["members unfinished at the end of the step"] += len(pending)
         finally:
+            gc.unfreeze()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
