@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -71,6 +70,7 @@ from bench.common import (
     percentile,
     recreate_database,
 )
+from bench.rawhttp import Connection, raise_file_limit, request_bytes
 from petitions.config import settings_of
 
 DATABASE = "petitions_bench_live"
@@ -122,13 +122,6 @@ def steps(raw: str) -> list[int]:
     if not values or values != sorted(set(values)) or values[0] < 1 or values[-1] > 15000:
         raise argparse.ArgumentTypeError("give increasing viewer counts from 1 to 15000")
     return values
-
-
-def raise_file_limit() -> None:
-    """Allow as many open files as the hard limit: thousands of viewers are thousands of
-    sockets, here and in the gunicorn processes, which inherit the limit."""
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 # --- PostgreSQL, Redis and the data -----------------------------------------------------------
@@ -254,58 +247,7 @@ class Server:
         common.stop_process_groups([self.process])
 
 
-# --- the load generator: raw HTTP/1.1 keep-alive on asyncio, in child processes ----------------
-
-
-def request_bytes(path: str, cookie: str | None = None) -> bytes:
-    """A GET of ``path`` on a kept-alive connection."""
-    lines = [f"GET {path} HTTP/1.1", f"Host: {LOOPBACK}", "Accept: application/json"]
-    if cookie:
-        lines.append(f"Cookie: {cookie}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-class Connection:
-    """One kept-alive HTTP/1.1 connection, reopened when the server closes it."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self, request: bytes) -> tuple[int, bytes]:
-        """Send ``request``; the status and body of the answer. A kept-alive connection that
-        the server closed while idle (gunicorn's keepalive is 2 s) is reopened and the request
-        sent again, as a browser does."""
-        if self.writer is not None:
-            try:
-                return await self._send(request)
-            except (OSError, asyncio.IncompleteReadError):
-                pass  # closed while idle: once more on a new connection
-        self.reader, self.writer = await asyncio.open_connection(LOOPBACK, self.port)
-        return await self._send(request)
-
-    async def _send(self, request: bytes) -> tuple[int, bytes]:
-        try:
-            self.writer.write(request)
-            head = await self.reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            lowered = head.lower()
-            at = lowered.find(b"content-length:")
-            length = int(lowered[at + 15 : lowered.find(b"\r\n", at)]) if at >= 0 else 0
-            body = await self.reader.readexactly(length)
-            if b"connection: close" in lowered:
-                self.close()
-            return status, body
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            self.close()
-            raise
-
-    def close(self) -> None:
-        """Close the socket (the next request opens a new one)."""
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
+# --- the load generator: raw HTTP/1.1 keep-alive on asyncio (bench.rawhttp), in child processes
 
 
 def count_of(body: bytes) -> int:

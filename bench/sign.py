@@ -26,22 +26,15 @@ dropped and the Redis database emptied, at the end, on an error and on Ctrl-C.
 """
 
 import argparse
-import csv
-import email
-import email.policy
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -56,18 +49,30 @@ if not __package__:
 from bench import common, stages
 from bench.common import (
     LOOPBACK,
-    ROOT,
-    START_TIMEOUT,
     BenchError,
     RedisDatabase,
     bounded,
     drop_database,
-    flask_command,
     free_port,
     gunicorn_argv,
     ms,
     percentile,
     recreate_database,
+)
+from bench.service import (
+    Deadline,
+    Mailbox,
+    Processes,
+    WebhookLog,
+    check_webhook,
+    eligible_members,
+    prepare_database,
+    service_env,
+    start_service,
+    start_smtp_sink,
+    start_webhook_receiver,
+    wait_healthy,
+    write_roll,
 )
 
 DATABASE = "petitions_bench_sign"
@@ -77,19 +82,6 @@ BARE_TABLE = "bench_bare_insert"
 INSERT_BARE = "INSERT INTO bench_bare_insert (email) VALUES (%s)"
 HTTP_TIMEOUT = (5, 30)
 WEBHOOK_WAIT = 30.0
-# Settings the service reads that this benchmark fixes or must not inherit from the shell: the
-# shared ones, and those of mail, links, webhooks, rate limits and the work queue that its
-# figures depend on.
-SERVICE_SETTINGS = (
-    *common.SERVICE_SETTINGS,
-    "MAIL_FROM",
-    "CONFIRM_LINK_MAX_AGE",
-    "WEBHOOK_TIMEOUT",
-    "SIGN_LIMIT_PER_NETWORK",
-    "SIGN_LIMIT_PER_ADDRESS",
-    "CONFIRM_LIMIT_PER_NETWORK",
-    "WORK_LEASE_SECONDS",
-)
 
 
 # --- the ceiling: a bare app, served by gunicorn as `bench.sign:bare_app()` -------------------
@@ -124,205 +116,6 @@ def bare_app():
         return jsonify(status="ok")
 
     return app
-
-
-# --- small helpers ----------------------------------------------------------------------------
-
-
-class Deadline:
-    """The time left for one run; every wait in the run is bounded by it."""
-
-    def __init__(self, seconds: float):
-        self.end = time.perf_counter() + seconds
-
-    def left(self) -> float:
-        """Seconds left (never negative)."""
-        return max(0.0, self.end - time.perf_counter())
-
-    def check(self, what: str) -> None:
-        """Raise BenchError when the time is up."""
-        if self.left() <= 0:
-            raise BenchError(f"--timeout reached while {what}")
-
-
-# --- the SMTP sink and the webhook receiver ---------------------------------------------------
-
-
-class Mailbox:
-    """What the SMTP sink received: per recipient, the arrival time and the confirmation link."""
-
-    def __init__(self, link_prefix: str):
-        self.link_prefix = link_prefix
-        self._lock = threading.Lock()
-        self._all_arrived = threading.Event()
-        self.reset(set())
-
-    def reset(self, expected: set[str]) -> None:
-        """Start a run expecting one confirmation e-mail for each address in ``expected``."""
-        with self._lock:
-            self.expected = expected
-            self.links: dict[str, tuple[float, str]] = {}
-            self.other: Counter[str] = Counter()
-            self._all_arrived.clear()
-
-    def deliver(self, recipients: Iterable[str], content: bytes, arrived: float) -> None:
-        """Record a message that arrived at ``arrived``."""
-        message = email.message_from_bytes(content, policy=email.policy.default)
-        body = message.get_body(preferencelist=("plain",))
-        text = body.get_content() if body is not None else ""
-        link = next(
-            (
-                line.strip()
-                for line in text.splitlines()
-                if line.strip().startswith(self.link_prefix) and "?token=" in line
-            ),
-            None,
-        )
-        with self._lock:
-            for recipient in recipients:
-                address = recipient.lower()
-                if link is None or address not in self.expected or address in self.links:
-                    self.other[str(message["Subject"]).split(":")[0]] += 1
-                    continue
-                self.links[address] = (arrived, link)
-            if self.expected and len(self.links) == len(self.expected):
-                self._all_arrived.set()
-
-    def wait_all(self, timeout: float) -> bool:
-        """Wait until every expected e-mail has arrived; False on timeout."""
-        return self._all_arrived.wait(timeout)
-
-
-class SinkHandler:
-    """aiosmtpd handler: every message goes to the Mailbox."""
-
-    def __init__(self, mailbox: Mailbox):
-        self.mailbox = mailbox
-
-    async def handle_DATA(self, server, session, envelope):
-        arrived = time.perf_counter()
-        self.mailbox.deliver(envelope.rcpt_tos, envelope.original_content, arrived)
-        return "250 OK"
-
-
-def start_smtp_sink(stack: ExitStack, mailbox: Mailbox) -> int:
-    """Serve the SMTP sink on a free loopback port until the stack closes; return the port."""
-    from aiosmtpd.controller import Controller
-
-    port = free_port()
-    controller = Controller(SinkHandler(mailbox), hostname=LOOPBACK, port=port)
-    controller.start()
-    stack.callback(controller.stop)
-    return port
-
-
-@dataclass
-class WebhookLog:
-    """Threshold webhooks received: arrival time, headers and body of each."""
-
-    arrivals: list[tuple[float, dict, bytes]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    arrived: threading.Event = field(default_factory=threading.Event)
-
-    def reset(self) -> None:
-        """Forget what arrived (a new run)."""
-        with self.lock:
-            self.arrivals = []
-            self.arrived.clear()
-
-
-def start_webhook_receiver(stack: ExitStack, log: WebhookLog) -> int:
-    """Serve the webhook receiver on a free loopback port until the stack closes."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(min(length, 1 << 20))
-            arrived = time.perf_counter()
-            with log.lock:
-                log.arrivals.append((arrived, dict(self.headers.items()), body))
-                log.arrived.set()
-            answer = b'{"status": "ok"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, *_args):
-            pass
-
-    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
-    thread.start()
-    stack.callback(server.server_close)
-    stack.callback(server.shutdown)
-    return server.server_address[1]
-
-
-# --- processes --------------------------------------------------------------------------------
-
-
-class Processes:
-    """Child processes, each in its own process group, stopped in reverse order."""
-
-    def __init__(self, logs: Path):
-        self.logs = logs
-        self.running: list[tuple[str, subprocess.Popen, Path]] = []
-
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-        """Start ``argv`` from the project's folder, its output to a log file."""
-        path = self.logs / f"{name}.log"
-        with path.open("ab") as out:
-            process = subprocess.Popen(
-                argv,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.running.append((name, process, path))
-        return process
-
-    def check_alive(self) -> None:
-        """Raise BenchError, with the end of its log, if a child has exited."""
-        for name, process, path in self.running:
-            if process.poll() is not None:
-                raise BenchError(f"{name} exited with status {process.returncode}:\n{tail(path)}")
-
-    def stop_all(self) -> None:
-        """SIGTERM each child's process group, then SIGKILL what is left after a grace period."""
-        common.stop_process_groups([process for _name, process, _path in self.running])
-        self.running = []
-
-
-def tail(path: Path, lines: int = 25) -> str:
-    """The last ``lines`` lines of a log file."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def wait_healthy(url: str, processes: Processes, deadline: Deadline) -> None:
-    """Wait until GET ``url`` answers 200."""
-    limit = time.perf_counter() + min(START_TIMEOUT, deadline.left())
-    last = "no answer"
-    while time.perf_counter() < limit:
-        processes.check_alive()
-        try:
-            response = requests.get(url, timeout=2)
-            if response.status_code == 200:
-                return
-            last = f"{response.status_code} {response.text[:200]}"
-        except requests.RequestException as exc:
-            last = type(exc).__name__
-        time.sleep(0.1)
-    raise BenchError(f"{url} not healthy within {START_TIMEOUT:.0f} s: {last}")
 
 
 # --- driving clients --------------------------------------------------------------------------
@@ -401,36 +194,6 @@ class RunFigures:
     load: float = field(default_factory=lambda: os.getloadavg()[0])
 
 
-def eligible_members(roll: Path, wanted: int) -> list[str]:
-    """``wanted`` addresses of active members who do not share their address."""
-    with roll.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    shared = Counter(row["email"].strip().lower() for row in rows)
-    chosen = [
-        row["email"].strip().lower()
-        for row in rows
-        if row["status"] == "active" and shared[row["email"].strip().lower()] == 1
-    ]
-    if len(chosen) < wanted:
-        raise BenchError(f"the sample roll has only {len(chosen)} members that can sign")
-    return chosen[:wanted]
-
-
-def service_env(db_url: str, redis_url: str, web_port: int, smtp_port: int, hook_port: int):
-    """The environment of every service process: production settings, all on loopback."""
-    env = common.service_env(
-        db_url, redis_url, web_port, smtp_port, hook_port, cleared=SERVICE_SETTINGS
-    )
-    env.update(
-        # Every simulated member comes from this one loopback address: the limits stay on (their
-        # cost is part of each request) but high enough for the whole run.
-        SIGN_LIMIT_PER_NETWORK="1000000 per hour",
-        SIGN_LIMIT_PER_ADDRESS="1000 per hour",
-        CONFIRM_LIMIT_PER_NETWORK="1000000 per hour",
-    )
-    return env
-
-
 def run_once(
     options: argparse.Namespace,
     roll: Path,
@@ -448,36 +211,13 @@ def run_once(
     db_url = recreate_database(DATABASE)
     redis_db.clear()
     env = service_env(db_url, redis_db.url, ports["web"], ports["smtp"], ports["hook"])
-    base = f"http://{LOOPBACK}:{ports['web']}"
-    flask_command(env, "db", "upgrade")
-    flask_command(env, "roll", "import", str(roll))
-    flask_command(
-        env,
-        "petition",
-        "create",
-        SLUG,
-        "--title",
-        "Benchmark petition",
-        "--threshold",
-        str(threshold),
-        "--open",
-    )
+    prepare_database(env, roll, SLUG, threshold)
     mailbox.reset(set(members))
     hooks.reset()
 
     processes = Processes(logs)
-    worker_logs: dict[Path, int] = {}
     try:
-        processes.start("web", gunicorn_argv(options, ports["web"], "app:create_app()"), env)
-        for number in range(options.workers):
-            path = logs / f"worker{number + 1}.log"
-            worker_logs[path] = path.stat().st_size if path.exists() else 0
-            processes.start(
-                f"worker{number + 1}",
-                common.flask_argv("worker"),
-                env,
-            )
-        wait_healthy(f"{base}/healthz", processes, deadline)
+        base = start_service(options, processes, env, ports["web"], deadline)
 
         # The request phase: every member asks to sign; the e-mails arrive at the sink.
         sign_url = f"{base}/api/v1/petitions/{SLUG}/signatures"
@@ -567,29 +307,8 @@ def run_once(
         ceiling_per_s=len(ceiling.results) / max(ceiling.seconds, 1e-9),
         ceiling=ceiling.results,
         notes=notes,
-        stages=stages.describe(stages.read(worker_logs)),
+        stages=stages.describe(stages.read(processes.worker_logs())),
     )
-
-
-def check_webhook(arrivals: list, secret: str, threshold: int) -> list[str]:
-    """Notes on what arrived at the receiver, when it is not one well-signed crossing event."""
-    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-
-    notes = []
-    if len({headers.get("webhook-id") for _t, headers, _b in arrivals}) != 1:
-        notes.append(f"{len(arrivals)} webhook deliveries with different ids")
-    elif len(arrivals) > 1:
-        notes.append(f"the webhook arrived {len(arrivals)} times")
-    _arrived, headers, body = arrivals[0]
-    lowered = {key.lower(): value for key, value in headers.items()}
-    try:
-        Webhook(secret).verify(body, lowered)
-    except WebhookVerificationError as exc:
-        notes.append(f"webhook signature does not verify: {exc}")
-    data = json.loads(body).get("data", {})
-    if data.get("threshold") != threshold or data.get("count") != threshold:
-        notes.append(f"webhook says threshold {data.get('threshold')} count {data.get('count')}")
-    return notes
 
 
 def run_ceiling(
@@ -732,11 +451,7 @@ def main() -> None:
         stack.callback(redis_db.release)
 
         roll = scratch / "roll.csv"
-        rows = options.members + options.members // 4 + 100
-        with roll.open("w", encoding="utf-8") as out:
-            from petitions.roll.sample import write_sample_roll
-
-            write_sample_roll(out, rows)
+        rows = write_roll(roll, options.members)
         members = eligible_members(roll, options.members)
 
         ports = {"web": free_port(), "bare": free_port()}

@@ -1,0 +1,168 @@
+"""The benchmarks' own tools (bench/service.py, bench/rawhttp.py) read what they are sent as
+the standard library would: a confirmation link out of a mail, a message out of an SMTP session,
+an answer out of HTTP/1.1."""
+
+import asyncio
+import smtplib
+import threading
+import time
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import pytest
+
+from bench.common import LOOPBACK, free_port
+from bench.rawhttp import Connection, Pool, post_json_bytes, request_bytes
+from bench.service import confirmation_link, serve_smtp_sink
+
+PREFIX = "https://petitions.example.org/p/demo/confirm?"
+
+
+def message_of(text: str, multipart: bool) -> EmailMessage:
+    """A message as the service composes one (petitions.outbox.mail): a text part, then HTML."""
+    message = EmailMessage()
+    message["From"] = "petitions@example.org"
+    message["To"] = "member1@example.org"
+    message["Subject"] = "Confirm your signature"
+    message.set_content(text)
+    if multipart:
+        message.add_alternative(f"<p>{text}</p>", subtype="html")
+    return message
+
+
+def composed(text: str, multipart: bool) -> bytes:
+    """The bytes of message_of(text, multipart)."""
+    return message_of(text, multipart).as_bytes()
+
+
+@pytest.mark.parametrize("multipart", [True, False])
+@pytest.mark.parametrize("crlf", [True, False])
+@pytest.mark.parametrize(
+    ("token", "rest"),
+    [
+        ("short", "Thanks."),  # 7bit
+        ("x" * 30 + ".AbCdEf-_" * 12, "blah " * 100),  # long lines: quoted-printable
+        ("y" * 200, "Zoë García — ünïcödé " * 50),  # mostly not ASCII: base64
+    ],
+)
+def test_the_link_is_found_as_the_email_package_finds_it(token, rest, crlf, multipart):
+    link = f"{PREFIX}token={token}"
+    text = f"Hello Zoë,\n\nTo confirm, open:\n\n{link}\n\n-- \n.a line with a dot\n{rest}\n"
+    raw = composed(text, multipart)
+    if crlf:
+        raw = raw.replace(b"\n", b"\r\n")
+    parsed = message_from_bytes(raw, policy=policy.default).get_body(("plain",)).get_content()
+    assert link in parsed.splitlines()
+    assert confirmation_link(raw, PREFIX) == link
+
+
+def test_no_link_is_none():
+    assert confirmation_link(composed("Nothing to confirm here.\n", True), PREFIX) is None
+
+
+def test_the_sink_takes_what_smtplib_sends():
+    received = []
+
+    class Mailbox:
+        def deliver(self, recipients, content, arrived):
+            received.append((list(recipients), content, arrived))
+
+    loop = asyncio.new_event_loop()
+    port = free_port()
+    server = loop.run_until_complete(serve_smtp_sink(Mailbox(), port))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        # What the service's send_message sends: the message with CRLF line ends.
+        first = composed(f"Hello,\n.starts with a dot\n..two\n\n{PREFIX}token=abc\n", True)
+        first = first.replace(b"\n", b"\r\n")
+        second = composed("A second message on the same connection.\n", False)
+        second = second.replace(b"\n", b"\r\n")
+        with smtplib.SMTP(LOOPBACK, port, timeout=5) as client:
+            client.ehlo()
+            client.noop()
+            client.sendmail("petitions@example.org", ["a@example.org", "b@example.org"], first)
+            client.rset()
+            client.sendmail("petitions@example.org", ["c@example.org"], second)
+        deadline = time.monotonic() + 5
+        while len(received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+    assert [recipients for recipients, _content, _arrived in received] == [
+        ["a@example.org", "b@example.org"],
+        ["c@example.org"],
+    ]
+    for (_recipients, content, _arrived), sent in zip(received, (first, second), strict=True):
+        assert content == sent
+    assert confirmation_link(received[0][1], PREFIX) == f"{PREFIX}token=abc"
+
+
+ANSWERS = {
+    b"/length": b'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{"count":1}',
+    b"/chunked": b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b'5\r\n{"a":\r\n3;x=1\r\n1}\n\r\n0\r\n\r\n',
+    b"/close": b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n"
+    b"Connection: close\r\n\r\n{}",
+}
+
+
+async def answering(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lowered = head.lower()
+            at = lowered.find(b"content-length:")
+            if at >= 0:
+                await reader.readexactly(int(lowered[at + 15 : lowered.find(b"\r\n", at)]))
+            path = head.split(b" ")[1]
+            writer.write(ANSWERS[path])
+            if path == b"/close":
+                return
+    except asyncio.IncompleteReadError:
+        pass
+    finally:
+        writer.close()
+
+
+async def client_session(port: int):
+    connection = Connection(port)
+    answers = [
+        await connection.send(request_bytes("/length")),
+        await connection.send(post_json_bytes("/chunked", {"email": "a@example.org"})),
+        await connection.get(request_bytes("/length")),
+        await connection.send(request_bytes("/close")),
+    ]
+    closed = connection.writer is None
+    pool = Pool(port, max_idle=60)
+    taken = pool.take()
+    await taken.send(request_bytes("/length"))
+    pool.give(taken)
+    reused = pool.take() is taken
+    pool.give(taken)
+    pool.close()
+    return answers, closed, reused, pool.opened
+
+
+def test_the_raw_client_reads_lengths_chunks_and_closes():
+    async def main():
+        server = await asyncio.start_server(answering, LOOPBACK, 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return await client_session(port)
+        finally:
+            server.close()
+
+    answers, closed, reused, opened = asyncio.run(main())
+    assert answers == [
+        (200, b'{"count":1}'),
+        (202, b'{"a":1}\n'),
+        (200, b'{"count":1}'),
+        (503, b"{}"),
+    ]
+    assert closed
+    assert reused
+    assert opened == 1
