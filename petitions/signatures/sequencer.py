@@ -65,7 +65,8 @@ def sequence(
     petition_id: int,
     now: datetime,
     signature_id: int | None = None,
-) -> Batch:
+    skip_locked: bool = False,
+) -> Batch | None:
     """Count every signature of the petition still waiting, in the caller's transaction.
 
     Takes the petition's row lock (as FOR NO KEY UPDATE, which confirmations' inserts do not
@@ -77,10 +78,18 @@ def sequence(
 
     With ``signature_id``, the batch also carries that signature's receipt if an earlier batch
     counted it (read in the same query as the waiting ones, to keep the lock's turn short).
+    With ``skip_locked``, returns None at once, doing nothing, when another transaction holds
+    the lock.
     """
     petition = session.scalars(
-        select(Petition).where(Petition.id == petition_id).with_for_update(key_share=True)
-    ).one()
+        select(Petition)
+        .where(Petition.id == petition_id)
+        .with_for_update(key_share=True, skip_locked=skip_locked)
+    ).one_or_none()
+    if petition is None:
+        if skip_locked:
+            return None
+        raise LookupError(f"no petition {petition_id}")
     # Detached: its count and state are written with SQL below, never by the ORM.
     session.expunge(petition)
     rows = session.execute(
@@ -182,31 +191,72 @@ def _decide_crossing(
             return
 
 
+WAIT_TURNS = 3
+"""How many batches of others a confirming request waits for (all such waiters at once) before
+it queues for the lock itself."""
+
+_REFUSED = object()
+
+
 def sequence_petition(
     bind: Engine | Connection,
     settings: Settings,
     petition_id: int,
     signature_id: int | None = None,
 ) -> Sequenced | None:
-    """Run the sequencer for one petition in a transaction of its own; return the receipt of
-    ``signature_id`` (None if it was refused, or not given).
+    """Count the petition's waiting signatures, in a transaction of its own, and return the
+    receipt of ``signature_id`` (None if it was refused, or not given).
 
     ``bind`` may be the connection the caller confirmed on, so that a confirmation checks out
-    one connection. A turn that finds nothing waiting (another request's batch took it) rolls
-    back, which releases the lock without waiting for a WAL flush.
+    one connection. A confirming request that finds another's batch holding the lock does not
+    queue behind it: it waits for that batch to end, together with every other such request
+    (a share lock on the petition's row, which the batch's lock excludes and which shares with
+    the others), and leaves with its receipt if that batch counted its signature. Otherwise it
+    tries again; after WAIT_TURNS batches it queues for the lock. A turn that finds nothing
+    waiting rolls back, which releases the lock without a WAL flush.
     """
-    with Session(bind=bind, expire_on_commit=False) as session:
-        try:
-            batch = sequence(session, settings, petition_id, utcnow(), signature_id)
-            receipt = batch.receipts.get(signature_id) if signature_id is not None else None
-            if batch.changed:
-                session.commit()
-            else:
+    on_postgres = bind.dialect.name == "postgresql"
+    for turn in range(WAIT_TURNS + 1):
+        wait = on_postgres and signature_id is not None and turn < WAIT_TURNS
+        with Session(bind=bind, expire_on_commit=False) as session:
+            try:
+                batch = sequence(
+                    session, settings, petition_id, utcnow(), signature_id, skip_locked=wait
+                )
+                if batch is None:
+                    receipt = _after_current_batch(session, petition_id, signature_id)
+                    session.rollback()
+                    if receipt is None:
+                        continue
+                    return None if receipt is _REFUSED else receipt
+                receipt = batch.receipts.get(signature_id) if signature_id is not None else None
+                if batch.changed:
+                    session.commit()
+                else:
+                    session.rollback()
+            except BaseException:
                 session.rollback()
-        except BaseException:
-            session.rollback()
-            raise
-    return receipt
+                raise
+        return receipt
+    raise AssertionError("the last turn queues for the lock")  # pragma: no cover
+
+
+def _after_current_batch(session: Session, petition_id: int, signature_id: int):
+    """Wait for the batch holding the petition's lock to commit, then: the receipt of
+    ``signature_id`` if it is counted, _REFUSED if it is gone, None if it still waits."""
+    session.execute(
+        select(Petition.id).where(Petition.id == petition_id).with_for_update(read=True)
+    )
+    row = session.execute(
+        select(Signature.number, Signature.confirmed_at, LogLeaf.index, LogLeaf.leaf_hash)
+        .outerjoin(LogLeaf, (LogLeaf.signature_id == Signature.id) & (LogLeaf.kind == "signature"))
+        .where(Signature.id == signature_id)
+    ).first()
+    if row is None:
+        return _REFUSED
+    if row.number is None:
+        return None
+    return Sequenced(row.number, row.confirmed_at, row.index, bytes(row.leaf_hash))
 
 
 def sequence_waiting(session: Session, settings: Settings, now: datetime) -> int:
