@@ -75,7 +75,9 @@ from bench.service import (
     write_roll,
 )
 
-DATABASE = "petitions_bench_sign"
+# Named for this process: two benchmarks on one PostgreSQL server (two checkouts) must not drop
+# each other's scratch database.
+DATABASE = f"petitions_bench_sign_{os.getpid()}"
 SLUG = "bench-sign"
 REDIS_CLAIM = "petitions-bench-sign-claim"
 BARE_TABLE = "bench_bare_insert"

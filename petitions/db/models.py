@@ -202,18 +202,29 @@ class Mail(Work, table=True):
 
 
 class Signature(SQLModel, table=True):
-    """A confirmed signature: one per petition and member, enforced by the database."""
+    """A confirmed signature: one per petition and member, enforced by the database.
+
+    ``number`` is empty until the petition's sequencer counts the signature and gives it its
+    leaf of the log (petitions.signatures.sequencer); only numbered signatures are counted.
+    """
 
     __tablename__ = "signature"
     __table_args__ = (
         UniqueConstraint("petition_id", "member_id", name="uq_signature_petition_member"),
         UniqueConstraint("petition_id", "number", name="uq_signature_petition_number"),
+        # The signatures waiting for the sequencer: few, and found without reading the rest.
+        Index(
+            "ix_signature_unsequenced",
+            "petition_id",
+            postgresql_where=text("number IS NULL"),
+            sqlite_where=text("number IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     petition_id: int = Field(foreign_key="petition.id")
     member_id: int = Field(foreign_key="member.id")
-    number: int
+    number: int | None = None
     nonce: str = Field(max_length=64)
     confirmed_at: datetime = _time(nullable=False, default=utcnow)
     invalidated_at: datetime | None = _time(nullable=True)

@@ -23,6 +23,7 @@ from petitions.db.models import Work
 from petitions.jobs import handlers
 from petitions.lifecycle import rules
 from petitions.outbox import work
+from petitions.signatures import sequencer
 from petitions.transparency import store
 
 QUEUE = "petitions"
@@ -145,10 +146,14 @@ class InProcessWorker:
 
 
 def housekeeping(app: Flask) -> None:
-    """What must happen every few seconds whatever else does: sign a head for every log that
-    has grown, and record as closed the petitions whose closing time has passed."""
-    with DbSession(flask_db.engine_of(app)) as session, session.begin():
+    """What must happen every few seconds whatever else does: count the signatures still
+    waiting for the sequencer (a confirming request stopped before counting its own), sign a
+    head for every log that has grown, and record as closed the petitions whose closing time
+    has passed."""
+    # In the app's context, so that a webhook a crossing writes here is offered at the commit.
+    with app.app_context(), DbSession(flask_db.engine_of(app)) as session, session.begin():
         now = utcnow()
+        sequencer.sequence_waiting(session, settings_of(app), now)
         store.sign_pending_heads(session, settings_of(app), now)
         rules.close_expired(session, now=now)
 

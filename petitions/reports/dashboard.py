@@ -247,7 +247,9 @@ def signatures_over_time(session: Session, petition: Petition, now: datetime) ->
     """Confirmed signatures per bucket, from the petition's opening to now (or its close), with
     the counted total at each bucket's end; invalidated signatures are not in the totals."""
     first = session.scalar(
-        select(func.min(Signature.confirmed_at)).where(Signature.petition_id == petition.id)
+        select(func.min(Signature.confirmed_at)).where(
+            Signature.petition_id == petition.id, Signature.number.is_not(None)
+        )
     )
     starts = [moment for moment in (petition.opened_at, first) if moment is not None]
     if not starts:
@@ -262,7 +264,7 @@ def signatures_over_time(session: Session, petition: Petition, now: datetime) ->
             func.count(),
             func.sum(case((Signature.invalidated_at.is_not(None), 1), else_=0)),
         )
-        .where(Signature.petition_id == petition.id)
+        .where(Signature.petition_id == petition.id, Signature.number.is_not(None))
         .group_by(bucket)
     ).all()
     found = {int(index): (int(total), int(invalid or 0)) for index, total, invalid in rows}
@@ -371,7 +373,7 @@ def funnel_and_reasons(
     figures = _request_figures(session, petition, now - timedelta(seconds=max_age))
     signatures, invalidated = session.execute(
         select(func.count(), _sum_when(Signature.invalidated_at.is_not(None))).where(
-            Signature.petition_id == petition.id
+            Signature.petition_id == petition.id, Signature.number.is_not(None)
         )
     ).one()
     invited = session.scalar(

@@ -150,7 +150,11 @@ def _minutes(session: Session, petition: Petition, now: datetime) -> list[_Minut
             func.min(Signature.number),
             func.max(Signature.number),
         )
-        .where(Signature.petition_id == petition.id, Signature.confirmed_at < now)
+        .where(
+            Signature.petition_id == petition.id,
+            Signature.number.is_not(None),
+            Signature.confirmed_at < now,
+        )
         .group_by(group)
         .order_by(group)
     ).all()
@@ -457,7 +461,7 @@ def _signatures_from(
         .select_from(Signature)
         .join(Member, Member.id == Signature.member_id)
         .join(requested, requested.c.email_key == Member.email_key)
-        .where(Signature.petition_id == petition.id)
+        .where(Signature.petition_id == petition.id, Signature.number.is_not(None))
         .group_by(requested.c.network)
     ).all()
     return {network: tuple(rest) for network, *rest in rows}

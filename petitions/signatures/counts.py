@@ -15,7 +15,11 @@ def by_region(session: Session, petition: Petition) -> dict[str, int]:
         select(Member.region, func.count())
         .select_from(Signature)
         .join(Member, Member.id == Signature.member_id)
-        .where(Signature.petition_id == petition.id, Signature.invalidated_at.is_(None))
+        .where(
+            Signature.petition_id == petition.id,
+            Signature.number.is_not(None),
+            Signature.invalidated_at.is_(None),
+        )
         .group_by(Member.region)
     )
     return {region or "unknown": count for region, count in sorted(rows, key=lambda r: r[0] or "")}

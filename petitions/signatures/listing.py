@@ -198,7 +198,8 @@ def _time_arg(moment: datetime | None) -> str | None:
 
 
 def _where(query: Select, petition: Petition, filters: Filters) -> Select:
-    query = query.where(Signature.petition_id == petition.id)
+    # Only counted signatures: one still waiting for the sequencer has no number yet.
+    query = query.where(Signature.petition_id == petition.id, Signature.number.is_not(None))
     if filters.status == "counted":
         query = query.where(Signature.invalidated_at.is_(None))
     elif filters.status == "invalidated":
@@ -273,7 +274,7 @@ def regions(session: Session, petition: Petition) -> list[str]:
         select(func.coalesce(Member.region, UNKNOWN_REGION))
         .select_from(Signature)
         .join(Member, Member.id == Signature.member_id)
-        .where(Signature.petition_id == petition.id)
+        .where(Signature.petition_id == petition.id, Signature.number.is_not(None))
         .distinct()
     ).scalars()
     return sorted(found)

@@ -9,14 +9,15 @@ not because of a check made before writing.
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import insert, or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import insert, select, true
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from petitions.config import Settings
-from petitions.db.engine import utcnow
+from petitions.db.engine import reader, utcnow
 from petitions.db.models import (
     Member,
     MemberStatus,
@@ -30,12 +31,11 @@ from petitions.lifecycle.rules import iso_utc
 from petitions.outbox import mail
 from petitions.outbox.mail import MailPurpose
 from petitions.roll.addresses import parse_address
-from petitions.signatures import thresholds, tokens
+from petitions.signatures import sequencer, tokens
 from petitions.signatures.outcomes import SigningOutcome
-from petitions.transparency import leaves, store
 
 MAX_MEMBER_NUMBER = 64
-SIGNING_STATES = (PetitionState.OPEN, PetitionState.TRIGGERED)
+SIGNING_STATES = sequencer.SIGNING_STATES
 log = logging.getLogger(__name__)
 
 
@@ -295,22 +295,27 @@ class _Refused(Exception):
         self.status = status
 
 
-def _existing_number(engine: Engine, link: tokens.SignLink) -> int | None:
-    with Session(engine) as session:
-        return session.scalars(
-            select(Signature.number).where(
+def _existing_signature(engine: Engine, link: tokens.SignLink) -> tuple[int, int | None] | None:
+    """(id, number) of the link's member's signature of its petition, if there is one."""
+    with Session(reader(engine)) as session:
+        row = session.execute(
+            select(Signature.id, Signature.number).where(
                 Signature.petition_id == link.petition_id, Signature.member_id == link.member_id
             )
         ).first()
+    return None if row is None else (row.id, row.number)
 
 
 def confirm(
     engine: Engine, settings: Settings, token: str, slug: str | None = None
 ) -> Confirmation:
-    """Confirm the signature a link names: count it, and trigger the vote if it crossed the
-    threshold, all in one transaction.
+    """Confirm the signature a link names: record it, then count it (and trigger the vote if
+    it crossed the threshold) in the sequencer's next batch, which this request runs itself.
 
-    ``slug``, when given (the page's address), must be the petition the token names.
+    ``slug``, when given (the page's address), must be the petition the token names. The
+    signature is inserted and committed without the petition's row lock; the lock is taken only
+    by the sequencer's batch (README, "Confirming at scale"). Should this request stop between
+    the two, the signature waits for housekeeping's sequencer, which counts it within seconds.
     """
     try:
         link = read_link(settings, token)
@@ -321,76 +326,85 @@ def confirm(
     except tokens.TokenInvalid:
         return Confirmation(SigningOutcome.INVALID)
     now = utcnow()
-    try:
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            petition = session.get(Petition, link.petition_id)
-            if (
-                petition is None
-                or petition.state == PetitionState.DRAFT
-                or (slug and petition.slug != slug)
-            ):
-                raise _Refused(SigningOutcome.INVALID)
-            # Detached: its count and state are written with SQL below, never by the ORM.
-            session.expunge(petition)
-            member = session.get(Member, link.member_id)
-            if member is None:
-                raise _Refused(SigningOutcome.INVALID)
-            if member.status != MemberStatus.ACTIVE:
-                raise _Refused(SigningOutcome.NOT_IN_GOOD_STANDING)
-            # Taking the count locks the petition's row until the commit: confirmations of one
-            # petition queue here, so exactly one of them can see the count reach the threshold.
-            # It comes after the reads to keep that queue short.
-            counted = session.execute(
-                update(Petition)
-                .where(
-                    Petition.id == petition.id,
-                    Petition.state.in_(SIGNING_STATES),
-                    or_(Petition.closes_at.is_(None), Petition.closes_at > now),
-                )
-                .values(
-                    signature_count=Petition.signature_count + 1,
-                    last_number=Petition.last_number + 1,
-                    log_size=Petition.log_size + 1,
-                )
-                .returning(
-                    Petition.signature_count,
-                    Petition.last_number,
-                    Petition.log_size,
-                    Petition.state,
-                )
-            ).first()
-            if counted is None:
-                raise _Refused(SigningOutcome.PETITION_CLOSED)
-            count, number, log_size, state = counted
-            try:
-                signature_id = session.execute(
-                    insert(Signature)
-                    .values(
-                        petition_id=petition.id,
-                        member_id=member.id,
-                        number=number,
-                        nonce=link.nonce,
-                        confirmed_at=now,
-                    )
-                    .returning(Signature.id)
-                ).scalar_one()
-            except IntegrityError:
-                raise _Refused(SigningOutcome.ALREADY_SIGNED) from None
-            leaf_index = log_size - 1
-            commitment = leaves.commitment(petition.log_secret, member.number)
-            leaf = leaves.signature_leaf(leaf_index, commitment, now)
-            leaf_hash = store.append(session, petition, leaf_index, "signature", leaf, signature_id)
-            petition.state = state
-            thresholds.record_crossing(
-                session, petition, signature_id, count, log_size, settings, now
-            )
-    except _Refused as refused:
-        already = refused.status == SigningOutcome.ALREADY_SIGNED
-        number = _existing_number(engine, link) if already else None
-        return Confirmation(refused.status, _load(engine, link.petition_id), number, link=link)
+    # One connection for both transactions and the receipt: a checkout (and its ping) each
+    # would cost as much as the statements.
+    with engine.connect() as connection:
+        try:
+            signature_id, petition = _record(connection, link, slug, now)
+        except _Refused as refused:
+            connection.close()
+            return _refusal(engine, settings, link, refused.status)
+        sequenced = sequencer.sequence_petition(connection, settings, petition.id, signature_id)
+    if sequenced is None:
+        return Confirmation(SigningOutcome.PETITION_CLOSED, petition, link=link)
     return Confirmation(
-        SigningOutcome.CONFIRMED, petition, number, iso_utc(now), link, leaf_index, leaf_hash
+        SigningOutcome.CONFIRMED,
+        petition,
+        sequenced.number,
+        iso_utc(sequenced.confirmed_at),
+        link,
+        sequenced.leaf_index,
+        sequenced.leaf_hash,
     )
+
+
+def _record(
+    connection: Connection, link: tokens.SignLink, slug: str | None, now: datetime
+) -> tuple[int, Petition]:
+    """Insert the link's signature, not yet numbered, and commit; return its id and the
+    petition (detached). Raises _Refused with the outcome when there is nothing to insert."""
+    with Session(bind=connection, expire_on_commit=False) as session, session.begin():
+        # Both rows in one round trip: two primary-key lookups joined on nothing.
+        found = session.execute(
+            select(Petition, Member)
+            .join(Member, true())
+            .where(Petition.id == link.petition_id, Member.id == link.member_id)
+        ).first()
+        if found is None:
+            raise _Refused(SigningOutcome.INVALID)
+        petition, member = found
+        if petition.state == PetitionState.DRAFT or (slug and petition.slug != slug):
+            raise _Refused(SigningOutcome.INVALID)
+        if member.status != MemberStatus.ACTIVE:
+            raise _Refused(SigningOutcome.NOT_IN_GOOD_STANDING)
+        # Read without a lock: a close committed after this read is seen by the sequencer,
+        # which refuses what it finds waiting on a closed petition.
+        if rules.effective_state(petition, now) not in SIGNING_STATES:
+            raise _Refused(SigningOutcome.PETITION_CLOSED)
+        try:
+            signature_id = session.execute(
+                insert(Signature)
+                .values(
+                    petition_id=petition.id,
+                    member_id=member.id,
+                    number=None,
+                    nonce=link.nonce,
+                    confirmed_at=now,
+                )
+                .returning(Signature.id)
+            ).scalar_one()
+        except IntegrityError:
+            raise _Refused(SigningOutcome.ALREADY_SIGNED) from None
+    return signature_id, petition
+
+
+def _refusal(
+    engine: Engine, settings: Settings, link: tokens.SignLink, status: SigningOutcome
+) -> Confirmation:
+    """The answer to a confirmation that counted nothing; "already signed" carries the number
+    of the member's signature, counting it first if it is still waiting for the sequencer."""
+    number = None
+    if status == SigningOutcome.ALREADY_SIGNED:
+        existing = _existing_signature(engine, link)
+        if existing is not None and existing[1] is None:
+            sequencer.sequence_petition(engine, settings, link.petition_id)
+            existing = _existing_signature(engine, link)
+        if existing is None:
+            # It was waiting when the petition closed, and was refused.
+            status = SigningOutcome.PETITION_CLOSED
+        else:
+            number = existing[1]
+    return Confirmation(status, _load(engine, link.petition_id), number, link=link)
 
 
 def _load(engine: Engine, petition_id: int) -> Petition | None:

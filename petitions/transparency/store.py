@@ -113,19 +113,59 @@ def append(
     The caller holds the petition's row lock and took ``index`` from the petition's log_size in
     the same transaction, so leaves of one petition are appended one at a time, in order.
     """
-    leaf_hash = merkle.leaf_hash(data)
+    return append_many(session, petition, index, [(kind, data, signature_id)])[0]
+
+
+def append_many(
+    session: Session,
+    petition: Petition,
+    first_index: int,
+    entries: list[tuple[str, bytes, int | None]],
+) -> list[bytes]:
+    """Append the leaves ``entries`` ((kind, data, signature id) each) at ``first_index`` on,
+    with every subtree hash they complete, in one insert of leaves and one of nodes; return
+    their leaf hashes, in order.
+
+    As for ``append``, the caller holds the petition's row lock and took ``first_index`` from
+    its log_size in the same transaction. Subtrees completed inside the batch are hashed from
+    the batch itself; the stored left siblings they need are read in one query.
+    """
+    if not entries:
+        return []
+    hashes = [merkle.leaf_hash(data) for _kind, data, _signature in entries]
+
+    def completed(get_stored: merkle.GetNode) -> list[tuple[int, int, bytes]]:
+        made: dict[tuple[int, int], bytes] = {}
+
+        def get_node(level: int, position: int) -> bytes:
+            found = made.get((level, position))
+            return found if found is not None else get_stored(level, position)
+
+        nodes = []
+        for offset, leaf_hash in enumerate(hashes):
+            for level, position, value in merkle.completed_nodes(
+                first_index + offset, leaf_hash, get_node
+            ):
+                made[(level, position)] = value
+                nodes.append((level, position, value))
+        return nodes
+
+    nodes = _StoredNodes(session, petition.id).run(completed)
     session.execute(
-        insert(LogLeaf).values(
-            petition_id=petition.id,
-            index=index,
-            kind=kind,
-            signature_id=signature_id,
-            data=data,
-            leaf_hash=leaf_hash,
-        )
-    )
-    nodes = _StoredNodes(session, petition.id).run(
-        lambda get_node: merkle.completed_nodes(index, leaf_hash, get_node)
+        insert(LogLeaf),
+        [
+            {
+                "petition_id": petition.id,
+                "index": first_index + offset,
+                "kind": kind,
+                "signature_id": signature_id,
+                "data": data,
+                "leaf_hash": leaf_hash,
+            }
+            for offset, ((kind, data, signature_id), leaf_hash) in enumerate(
+                zip(entries, hashes, strict=True)
+            )
+        ],
     )
     session.execute(
         insert(LogNode),
@@ -134,7 +174,7 @@ def append(
             for level, position, value in nodes
         ],
     )
-    return leaf_hash
+    return hashes
 
 
 def root_hash(session: Session, petition: Petition, size: int) -> bytes:
@@ -206,13 +246,19 @@ def sign_pending_heads(session: Session, settings: Settings, now: datetime) -> i
     newest = (
         select(func.max(TreeHead.size)).where(TreeHead.petition_id == Petition.id).scalar_subquery()
     )
-    grown = session.scalars(select(Petition.id).where(Petition.log_size > func.coalesce(newest, 0)))
+    grown = session.scalars(
+        select(Petition.id)
+        .where(Petition.log_size > func.coalesce(newest, 0))
+        .order_by(Petition.id)
+    )
     signed = 0
     for petition_id in grown.all():
         # Under the petition's row lock, as appends are: no leaf can be added, nor a crossing
-        # head signed, between reading the size and signing it.
+        # head signed, between reading the size and signing it. FOR NO KEY UPDATE, the lock an
+        # UPDATE of the row takes, lets signatures be inserted meanwhile (their foreign key
+        # only shares the row's key; README, "Confirming at scale").
         petition = session.scalars(
-            select(Petition).where(Petition.id == petition_id).with_for_update()
+            select(Petition).where(Petition.id == petition_id).with_for_update(key_share=True)
         ).one()
         sign_head(session, petition, petition.log_size, settings, now)
         signed += 1

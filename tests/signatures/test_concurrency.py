@@ -12,8 +12,16 @@ from sqlmodel import Session, select
 from petitions.config import Settings, settings_of
 from petitions.db import flask_db
 from petitions.db.engine import make_engine
-from petitions.db.models import Member, Petition, Signature, ThresholdEvent, WebhookDelivery
-from petitions.signatures import signing, tokens
+from petitions.db.models import (
+    LogLeaf,
+    Member,
+    Petition,
+    Signature,
+    ThresholdEvent,
+    WebhookDelivery,
+)
+from petitions.jobs.dispatch import housekeeping
+from petitions.signatures import sequencer, signing, tokens
 from tests.helpers import add_members, open_petition, petition
 
 PROCESSES = 8
@@ -28,18 +36,35 @@ def database_url(pg_schema):
     return pg_schema
 
 
+class _Stopped(Exception):
+    """The sequencing step failing, as a request killed between its two commits would."""
+
+
+def _stop(*_args, **_kwargs):
+    raise _Stopped
+
+
 def _confirmer(settings: Settings, barrier, conn) -> None:
     """A process of its own: its own engine; for each token it is sent, wait for every other
-    process at the barrier, then confirm and send back (status, number)."""
+    process at the barrier, then confirm and send back (status, number). A token sent as
+    (token, True) is confirmed with the sequencing step failing: ("stopped", None)."""
     engine = make_engine(settings.database_url)
     try:
-        while (token := conn.recv()) is not None:
+        while (item := conn.recv()) is not None:
+            token, stopped = item if isinstance(item, tuple) else (item, False)
+            original = sequencer.sequence
             try:
                 barrier.wait(WAIT)
+                if stopped:
+                    sequencer.sequence = _stop
                 result = signing.confirm(engine, settings, token)
                 conn.send((result.status, result.number))
+            except _Stopped:
+                conn.send(("stopped", None))
             except Exception:
                 conn.send(("error", traceback.format_exc()))
+            finally:
+                sequencer.sequence = original
     finally:
         engine.dispose()
         conn.close()
@@ -68,7 +93,7 @@ class Confirmers:
             self.pipes.append(ours)
             self.processes.append(process)
 
-    def confirm(self, tokens_: list[str]) -> list[tuple]:
+    def confirm(self, tokens_: list) -> list[tuple]:
         """Confirm ``tokens_[i]`` in process ``i``, all at once; their answers in order."""
         assert len(tokens_) == PROCESSES
         for pipe, token in zip(self.pipes, tokens_, strict=True):
@@ -190,6 +215,50 @@ def test_one_member_confirming_from_every_process_counts_once(app, confirmers, m
             assert stored.state == "triggered"
     with Session(flask_db.engine_of(app)) as session:
         assert count_rows(session, WebhookDelivery) == SAME_MEMBER_ROUNDS
+
+
+def test_confirmations_stopped_before_counting_are_counted_once_by_housekeeping(
+    app, confirmers, members
+):
+    """Half the processes stop between recording their signature and counting it, at the same
+    moment as the others count theirs: housekeeping counts the rest, nothing is lost or counted
+    twice, and the crossing happens once, at the signature numbered the threshold."""
+    for round_ in range(ROUNDS // 2):
+        slug = f"stopped-{round_}"
+        threshold = 1 + round_ % PROCESSES
+        open_petition(app, slug, threshold=threshold)
+        target = petition(app, slug)
+
+        results = confirmers.confirm(
+            [(token_for(app, target.id, m), n % 2 == 1) for n, m in enumerate(members)]
+        )
+
+        statuses = sorted(status for status, _ in results)
+        assert statuses == ["confirmed"] * (PROCESSES // 2) + ["stopped"] * (PROCESSES // 2)
+        housekeeping(app)
+        with Session(flask_db.engine_of(app)) as session:
+            stored = session.get(Petition, target.id)
+            numbers = session.exec(
+                select(Signature.number)
+                .where(Signature.petition_id == target.id)
+                .order_by(Signature.number)
+            ).all()
+            leaves = count_rows(
+                session, LogLeaf, LogLeaf.petition_id == target.id, LogLeaf.kind == "signature"
+            )
+            events = session.exec(
+                select(ThresholdEvent).where(ThresholdEvent.petition_id == target.id)
+            ).all()
+            assert numbers == list(range(1, PROCESSES + 1)), round_
+            assert stored.signature_count == stored.log_size == leaves == PROCESSES, round_
+            assert stored.state == "triggered", round_
+            assert len(events) == 1, round_
+            assert session.get(Signature, events[0].signature_id).number == threshold
+            assert (
+                count_rows(session, WebhookDelivery, WebhookDelivery.event_id == events[0].id) == 1
+            )
+        confirmed = sorted(number for status, number in results if status == "confirmed")
+        assert len(set(confirmed)) == len(confirmed)
 
 
 def test_a_petition_opened_meanwhile_is_seen_as_open_once_locked(app):
