@@ -37,18 +37,19 @@ def _permanent(code: int) -> bool:
     return 500 <= code < 600
 
 
+def _text(words: bytes | str) -> str:
+    return words.decode(errors="replace") if isinstance(words, bytes) else str(words)
+
+
 def _refusal(exc: smtplib.SMTPException) -> tuple[int, str] | None:
     """The code and words of a refusal of the message, if ``exc`` is one."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, words = next(iter(exc.recipients.values()))
-        return code, words.decode(errors="replace") if isinstance(words, bytes) else str(words)
+        return code, _text(words)
     if isinstance(exc, smtplib.SMTPResponseException) and not isinstance(
         exc, smtplib.SMTPAuthenticationError
     ):
-        words = exc.smtp_error
-        return exc.smtp_code, words.decode(errors="replace") if isinstance(words, bytes) else str(
-            words
-        )
+        return exc.smtp_code, _text(exc.smtp_error)
     return None
 
 

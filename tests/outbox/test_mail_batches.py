@@ -168,9 +168,9 @@ def test_a_request_that_cannot_be_answered_waits_without_the_others(
     assert sorted(m.to_address for m in rows(app, Mail)) == ["m0@example.org", "m2@example.org"]
 
 
-def test_concurrent_claims_take_disjoint_batches(app):
-    engine = flask_db.engine_of(app)
-    with Session(engine) as session, session.begin():
+def waiting_mails(app, count: int) -> list[int]:
+    """Write ``count`` mails due now, and return their ids."""
+    with Session(flask_db.engine_of(app)) as session, session.begin():
         session.add_all(
             Mail(
                 to_address=f"m{i}@example.org",
@@ -179,9 +179,14 @@ def test_concurrent_claims_take_disjoint_batches(app):
                 html_body="h",
                 purpose="confirm_link",
             )
-            for i in range(200)
+            for i in range(count)
         )
-    ids = [m.id for m in rows(app, Mail)]
+    return [m.id for m in rows(app, Mail)]
+
+
+def test_concurrent_claims_take_disjoint_batches(app):
+    engine = flask_db.engine_of(app)
+    ids = waiting_mails(app, 200)
     taken: list[list[int]] = []
     start = threading.Barrier(4)
 
@@ -206,18 +211,7 @@ def test_concurrent_claims_take_disjoint_batches(app):
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_a_claim_skips_rows_another_worker_is_claiming(app):
     engine = flask_db.engine_of(app)
-    with Session(engine) as session, session.begin():
-        session.add_all(
-            Mail(
-                to_address=f"m{i}@example.org",
-                subject="s",
-                text_body="t",
-                html_body="h",
-                purpose="confirm_link",
-            )
-            for i in range(6)
-        )
-    ids = [m.id for m in rows(app, Mail)]
+    ids = waiting_mails(app, 6)
     batches = []
     with Session(engine) as holder, holder.begin():
         holder.execute(select(Mail.id).where(Mail.id.in_(ids[:3])).with_for_update())
