@@ -105,6 +105,22 @@ class Error(Answer):
     message: str = Field(description="A sentence for people.")
 
 
+class RateLimited(Error):
+    """A request over a rate limit: what to do now, and when to try again."""
+
+    limit: Literal["sign", "confirm", "sign-in"] = Field(
+        description="Which limit: asking to sign, confirming a link, or signing in."
+    )
+    advice: str = Field(
+        description="A sentence for people: the link sent earlier still works, and where to "
+        "look for it."
+    )
+    retry_after_seconds: int = Field(ge=1, description="The Retry-After header's seconds.")
+    retry_after_minutes: int = Field(
+        ge=1, description="The same wait in whole minutes, rounded up."
+    )
+
+
 class PetitionLog(Answer):
     """The head of a petition's public log."""
 
@@ -266,6 +282,7 @@ class PublicKey(Answer):
 REQUESTS = (SignRequest, ConfirmRequest)
 ANSWERS = (
     Error,
+    RateLimited,
     Petition,
     LiveCount,
     Health,

@@ -94,7 +94,7 @@ def _operation(
     if body is not None:
         responses["413"] = _json(_TOO_LARGE, models.Error)
     if rate_limited:
-        responses["429"] = _json(_RATE_LIMITED, models.Error, _RETRY_AFTER)
+        responses["429"] = _json(_RATE_LIMITED, models.RateLimited, _RETRY_AFTER)
     if database:
         responses["503"] = _json(_BUSY, models.Error, _RETRY_AFTER)
     operation = {"operationId": operation_id, "summary": summary}
