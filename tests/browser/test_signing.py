@@ -88,8 +88,10 @@ def test_every_leaf_of_a_signed_log_checks_out_in_the_browser(app, base_url, pag
         index = receipt["leaf_index"]
         url = receipt_url(base_url, index, receipt["leaf_hash"])
         text = check_result(page, url, IN_LOG)
-        noun = "leaf" if size == 1 else "leaves"
-        assert f"leaf {index} is included in the head of {size} {noun}" in text
+        noun = "entry" if size == 1 else "entries"
+        assert f"Entry {index + 1} of the log is included in the head of {size} {noun}" in text
+        assert "still counts" in text
+        assert f"read all {size} {noun} of that head" in text
         assert page.locator("#receipt-result").get_attribute("class") == "check-ok"
 
 
@@ -128,7 +130,7 @@ def test_a_leaf_newer_than_the_head_says_so(app, base_url, page):
     housekeeping(app)
     newer = confirm(app, MEMBERS[4][0])
     text = check_result(page, receipt_url(base_url, 4, newer["leaf_hash"]), NEWER)
-    assert "covers 4 leaves and yours is number 4" in text
+    assert "covers 4 entries and yours is entry 5" in text
     housekeeping(app)
     page.get_by_role("button", name="Check now").click()
     check_result(page, None, IN_LOG)
@@ -159,7 +161,7 @@ def test_the_results_page_shows_its_head_without_javascript(app, base_url, brows
         text = tab.locator("main").inner_text()
         assert head.root_hash in text
         assert head.signature in text
-        assert re.search(r"Leaves\s+3\n", text)
+        assert re.search(r"Entries\s+3 \(entries 1 to 3; indexes 0 to 2 in the API\)\n", text)
         assert re.search(r"Signatures counted\s+3\n", text)
         tab.goto(receipt_url(base_url, 0, "ab" * 32))
         assert "This check needs JavaScript" in tab.locator("main").inner_text()
@@ -189,7 +191,7 @@ def test_signing_in_the_browser_ends_with_a_checked_receipt(app, base_url, page,
     page.get_by_role("link", name="Check my signature in the public log").click()
     page.wait_for_url(re.compile(r".*/p/vote/receipt\?index=0&leaf_hash=[0-9a-f]{64}$"))
     text = check_result(page, None, IN_LOG)
-    assert "leaf 0 is included in the head of 1 leaf" in text
+    assert "Entry 1 of the log is included in the head of 1 entry" in text
 
     if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
         for name, (width, height) in SCREENSHOT_SIZES.items():

@@ -264,6 +264,22 @@ class InclusionProof(Answer):
     audit_path: list[Sha256]
 
 
+class CancellingLeaf(Leaf):
+    """A leaf that cancels a signature leaf, with what it says."""
+
+    type: Literal["invalidation", "withdrawal"]
+    reason: str = Field(description="The published reason code, as in the leaf.")
+    reason_text: str = Field(description="The reason in words, for people.")
+    time: AwareDatetime = Field(description="When the leaf was added, as in the leaf.")
+
+
+class Cancellations(Answer):
+    """The leaves that cancel one signature leaf: none while it counts."""
+
+    index: Count = Field(description="The signature leaf asked about.")
+    cancelled_by: list[CancellingLeaf] = Field(description="Oldest first.")
+
+
 class ConsistencyProof(Answer):
     """The RFC 6962 proof that one tree is a prefix of another."""
 
@@ -291,6 +307,7 @@ ANSWERS = (
     Head,
     Leaves,
     InclusionProof,
+    Cancellations,
     ConsistencyProof,
     PublicKey,
 )

@@ -147,6 +147,19 @@ def _log_paths() -> dict:
                 },
             )
         },
+        "/api/v1/petitions/{slug}/log/cancellations": {
+            "get": _operation(
+                "getCancellations",
+                "The leaves that cancel a signature leaf (an invalidation or a withdrawal), with "
+                "their bytes and the reason in words: empty while the signature counts.",
+                {200: _json("The cancelling leaves, oldest first.", models.Cancellations)},
+                parameters=(_slug(), _query("index", "the signature leaf")),
+                errors={
+                    400: "invalid_parameter: index missing or not a whole number.",
+                    404: _NOT_FOUND,
+                },
+            )
+        },
         "/api/v1/petitions/{slug}/log/consistency": {
             "get": _operation(
                 "getConsistencyProof",
