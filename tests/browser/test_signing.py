@@ -16,13 +16,14 @@ from playwright.sync_api import expect
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from app import create_app
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import Member, TreeHead
 from petitions.jobs.dispatch import housekeeping
 from petitions.signatures import signing, tokens
-from tests.browser_support import SCREENSHOTS, open_page
-from tests.helpers import add_members, open_petition, petition
+from tests.browser_support import DESKTOP, PHONE, SCREENSHOTS, open_page, page_in_context, served
+from tests.helpers import add_members, configure, open_petition, petition
 
 SCREENSHOT_SIZES = {"phone": (390, 844), "desktop": (1280, 800)}
 MEMBERS = [(f"M{n:03d}", f"m{n}@example.org") for n in range(1, 16)]
@@ -197,3 +198,95 @@ def test_signing_in_the_browser_ends_with_a_checked_receipt(app, base_url, page,
         for name, (width, height) in SCREENSHOT_SIZES.items():
             page.set_viewport_size({"width": width, "height": height})
             page.screenshot(path=SCREENSHOTS / f"receipt-{name}.png", full_page=True)
+
+
+def screenshot(page, name: str) -> None:
+    if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
+        page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def script_errors(errors: list[str]) -> list[str]:
+    """The console errors other than Chromium's note that a page came with a 4xx status, which
+    these pages answer with on purpose."""
+    return [e for e in errors if "the server responded with a status of 4" not in e]
+
+
+def no_sideways_scroll(page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+
+
+@pytest.mark.parametrize(("size", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
+def test_an_old_link_to_a_closed_petition_says_how_it_ended_and_offers_no_fresh_link(
+    app, base_url, browser, runner, size, viewport
+):
+    add_members(app, *MEMBERS[:4])
+    open_petition(app, threshold=2)
+    for member_id, _ in MEMBERS[:2]:
+        confirm(app, member_id)
+    with Session(flask_db.engine_of(app)) as session:
+        member = session.exec(select(Member).where(Member.number == "M003")).scalar_one()
+    token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app).id, member.id)
+    configure(app, confirm_link_max_age=-1)
+    with page_in_context(browser, viewport=viewport) as (page, errors):
+        # While the petition is open, an expired link offers a fresh one ...
+        page.goto(f"{base_url}/p/vote/confirm?token={token}")
+        expect(page.locator("h1")).to_have_text("This link has expired")
+        fresh = page.get_by_role("button", name="Send me a fresh link")
+        expect(fresh).to_be_visible()
+
+        # ... until it closes: pressing it then says so, and how the petition ended.
+        assert runner.invoke(args=["petition", "close", "vote"]).exit_code == 0
+        fresh.click()
+        expect(page.locator("h1")).to_have_text("This petition is closed")
+        outcome = page.locator("#closed-outcome")
+        expect(outcome).to_contain_text("with 2 signatures, of the 2 it needed")
+        expect(outcome).to_contain_text("The threshold was reached on")
+        expect(page.locator("main")).not_to_contain_text("not valid")
+
+        # The link itself, expired or mangled, leads there too, with no button.
+        for link in (token, token[:-3], "garbage"):
+            page.goto(f"{base_url}/p/vote/confirm?token={link}")
+            expect(page.locator("h1")).to_have_text("This petition is closed")
+            expect(page.get_by_role("button")).to_have_count(0)
+            expect(page.locator("main")).not_to_contain_text("changed")
+        expect(page.get_by_role("link", name="See the results")).to_be_visible()
+        no_sideways_scroll(page)
+        screenshot(page, f"fresh-link-closed-{size}")
+    assert not script_errors(errors), f"console errors: {errors}"
+
+
+@pytest.mark.parametrize(("size", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
+def test_a_rate_limit_says_the_earlier_link_works_and_when_to_try_again(
+    app, browser, size, viewport
+):
+    add_members(app, *MEMBERS[:3])
+    open_petition(app, threshold=1000)
+    limited = create_app(
+        {
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+            "INPROCESS_WORKER_THREAD": False,
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "SIGN_LIMIT_PER_NETWORK": "1 per 12 minutes",
+        }
+    )
+    try:
+        with served(limited) as base, page_in_context(browser, viewport=viewport) as (page, errors):
+            for email in (MEMBERS[0][1], MEMBERS[1][1]):
+                page.goto(f"{base}/p/vote")
+                page.fill("#email", email)
+                page.get_by_role("button", name="Sign").click()
+            expect(page.locator("h1")).to_have_text("Too many requests to sign")
+            expect(page).to_have_title(re.compile(r"try again in about 12 minutes"))
+            main = page.locator("main")
+            expect(main).to_contain_text(
+                "If you asked for a signing link earlier, that link still works"
+            )
+            expect(main).to_contain_text("spam or junk folder")
+            expect(main).to_contain_text("You can try again in about 12 minutes.")
+            no_sideways_scroll(page)
+            screenshot(page, f"rate-limited-{size}")
+        assert not script_errors(errors), f"console errors: {errors}"
+    finally:
+        flask_db.engine_of(limited).dispose()
