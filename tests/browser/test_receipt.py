@@ -234,6 +234,8 @@ def test_the_confirmed_page_the_receipt_and_the_results_number_alike(
         assert not re.search(r"\d{4}-\d\d-\d\dT", confirmed), confirmed
         assert re.search(r"(EST|GMT-5)", confirmed), confirmed
         expect(page.locator("#numbering-heading")).to_have_text("How the numbers count")
+        if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
+            page.screenshot(path=SCREENSHOTS / f"confirmed-{size}.png", full_page=True)
 
         housekeeping(app)
         page.get_by_role("link", name="Check my signature in the public log").click()
@@ -241,6 +243,8 @@ def test_the_confirmed_page_the_receipt_and_the_results_number_alike(
         assert "Entry 2 of the log is included in the head of 2 entries" in text
         expect(page.locator("#receipt-number")).to_have_text("2")
         expect(page.locator("#receipt-index")).to_have_text("2 (index 1 in the log's API)")
+        if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
+            page.screenshot(path=SCREENSHOTS / f"receipt-counted-{size}.png", full_page=True)
 
         page.goto(f"{base_url}/p/vote/results")
         expect(page.locator("main")).to_contain_text(

@@ -22,7 +22,17 @@ from petitions.db import flask_db
 from petitions.db.models import Member, TreeHead
 from petitions.jobs.dispatch import housekeeping
 from petitions.signatures import signing, tokens
-from tests.browser_support import DESKTOP, PHONE, SCREENSHOTS, open_page, page_in_context, served
+from tests.browser_support import (
+    AXE,
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    WCAG_TAGS,
+    open_page,
+    page_in_context,
+    require_axe,
+    served,
+)
 from tests.helpers import add_members, configure, open_petition, petition
 
 SCREENSHOT_SIZES = {"phone": (390, 844), "desktop": (1280, 800)}
@@ -215,6 +225,18 @@ def no_sideways_scroll(page) -> None:
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
 
 
+def no_serious_axe_violations(page) -> None:
+    """axe-core on the open page (whose context bypasses the CSP to inject it): no serious or
+    critical WCAG 2.1 A/AA violation."""
+    require_axe()
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
+    )
+    serious = [v["id"] for v in found["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == []
+
+
 @pytest.mark.parametrize(("size", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
 def test_an_old_link_to_a_closed_petition_says_how_it_ended_and_offers_no_fresh_link(
     app, base_url, browser, runner, size, viewport
@@ -227,7 +249,7 @@ def test_an_old_link_to_a_closed_petition_says_how_it_ended_and_offers_no_fresh_
         member = session.exec(select(Member).where(Member.number == "M003")).scalar_one()
     token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app).id, member.id)
     configure(app, confirm_link_max_age=-1)
-    with page_in_context(browser, viewport=viewport) as (page, errors):
+    with page_in_context(browser, viewport=viewport, bypass_csp=True) as (page, errors):
         # While the petition is open, an expired link offers a fresh one ...
         page.goto(f"{base_url}/p/vote/confirm?token={token}")
         expect(page.locator("h1")).to_have_text("This link has expired")
@@ -251,6 +273,7 @@ def test_an_old_link_to_a_closed_petition_says_how_it_ended_and_offers_no_fresh_
             expect(page.locator("main")).not_to_contain_text("changed")
         expect(page.get_by_role("link", name="See the results")).to_be_visible()
         no_sideways_scroll(page)
+        no_serious_axe_violations(page)
         screenshot(page, f"fresh-link-closed-{size}")
     assert not script_errors(errors), f"console errors: {errors}"
 
@@ -272,7 +295,10 @@ def test_a_rate_limit_says_the_earlier_link_works_and_when_to_try_again(
         }
     )
     try:
-        with served(limited) as base, page_in_context(browser, viewport=viewport) as (page, errors):
+        with (
+            served(limited) as base,
+            page_in_context(browser, viewport=viewport, bypass_csp=True) as (page, errors),
+        ):
             for email in (MEMBERS[0][1], MEMBERS[1][1]):
                 page.goto(f"{base}/p/vote")
                 page.fill("#email", email)
@@ -286,6 +312,7 @@ def test_a_rate_limit_says_the_earlier_link_works_and_when_to_try_again(
             expect(main).to_contain_text("spam or junk folder")
             expect(main).to_contain_text("You can try again in about 12 minutes.")
             no_sideways_scroll(page)
+            no_serious_axe_violations(page)
             screenshot(page, f"rate-limited-{size}")
         assert not script_errors(errors), f"console errors: {errors}"
     finally:
