@@ -157,7 +157,11 @@
     const browserLimit = Number.parseInt(box.dataset.browserLimit, 10);
     const leafIndex = /^[0-9]+$/.test(index) ? Number.parseInt(index, 10) : NaN;
     if (!Number.isSafeInteger(leafIndex) || !/^[0-9a-f]{64}$/.test(leafHash)) {
-      say("This receipt is incomplete: it needs a leaf number and a 64-character leaf hash.", "bad");
+      say(
+        "This receipt is incomplete: it needs its index in the log and its 64-character leaf " +
+          "hash, as in the link on the page that confirmed your signature.",
+        "bad",
+      );
       return;
     }
     const entry = leafIndex + 1;
