@@ -2,6 +2,7 @@
 let a signer or anyone check them."""
 
 import base64
+import re
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from sqlmodel import Session
@@ -9,6 +10,7 @@ from sqlmodel import Session
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
+from petitions.signatures import receipts
 from petitions.transparency import evidence, store
 from petitions.web import whole_numbers
 from petitions.web.errors import json_error
@@ -16,6 +18,9 @@ from petitions.web.loaders import petition_or_404
 
 bp = Blueprint("log", __name__)
 PAGE_MAX = 1000
+# The receipt's check reads the whole log, to see that no entry cancels the receipt's, when the
+# signed head has at most this many entries: about 3 MB of JSON in ten pages of PAGE_MAX.
+BROWSER_READS_UP_TO = 10_000
 
 
 def _int_arg(name: str, default: int | None = None, minimum: int = 0) -> int:
@@ -92,6 +97,30 @@ def log_proof(slug: str):
     )
 
 
+@bp.get("/api/v1/petitions/<slug>/log/cancellations")
+def log_cancellations(slug: str):
+    """The leaves that cancel leaf ``index`` (a signature no longer counted), each with its
+    bytes, so that a receipt's check can verify them and their inclusion itself."""
+    petition = petition_or_404(slug, session=flask_db.session())
+    index = _int_arg("index")
+    found = receipts.cancellations_of(flask_db.session(), petition.id, index)
+    return jsonify(
+        index=index,
+        cancelled_by=[
+            {
+                "index": item.leaf.index,
+                "leaf_input": base64.b64encode(item.leaf.data).decode(),
+                "leaf_hash": item.leaf.leaf_hash.hex(),
+                "type": item.kind,
+                "reason": item.reason,
+                "reason_text": item.reason_text,
+                "time": item.time,
+            }
+            for item in found
+        ],
+    )
+
+
 @bp.get("/api/v1/petitions/<slug>/log/consistency")
 def log_consistency(slug: str):
     """The proof that the tree of ``first`` leaves is a prefix of the tree of ``second``."""
@@ -145,14 +174,29 @@ def results(slug: str):
     )
 
 
+_LEAF_HASH = re.compile(r"^[0-9a-f]{64}$")
+
+
 @bp.get("/p/<slug>/receipt")
 def receipt(slug: str):
-    """A signer's receipt: their browser checks that their leaf is in the newest signed head."""
+    """A signer's receipt: what it stands for now (counted, or cancelled: when and why), which
+    their browser then checks against the newest signed head."""
     petition = petition_or_404(slug, session=flask_db.session())
+    raw_index = request.args.get("index", "")
+    leaf_hash = request.args.get("leaf_hash", "")
+    index = whole_numbers.parse(raw_index.strip())
+    status = None
+    if index is not None and _LEAF_HASH.match(leaf_hash):
+        status = receipts.receipt_status(
+            flask_db.session(), petition.id, index, bytes.fromhex(leaf_hash)
+        )
     return render_template(
         "log/receipt.html",
         petition=petition,
-        leaf_index=request.args.get("index", ""),
-        leaf_hash=request.args.get("leaf_hash", ""),
+        leaf_index=raw_index,
+        entry=index + 1 if index is not None else None,
+        leaf_hash=leaf_hash,
+        status=status,
+        browser_limit=BROWSER_READS_UP_TO,
         public_key=store.public_key(settings_of(current_app)),
     )

@@ -21,12 +21,11 @@ import ipaddress
 import math
 import time
 
-from flask import Flask, current_app, g, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits.errors import ConfigurationError
 from sqlalchemy import select
 from sqlmodel import Session
-from werkzeug.exceptions import TooManyRequests
 
 from petitions.config import SettingsError, settings_of
 from petitions.db import flask_db
@@ -34,7 +33,7 @@ from petitions.db.engine import reader
 from petitions.db.models import Member
 from petitions.roll.addresses import InvalidAddress, matching_key
 from petitions.signatures import tokens
-from petitions.web.errors import json_error, wants_json
+from petitions.web.errors import wants_json
 
 # Asking for a fresh link in place of an expired one mails a member like a request to sign, so
 # it is counted as one too (per network, and per the member's address), besides as a
@@ -224,24 +223,84 @@ def retry_after() -> int:
     return max(1, math.ceil(reset_time - time.time()))
 
 
-def _wait_in_words(seconds: int) -> str:
-    if seconds < 90:
-        return f"{seconds} seconds"
-    minutes = math.ceil(seconds / 60)
-    return f"{minutes} minutes" if minutes < 90 else f"{math.ceil(minutes / 60)} hours"
+# What each limit means for the person who met it: where the link they asked for earlier is, and
+# what to do meanwhile. Keyed by the limit's scope, as MESSAGES is.
+ADVICE = {
+    "sign-network": (
+        "If you asked for a signing link earlier, that link still works: look for our e-mail in "
+        "your inbox, and in your spam or junk folder."
+    ),
+    "sign-address": (
+        "The signing links already sent to this address still work: look for our e-mail in "
+        "your inbox, and in your spam or junk folder."
+    ),
+    "confirm-network": (
+        "Nothing was counted this time, and your signing link still works until it expires: "
+        "open it again later. If you cannot find it, look in your spam or junk folder."
+    ),
+    "sign-in-network": (
+        "A sign-in link sent to you earlier still works until it expires: look for our e-mail "
+        "in your inbox, and in your spam or junk folder."
+    ),
+    "sign-in-address": (
+        "The sign-in link already sent to this address still works until it expires: look for "
+        "our e-mail in your inbox, and in your spam or junk folder."
+    ),
+}
+# What the page calls each kind of limit, in its heading and title.
+HEADINGS = {
+    "sign": "Too many requests to sign",
+    "confirm": "Too many confirmations",
+    "sign-in": "Too many sign-in attempts",
+}
+
+
+def wait_in_words(seconds: int) -> str:
+    """A wait of ``seconds`` for people, rounded up to whole minutes: "about 12 minutes"
+    (whole hours from two hours on)."""
+    minutes = max(1, math.ceil(seconds / 60))
+    if minutes >= 120:
+        hours = math.ceil(minutes / 60)
+        return f"about {hours} hours"
+    return "about 1 minute" if minutes == 1 else f"about {minutes} minutes"
+
+
+def _scope_of(exc: RateLimitExceeded) -> str:
+    scope = getattr(exc.limit, "scope", None)
+    if isinstance(scope, str) and scope in MESSAGES:
+        return scope
+    # A limit named by its message only (none is, today): find its scope by the words.
+    found = [name for name, words in MESSAGES.items() if words == exc.description]
+    return found[0] if found else "sign-network"
 
 
 def _too_many_requests(exc: RateLimitExceeded):
     seconds = retry_after()
-    reason = exc.description or "Too many requests."
+    scope = _scope_of(exc)
+    reason = MESSAGES[scope]
+    advice = ADVICE[scope]
+    kind = scope.rsplit("-", 1)[0]
+    wait = wait_in_words(seconds)
     if wants_json():
-        message = f"{reason} Try again in {seconds} seconds."
-        response = json_error(429, "rate_limited", message)
-    else:
-        error = TooManyRequests(
-            description=f"{reason} Please try again later, in about {_wait_in_words(seconds)} "
-            f"(Retry-After: {seconds} seconds)."
+        message = f"{reason} {advice} Try again in {wait} ({seconds} seconds)."
+        response = jsonify(
+            error="rate_limited",
+            message=message,
+            limit=kind,
+            advice=advice,
+            retry_after_seconds=seconds,
+            retry_after_minutes=max(1, math.ceil(seconds / 60)),
         )
-        response = current_app.make_response((render_template("error.html", error=error), 429))
+        response.status_code = 429
+    else:
+        page = render_template(
+            "rate_limited.html",
+            heading=HEADINGS[kind],
+            reason=reason,
+            advice=advice,
+            wait=wait,
+            seconds=seconds,
+        )
+        response = current_app.make_response((page, 429))
     response.headers["Retry-After"] = str(seconds)
     return response

@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 
 from petitions.config import settings_of
 from petitions.db import flask_db
+from petitions.lifecycle import rules
 from petitions.roll.addresses import InvalidAddress
 from petitions.signatures import signing, tokens
 from petitions.signatures.outcomes import SigningOutcome
@@ -58,6 +59,9 @@ def confirm_page(slug: str):
     """The page an e-mailed link opens: a button, because mail scanners follow links."""
     petition = petition_or_404(slug)
     token = request.args.get("token", "")
+    if _is_closed(petition):
+        # Whatever the link, nothing can be signed now: no button, no fresh link.
+        return _outcome(signing.Confirmation(SigningOutcome.PETITION_CLOSED, petition), "")
     try:
         link = signing.read_link(settings_of(current_app), token)
     except tokens.TokenExpired:
@@ -73,6 +77,8 @@ def confirm_page(slug: str):
 def confirm(slug: str):
     """Confirm the signature the link names."""
     petition = petition_or_404(slug)
+    if _is_closed(petition):
+        return _outcome(signing.Confirmation(SigningOutcome.PETITION_CLOSED, petition), "")
     token = TokenForm(request.form).token.data
     result = signing.confirm(flask_db.engine(), settings_of(current_app), token, slug)
     if result.petition is None or result.status == SigningOutcome.INVALID:
@@ -83,19 +89,26 @@ def confirm(slug: str):
 @bp.post("/p/<slug>/confirm/renew")
 def renew(slug: str):
     """Send a fresh link for an expired one, to the member's address on the roll."""
-    petition_or_404(slug)
+    petition = petition_or_404(slug)
+    if _is_closed(petition):
+        return _outcome(signing.Confirmation(SigningOutcome.PETITION_CLOSED, petition), "")
     token = TokenForm(request.form).token.data
     session = flask_db.session()
     try:
         signing.renew_request(
             session, settings_of(current_app), token, slug, rate_limits.client_network()
         )
-    except (tokens.TokenInvalid, signing.SigningError):
+    except (tokens.TokenInvalid, signing.SigningError) as exc:
         session.rollback()
-        invalid = signing.Confirmation(SigningOutcome.INVALID, petition_or_404(slug))
-        return _outcome(invalid, "")
+        closed = getattr(exc, "code", None) == SigningOutcome.PETITION_CLOSED
+        status = SigningOutcome.PETITION_CLOSED if closed else SigningOutcome.INVALID
+        return _outcome(signing.Confirmation(status, petition), "")
     session.commit()
     return redirect(url_for("signing.check_email", slug=slug), code=303)
+
+
+def _is_closed(petition) -> bool:
+    return rules.effective_state(petition) not in signing.SIGNING_STATES
 
 
 def _outcome(result: signing.Confirmation, token: str):

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from petitions.config import settings_of
 from petitions.db import flask_db
-from petitions.db.models import Member
+from petitions.db.models import LogLeaf, Member
 from petitions.roll.importer import import_roll
 from petitions.signatures import invalidation, signing, tokens
 from tests.browser_support import (
@@ -85,6 +85,15 @@ def _confirm_url(app) -> str:
     return f"/p/vote/confirm?token={token}"
 
 
+def _cancelled_receipt_url(app) -> str:
+    """The receipt of signature 2, which ``arranged`` invalidated."""
+    with Session(flask_db.engine_of(app)) as session:
+        leaf = session.scalars(
+            select(LogLeaf).where(LogLeaf.kind == "signature", LogLeaf.index == 1)
+        ).one()
+    return f"/p/vote/receipt?index=1&leaf_hash={leaf.leaf_hash.hex()}"
+
+
 PUBLIC_PAGES = {
     "home": "/",
     "petition": "/p/vote",
@@ -132,7 +141,11 @@ def _check(page, base: str, name: str, path: str, size: str) -> list[str]:
 
 @pytest.mark.parametrize(("size", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
 def test_member_pages_have_no_serious_accessibility_violations(browser, arranged, size, viewport):
-    pages = {**PUBLIC_PAGES, "confirm": _confirm_url(arranged)}
+    pages = {
+        **PUBLIC_PAGES,
+        "confirm": _confirm_url(arranged),
+        "receipt-cancelled": _cancelled_receipt_url(arranged),
+    }
     with served(arranged) as base:
         # axe is injected as a script of its own: the content security policy would refuse it.
         context, page, errors = open_page(browser, viewport=viewport, bypass_csp=True)

@@ -16,13 +16,24 @@ from playwright.sync_api import expect
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from app import create_app
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import Member, TreeHead
 from petitions.jobs.dispatch import housekeeping
 from petitions.signatures import signing, tokens
-from tests.browser_support import SCREENSHOTS, open_page
-from tests.helpers import add_members, open_petition, petition
+from tests.browser_support import (
+    AXE,
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    WCAG_TAGS,
+    open_page,
+    page_in_context,
+    require_axe,
+    served,
+)
+from tests.helpers import add_members, configure, open_petition, petition
 
 SCREENSHOT_SIZES = {"phone": (390, 844), "desktop": (1280, 800)}
 MEMBERS = [(f"M{n:03d}", f"m{n}@example.org") for n in range(1, 16)]
@@ -88,8 +99,10 @@ def test_every_leaf_of_a_signed_log_checks_out_in_the_browser(app, base_url, pag
         index = receipt["leaf_index"]
         url = receipt_url(base_url, index, receipt["leaf_hash"])
         text = check_result(page, url, IN_LOG)
-        noun = "leaf" if size == 1 else "leaves"
-        assert f"leaf {index} is included in the head of {size} {noun}" in text
+        noun = "entry" if size == 1 else "entries"
+        assert f"Entry {index + 1} of the log is included in the head of {size} {noun}" in text
+        assert "still counts" in text
+        assert f"read all {size} {noun} of that head" in text
         assert page.locator("#receipt-result").get_attribute("class") == "check-ok"
 
 
@@ -128,7 +141,7 @@ def test_a_leaf_newer_than_the_head_says_so(app, base_url, page):
     housekeeping(app)
     newer = confirm(app, MEMBERS[4][0])
     text = check_result(page, receipt_url(base_url, 4, newer["leaf_hash"]), NEWER)
-    assert "covers 4 leaves and yours is number 4" in text
+    assert "covers 4 entries and yours is entry 5" in text
     housekeeping(app)
     page.get_by_role("button", name="Check now").click()
     check_result(page, None, IN_LOG)
@@ -159,7 +172,7 @@ def test_the_results_page_shows_its_head_without_javascript(app, base_url, brows
         text = tab.locator("main").inner_text()
         assert head.root_hash in text
         assert head.signature in text
-        assert re.search(r"Leaves\s+3\n", text)
+        assert re.search(r"Entries\s+3 \(entries 1 to 3; indexes 0 to 2 in the API\)\n", text)
         assert re.search(r"Signatures counted\s+3\n", text)
         tab.goto(receipt_url(base_url, 0, "ab" * 32))
         assert "This check needs JavaScript" in tab.locator("main").inner_text()
@@ -189,9 +202,118 @@ def test_signing_in_the_browser_ends_with_a_checked_receipt(app, base_url, page,
     page.get_by_role("link", name="Check my signature in the public log").click()
     page.wait_for_url(re.compile(r".*/p/vote/receipt\?index=0&leaf_hash=[0-9a-f]{64}$"))
     text = check_result(page, None, IN_LOG)
-    assert "leaf 0 is included in the head of 1 leaf" in text
+    assert "Entry 1 of the log is included in the head of 1 entry" in text
 
     if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
         for name, (width, height) in SCREENSHOT_SIZES.items():
             page.set_viewport_size({"width": width, "height": height})
             page.screenshot(path=SCREENSHOTS / f"receipt-{name}.png", full_page=True)
+
+
+def screenshot(page, name: str) -> None:
+    if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
+        page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def script_errors(errors: list[str]) -> list[str]:
+    """The console errors other than Chromium's note that a page came with a 4xx status, which
+    these pages answer with on purpose."""
+    return [e for e in errors if "the server responded with a status of 4" not in e]
+
+
+def no_sideways_scroll(page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+
+
+def no_serious_axe_violations(page) -> None:
+    """axe-core on the open page (whose context bypasses the CSP to inject it): no serious or
+    critical WCAG 2.1 A/AA violation."""
+    require_axe()
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
+    )
+    serious = [v["id"] for v in found["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == []
+
+
+@pytest.mark.parametrize(("size", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
+def test_an_old_link_to_a_closed_petition_says_how_it_ended_and_offers_no_fresh_link(
+    app, base_url, browser, runner, size, viewport
+):
+    add_members(app, *MEMBERS[:4])
+    open_petition(app, threshold=2)
+    for member_id, _ in MEMBERS[:2]:
+        confirm(app, member_id)
+    with Session(flask_db.engine_of(app)) as session:
+        member = session.exec(select(Member).where(Member.number == "M003")).scalar_one()
+    token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app).id, member.id)
+    configure(app, confirm_link_max_age=-1)
+    with page_in_context(browser, viewport=viewport, bypass_csp=True) as (page, errors):
+        # While the petition is open, an expired link offers a fresh one ...
+        page.goto(f"{base_url}/p/vote/confirm?token={token}")
+        expect(page.locator("h1")).to_have_text("This link has expired")
+        fresh = page.get_by_role("button", name="Send me a fresh link")
+        expect(fresh).to_be_visible()
+
+        # ... until it closes: pressing it then says so, and how the petition ended.
+        assert runner.invoke(args=["petition", "close", "vote"]).exit_code == 0
+        fresh.click()
+        expect(page.locator("h1")).to_have_text("This petition is closed")
+        outcome = page.locator("#closed-outcome")
+        expect(outcome).to_contain_text("with 2 signatures, of the 2 it needed")
+        expect(outcome).to_contain_text("The threshold was reached on")
+        expect(page.locator("main")).not_to_contain_text("not valid")
+
+        # The link itself, expired or mangled, leads there too, with no button.
+        for link in (token, token[:-3], "garbage"):
+            page.goto(f"{base_url}/p/vote/confirm?token={link}")
+            expect(page.locator("h1")).to_have_text("This petition is closed")
+            expect(page.get_by_role("button")).to_have_count(0)
+            expect(page.locator("main")).not_to_contain_text("changed")
+        expect(page.get_by_role("link", name="See the results")).to_be_visible()
+        no_sideways_scroll(page)
+        no_serious_axe_violations(page)
+        screenshot(page, f"fresh-link-closed-{size}")
+    assert not script_errors(errors), f"console errors: {errors}"
+
+
+@pytest.mark.parametrize(("size", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
+def test_a_rate_limit_says_the_earlier_link_works_and_when_to_try_again(
+    app, browser, size, viewport
+):
+    add_members(app, *MEMBERS[:3])
+    open_petition(app, threshold=1000)
+    limited = create_app(
+        {
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+            "INPROCESS_WORKER_THREAD": False,
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "SIGN_LIMIT_PER_NETWORK": "1 per 12 minutes",
+        }
+    )
+    try:
+        with (
+            served(limited) as base,
+            page_in_context(browser, viewport=viewport, bypass_csp=True) as (page, errors),
+        ):
+            for email in (MEMBERS[0][1], MEMBERS[1][1]):
+                page.goto(f"{base}/p/vote")
+                page.fill("#email", email)
+                page.get_by_role("button", name="Sign").click()
+            expect(page.locator("h1")).to_have_text("Too many requests to sign")
+            expect(page).to_have_title(re.compile(r"try again in about 12 minutes"))
+            main = page.locator("main")
+            expect(main).to_contain_text(
+                "If you asked for a signing link earlier, that link still works"
+            )
+            expect(main).to_contain_text("spam or junk folder")
+            expect(main).to_contain_text("You can try again in about 12 minutes.")
+            no_sideways_scroll(page)
+            no_serious_axe_violations(page)
+            screenshot(page, f"rate-limited-{size}")
+        assert not script_errors(errors), f"console errors: {errors}"
+    finally:
+        flask_db.engine_of(limited).dispose()

@@ -749,6 +749,43 @@ def test_a_link_to_a_closed_petition_counts_nothing(app, client, worker, runner)
         assert petition(app, slug).last_number == 0
 
 
+@pytest.mark.parametrize("reached", [False, True])
+def test_any_link_to_a_closed_petition_says_it_closed_and_how_it_ended(
+    app, client, worker, runner, reached
+):
+    add_members(app, ("M1", "ann@example.org"), ("M2", "bob@example.org"))
+    open_petition(app, "vote", threshold=1 if reached else 3)
+    link = link_for(app, worker, client, "ann@example.org")
+    if reached:
+        assert confirm_web(client, link).status_code == 200
+        link = link_for(app, worker, client, "bob@example.org")
+    assert runner.invoke(args=["petition", "close", "vote"]).exit_code == 0
+    mails = len(sent_mail(app))
+    expired = (lambda: configure(app, confirm_link_max_age=-1), lambda: None)
+
+    for make_old, token in [(expired[0], token_of(link)), (expired[1], "garbage")]:
+        make_old()
+        for response in [
+            client.get(f"/p/vote/confirm?token={token}"),
+            client.post("/p/vote/confirm", data={"token": token}),
+            client.post("/p/vote/confirm/renew", data={"token": token}),
+        ]:
+            assert response.status_code == 409
+            text = text_of(response.get_data(as_text=True))
+            assert "This petition is closed" in text
+            assert "Send me a fresh link" not in text
+            assert "not valid" not in text
+            assert "/confirm/renew" not in response.get_data(as_text=True)
+            if reached:
+                assert "with 1 signature, of the 1 it needed" in text
+                assert "The threshold was reached on" in text
+            else:
+                assert "with 0 of the 3 signatures it needed" in text
+                assert "The threshold was not reached" in text
+    worker.run_pending()
+    assert len(sent_mail(app)) == mails
+
+
 def test_a_member_who_lapsed_after_the_link_was_sent_is_refused(app, client, worker):
     add_members(app, ("M1", "ann@example.org"), ("M2", "bob@example.org"))
     open_petition(app)

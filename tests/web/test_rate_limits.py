@@ -214,10 +214,13 @@ def test_people_get_a_429_page_saying_when_to_try_again(make_app):
     seconds = retry_after(refused)
     assert seconds > HOUR - 60
     text = text_of(refused)
-    assert "429 Too Many Requests" in text
+    assert "<title>Too many requests to sign: try again in about 60 minutes" in (
+        refused.get_data(as_text=True)
+    )
     assert "Too many requests to sign have come from your network." in text
-    assert "try again later, in about 60 minutes" in text
-    assert f"(Retry-After: {seconds} seconds)" in text
+    assert "If you asked for a signing link earlier, that link still works" in text
+    assert "spam or junk folder" in text
+    assert "You can try again in about 60 minutes." in text
     assert refused.headers["Content-Security-Policy"].startswith("default-src 'self'")
     assert refused.headers["X-Frame-Options"] == "DENY"
 
@@ -234,9 +237,64 @@ def test_the_api_gets_a_json_429_with_retry_after(make_app):
     assert body == {
         "error": "rate_limited",
         "message": "Too many requests to sign have come from your network. "
-        f"Try again in {seconds} seconds.",
+        f"{rate_limits.ADVICE['sign-network']} Try again in about 60 minutes ({seconds} seconds).",
+        "limit": "sign",
+        "advice": rate_limits.ADVICE["sign-network"],
+        "retry_after_seconds": seconds,
+        "retry_after_minutes": 60,
     }
     assert refused.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (1, "about 1 minute"),
+        (60, "about 1 minute"),
+        (61, "about 2 minutes"),
+        (690, "about 12 minutes"),
+        (3600, "about 60 minutes"),
+        (7140, "about 119 minutes"),
+        (7141, "about 2 hours"),
+        (86400, "about 24 hours"),
+    ],
+)
+def test_the_wait_is_said_in_whole_minutes_rounded_up(seconds, words):
+    assert rate_limits.wait_in_words(seconds) == words
+
+
+def test_each_limit_has_words_that_fit_it(make_app, monkeypatch):
+    monkeypatch.setattr(rate_limits, "retry_after", lambda: 690)
+    monkeypatch.setenv("SIGN_IN_LIMIT_PER_NETWORK", "1 per hour")
+    client = make_app(
+        SIGN_LIMIT_PER_ADDRESS="1 per hour", CONFIRM_LIMIT_PER_NETWORK="1 per hour"
+    ).test_client()
+    sign_form(client, "k1@example.org", "203.0.113.1")
+    by_address = sign_form(client, "k1@example.org", "198.51.100.1")
+    confirm_form(client, "203.0.113.1")
+    confirming = confirm_form(client, "203.0.113.1")
+    sign_in_form(client, "k2@example.org", "203.0.113.1")
+    signing_in = sign_in_form(client, "k3@example.org", "203.0.113.1")
+    for refused, heading, words in [
+        (by_address, "Too many requests to sign", "links already sent to this address"),
+        (confirming, "Too many confirmations", "Nothing was counted this time"),
+        (signing_in, "Too many sign-in attempts", "A sign-in link sent to you earlier"),
+    ]:
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"] == "690"
+        text = text_of(refused)
+        assert heading in text
+        assert words in text
+        assert "spam or junk folder" in text
+        assert "You can try again in about 12 minutes." in text
+
+    refused = confirm_api(client, "203.0.113.1")
+    body = refused.get_json()
+    assert body["limit"] == "confirm"
+    assert body["retry_after_seconds"] == 690
+    assert body["retry_after_minutes"] == 12
+    assert body["advice"] == rate_limits.ADVICE["confirm-network"]
+    assert "Try again in about 12 minutes" in body["message"]
 
 
 def test_retry_after_counts_down_to_when_a_request_is_let_through(make_app):

@@ -105,6 +105,22 @@ class Error(Answer):
     message: str = Field(description="A sentence for people.")
 
 
+class RateLimited(Error):
+    """A request over a rate limit: what to do now, and when to try again."""
+
+    limit: Literal["sign", "confirm", "sign-in"] = Field(
+        description="Which limit: asking to sign, confirming a link, or signing in."
+    )
+    advice: str = Field(
+        description="A sentence for people: the link sent earlier still works, and where to "
+        "look for it."
+    )
+    retry_after_seconds: int = Field(ge=1, description="The Retry-After header's seconds.")
+    retry_after_minutes: int = Field(
+        ge=1, description="The same wait in whole minutes, rounded up."
+    )
+
+
 class PetitionLog(Answer):
     """The head of a petition's public log."""
 
@@ -248,6 +264,22 @@ class InclusionProof(Answer):
     audit_path: list[Sha256]
 
 
+class CancellingLeaf(Leaf):
+    """A leaf that cancels a signature leaf, with what it says."""
+
+    type: Literal["invalidation", "withdrawal"]
+    reason: str = Field(description="The published reason code, as in the leaf.")
+    reason_text: str = Field(description="The reason in words, for people.")
+    time: AwareDatetime = Field(description="When the leaf was added, as in the leaf.")
+
+
+class Cancellations(Answer):
+    """The leaves that cancel one signature leaf: none while it counts."""
+
+    index: Count = Field(description="The signature leaf asked about.")
+    cancelled_by: list[CancellingLeaf] = Field(description="Oldest first.")
+
+
 class ConsistencyProof(Answer):
     """The RFC 6962 proof that one tree is a prefix of another."""
 
@@ -266,6 +298,7 @@ class PublicKey(Answer):
 REQUESTS = (SignRequest, ConfirmRequest)
 ANSWERS = (
     Error,
+    RateLimited,
     Petition,
     LiveCount,
     Health,
@@ -274,6 +307,7 @@ ANSWERS = (
     Head,
     Leaves,
     InclusionProof,
+    Cancellations,
     ConsistencyProof,
     PublicKey,
 )

@@ -94,7 +94,7 @@ def _operation(
     if body is not None:
         responses["413"] = _json(_TOO_LARGE, models.Error)
     if rate_limited:
-        responses["429"] = _json(_RATE_LIMITED, models.Error, _RETRY_AFTER)
+        responses["429"] = _json(_RATE_LIMITED, models.RateLimited, _RETRY_AFTER)
     if database:
         responses["503"] = _json(_BUSY, models.Error, _RETRY_AFTER)
     operation = {"operationId": operation_id, "summary": summary}
@@ -143,6 +143,19 @@ def _log_paths() -> dict:
                 parameters=(_slug(), _query("index", "the leaf"), _query("size", "tree size")),
                 errors={
                     400: "invalid_parameter: index or size missing or out of range.",
+                    404: _NOT_FOUND,
+                },
+            )
+        },
+        "/api/v1/petitions/{slug}/log/cancellations": {
+            "get": _operation(
+                "getCancellations",
+                "The leaves that cancel a signature leaf (an invalidation or a withdrawal), with "
+                "their bytes and the reason in words: empty while the signature counts.",
+                {200: _json("The cancelling leaves, oldest first.", models.Cancellations)},
+                parameters=(_slug(), _query("index", "the signature leaf")),
+                errors={
+                    400: "invalid_parameter: index missing or not a whole number.",
                     404: _NOT_FOUND,
                 },
             )
