@@ -57,6 +57,8 @@ SUBJECTS = {
     MailPurpose.SIGN_IN: "Your sign-in link for {organisation}",
     MailPurpose.INVITATION: "You are invited to sign: {title}",
 }
+# The button's colour in the HTML part without ORG_PRIMARY_COLOUR (white text on it: 7.6:1).
+DEFAULT_BUTTON_COLOUR = "#0b5394"
 # Mail.transport of a mail that can never be sent.
 FAILED = "failed"
 log = logging.getLogger(__name__)
@@ -128,6 +130,7 @@ def compose(
         paragraphs=paragraphs,
         link=context.get("link"),
         button=context.get("button") or "Confirm my signature",
+        colour=organisation.primary_colour or DEFAULT_BUTTON_COLOUR,
     )
     return Mail(
         to_address=to_address,
