@@ -57,7 +57,7 @@ SUBJECTS = {
     MailPurpose.SIGN_IN: "Your sign-in link for {organisation}",
     MailPurpose.INVITATION: "You are invited to sign: {title}",
 }
-# The button's colour in the HTML part without ORG_PRIMARY_COLOUR (white text on it: 7.6:1).
+# The button's colour in the HTML part without ORG_PRIMARY_COLOUR (white text on it: 7.8:1).
 DEFAULT_BUTTON_COLOUR = "#0b5394"
 # Mail.transport of a mail that can never be sent.
 FAILED = "failed"
