@@ -3,6 +3,7 @@ colour as /theme.css (custom properties, no inline style), its logo file, and th
 
 import functools
 import hashlib
+import logging
 from pathlib import Path
 
 from flask import Blueprint, Flask, Response, abort, current_app, request, send_file, url_for
@@ -11,6 +12,7 @@ from petitions.config import settings_of
 from petitions.organisation import Organisation, theme_css
 
 bp = Blueprint("theme", __name__)
+log = logging.getLogger(__name__)
 FAVICON = Path(__file__).resolve().parents[1] / "static" / "favicon.svg"
 # The stylesheet's and logo's addresses carry a digest of their content, so a browser may keep
 # them a long time: a changed setting is a new address.
@@ -28,7 +30,12 @@ def _versions(organisation: Organisation) -> dict[str, str]:
     """The digests of ``organisation``'s stylesheet and logo, worked out once."""
     versions = {"css": _digest(_css(organisation).encode())}
     if organisation.logo_file is not None:
-        versions["logo"] = _digest(organisation.logo_file.read_bytes())
+        # Checked at start-up; a file removed since then leaves the header without a logo
+        # rather than every page failing.
+        try:
+            versions["logo"] = _digest(organisation.logo_file.read_bytes())
+        except OSError as exc:
+            log.warning("ORG_LOGO_FILE cannot be read: %s", exc)
     return versions
 
 
@@ -68,7 +75,7 @@ def stylesheet():
 def logo():
     """The organisation's logo file, or 404 without one."""
     organisation = settings_of(current_app).organisation
-    if organisation.logo_file is None:
+    if organisation.logo_file is None or not organisation.logo_file.is_file():
         abort(404)
     response = send_file(organisation.logo_file, mimetype=organisation.logo_type, etag=True)
     response.headers["Cache-Control"] = LONG_CACHE

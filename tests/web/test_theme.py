@@ -100,3 +100,13 @@ def test_the_favicon_is_answered_by_both_names(client):
             assert response.status_code == 200
             assert response.mimetype == "image/svg+xml"
             assert response.get_data(as_text=True).startswith("<svg")
+
+
+def test_a_logo_removed_after_start_up_leaves_the_pages_working(app, tmp_path):
+    logo = tmp_path / "gone.png"
+    configure(app, org_logo_file=logo)
+    client = app.test_client()
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "site-logo" not in page.get_data(as_text=True)
+    assert client.get("/theme/logo").status_code == 404
