@@ -31,9 +31,10 @@ from petitions.web import (
     sign,
     sign_in,
     signatures,
+    theme,
     whole_numbers,
 )
-from petitions.web.api import views
+from petitions.web.api import docs, views
 
 csrf = CSRFProtect()
 
@@ -63,8 +64,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     flask_db.init_app(app)
     body_limits.init_app(app)
     errors.init_app(app)
+    theme.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(docs.bp)
     app.register_blueprint(sign.bp)
     app.register_blueprint(log_pages.bp)
     csrf.exempt(log_pages.bp)

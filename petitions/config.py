@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from email_validator import EmailNotValidError, validate_email
 from limits import parse_many
+
+from petitions import organisation
+from petitions.text import breaks_lines
 
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 DEFAULT_MAIL_FROM = "petitions@localhost"
@@ -187,11 +191,28 @@ class Settings:
     live_count_ttl: float | None = None
     dashboard_ttl: float | None = None
     mail_backlog_ttl: float | None = None
+    # The organisation's own look (README, "Settings"): checked by _organisation_settings.
+    org_name: str = organisation.DEFAULT_NAME
+    org_logo_file: Path | None = None
+    org_primary_colour: str | None = None
+    org_contact_email: str | None = None
+    org_contact_url: str | None = None
 
     @property
     def production(self) -> bool:
         """True when PETITIONS_ENV=production: nothing is made up, nothing is for development."""
         return self.petitions_env == "production"
+
+    @property
+    def organisation(self) -> organisation.Organisation:
+        """The organisation's name, logo, colour and contact, as pages and mails show them."""
+        return organisation.Organisation(
+            name=self.org_name,
+            logo_file=self.org_logo_file,
+            primary_colour=self.org_primary_colour,
+            contact_email=self.org_contact_email,
+            contact_url=self.org_contact_url,
+        )
 
     def flask_config(self) -> dict[str, Any]:
         """The settings Flask and its extensions read from ``app.config`` under their own names."""
@@ -333,6 +354,7 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         webhook_timeout=_positive_int("WEBHOOK_TIMEOUT", timeout) if timeout else 15,
         work_lease_seconds=_positive_int("WORK_LEASE_SECONDS", lease) if lease else 120,
         proxy_fix_hops=proxy_hops(environ),
+        **_organisation_settings(environ),
         **numbers,
         **limits,
     )
@@ -366,3 +388,61 @@ def _refuse_weak(secret_key: str, base_url: str, redis_url: str | None) -> None:
 def _int_setting(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name, "").strip()
     return _positive_int(name, raw) if raw else default
+
+
+# Long enough for a union's full name, short enough for a page header and a mail's From.
+MAX_ORG_NAME = 80
+
+
+def _organisation_settings(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The ORG_* settings, checked: the same in development and production."""
+    name = environ.get("ORG_NAME", "").strip() or organisation.DEFAULT_NAME
+    if breaks_lines(name) or len(name) > MAX_ORG_NAME:
+        raise SettingsError(
+            f"ORG_NAME must be one line of at most {MAX_ORG_NAME} characters, got {name!r}"
+        )
+    logo = environ.get("ORG_LOGO_FILE", "").strip()
+    colour = environ.get("ORG_PRIMARY_COLOUR", "").strip()
+    email = environ.get("ORG_CONTACT_EMAIL", "").strip()
+    url = environ.get("ORG_CONTACT_URL", "").strip()
+    return {
+        "org_name": name,
+        "org_logo_file": _logo_file(logo) if logo else None,
+        "org_primary_colour": _colour(colour) if colour else None,
+        "org_contact_email": _contact_email(email) if email else None,
+        "org_contact_url": _http_url("ORG_CONTACT_URL", url) if url else None,
+    }
+
+
+def _logo_file(raw: str) -> Path:
+    path = Path(raw).expanduser().resolve()
+    if path.suffix.lower() not in organisation.LOGO_TYPES:
+        kinds = ", ".join(organisation.LOGO_TYPES)
+        raise SettingsError(f"ORG_LOGO_FILE must be an image file ({kinds}), got {raw!r}")
+    if not path.is_file():
+        raise SettingsError(f"ORG_LOGO_FILE must name a readable file, and {raw!r} is not one")
+    return path
+
+
+def _colour(raw: str) -> str:
+    if not (
+        len(raw) == 7 and raw[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in raw[1:])
+    ):
+        raise SettingsError(f"ORG_PRIMARY_COLOUR must be a colour written #rrggbb, got {raw!r}")
+    colour = raw.lower()
+    ratio = organisation.worst_contrast(colour)
+    needed = organisation.MIN_CONTRAST
+    if ratio < needed:
+        raise SettingsError(
+            f"ORG_PRIMARY_COLOUR {colour} has a contrast of {ratio:.2f}:1 with white or the "
+            f"footer's light grey; WCAG AA needs {needed}:1 for text, so "
+            f"choose a darker shade such as {organisation.darkened(colour, needed)}"
+        )
+    return colour
+
+
+def _contact_email(raw: str) -> str:
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise SettingsError(f"ORG_CONTACT_EMAIL must be an e-mail address, got {raw!r}") from None

@@ -28,8 +28,8 @@ class UndocumentedAnswer(AssertionError):
 
 
 def is_api(path: str) -> bool:
-    """True for the paths the OpenAPI document is about."""
-    return path.startswith("/api/") or path == "/healthz"
+    """True for the paths the OpenAPI document is about (not /api/docs, the page for people)."""
+    return path.startswith("/api/v1/") or path == "/healthz"
 
 
 @functools.cache

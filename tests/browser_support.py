@@ -104,10 +104,8 @@ def open_page(browser: Browser, **options):
     errors: list[str] = []
 
     def on_console(message) -> None:
-        where = message.location.get("url", "")
-        # The pages name no icon, so Chromium's own request for one gets a 404.
-        if message.type == "error" and not where.endswith("/favicon.ico"):
-            errors.append(f"{message.text} ({where})")
+        if message.type == "error":
+            errors.append(f"{message.text} ({message.location.get('url', '')})")
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: errors.append(str(exc)))

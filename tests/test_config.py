@@ -3,6 +3,7 @@
 import pytest
 
 from app import create_app
+from petitions import organisation
 from petitions.config import DEFAULT_CONFIRM_LINK_MAX_AGE, SettingsError, load_settings
 
 
@@ -177,3 +178,79 @@ def test_production_refuses_weak_settings_with_one_line_each(tmp_path, change, m
 def test_development_accepts_what_production_refuses(tmp_path):
     lax = {**PRODUCTION, "PETITIONS_ENV": "development", "SECRET_KEY": "short"}
     assert load_settings({**lax, "BASE_URL": "http://127.0.0.1:5000", "REDIS_URL": ""}, tmp_path)
+
+
+def test_the_organisation_defaults_to_a_neutral_look(tmp_path):
+    organisation = load_settings({}, tmp_path).organisation
+    assert organisation.name == "Member petitions"
+    assert organisation.logo_file is None
+    assert organisation.primary_colour is None
+    assert not organisation.has_contact
+
+
+def test_the_organisation_is_read_from_the_environment(tmp_path):
+    logo = tmp_path / "logo.svg"
+    logo.write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    organisation = load_settings(
+        {
+            "ORG_NAME": " Northern Rail Union ",
+            "ORG_LOGO_FILE": str(logo),
+            "ORG_PRIMARY_COLOUR": "#C8102E",
+            "ORG_CONTACT_EMAIL": "help@nru.example.org",
+            "ORG_CONTACT_URL": "https://nru.example.org/contact/",
+        },
+        tmp_path,
+    ).organisation
+    assert organisation.name == "Northern Rail Union"
+    assert organisation.logo_file == logo
+    assert organisation.logo_type == "image/svg+xml"
+    assert organisation.primary_colour == "#c8102e"
+    assert organisation.contact_email == "help@nru.example.org"
+    assert organisation.contact_url == "https://nru.example.org/contact"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"ORG_PRIMARY_COLOUR": "red"}, "ORG_PRIMARY_COLOUR must be a colour written #rrggbb"),
+        ({"ORG_PRIMARY_COLOUR": "#abc"}, "#rrggbb, got '#abc'"),
+        ({"ORG_PRIMARY_COLOUR": "#12345g"}, "#rrggbb"),
+        # Yellow cannot be read on white, nor white on it: refused, with a shade that passes.
+        (
+            {"ORG_PRIMARY_COLOUR": "#ffcc00"},
+            r"#ffcc00 has a contrast of 1\.\d\d:1 .* needs 4\.5:1 .* such as #[0-9a-f]{6}$",
+        ),
+        # Just under 4.5:1 is under.
+        ({"ORG_PRIMARY_COLOUR": "#e4002b"}, r"contrast of 4\.4\d:1"),
+        ({"ORG_NAME": "Two\nlines"}, "ORG_NAME must be one line"),
+        ({"ORG_NAME": "x" * 81}, "at most 80 characters"),
+        ({"ORG_CONTACT_EMAIL": "help at union"}, "ORG_CONTACT_EMAIL must be an e-mail address"),
+        ({"ORG_CONTACT_URL": "union.example.org"}, "ORG_CONTACT_URL must be an http"),
+        ({"ORG_LOGO_FILE": "/no/such/logo.png"}, "ORG_LOGO_FILE must name a readable file"),
+        ({"ORG_LOGO_FILE": "/etc/passwd"}, r"ORG_LOGO_FILE must be an image file \(.svg"),
+    ],
+)
+def test_bad_organisation_settings_stop_start_up_in_one_line(tmp_path, environ, message):
+    for environment in ({}, PRODUCTION):
+        with pytest.raises(SettingsError, match=message) as refused:
+            load_settings({**environment, **environ}, tmp_path)
+        assert "\n" not in str(refused.value)
+
+
+def test_the_suggested_shade_passes_and_keeps_the_hue(tmp_path):
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"ORG_PRIMARY_COLOUR": "#ffcc00"}, tmp_path)
+    suggested = str(refused.value).rsplit(" ", 1)[-1]
+    assert organisation.worst_contrast(suggested) >= organisation.MIN_CONTRAST
+    assert load_settings({"ORG_PRIMARY_COLOUR": suggested}, tmp_path).org_primary_colour
+    assert suggested[1:3] > suggested[5:7]  # still a yellow: more red than blue
+
+
+def test_a_bad_colour_stops_the_app_with_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("ORG_PRIMARY_COLOUR", "#ffff00")
+    with pytest.raises(SystemExit) as stopped:
+        create_app()
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("petitions: refusing to start: ORG_PRIMARY_COLOUR #ffff00 has")
+    assert error.count("\n") == 1

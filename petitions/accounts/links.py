@@ -66,7 +66,14 @@ def answer_sign_in(engine: Engine, settings: Settings, request_id: int) -> None:
         # when the mail is sent.
         spec = {"kind": "sign_in", "user_id": account.id, "nonce": nonce, "next": request.next_page}
         session.add(
-            mail.compose(mail.MailPurpose.SIGN_IN, account.email, context, None, {"link": spec})
+            mail.compose(
+                mail.MailPurpose.SIGN_IN,
+                account.email,
+                context,
+                None,
+                {"link": spec},
+                organisation=settings.organisation,
+            )
         )
 
 

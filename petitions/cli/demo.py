@@ -1,12 +1,14 @@
 """``flask --app app demo``: the embedded default with a sample roll and an open petition."""
 
+import hashlib
+import hmac
 import threading
 import time
 from pathlib import Path
 
 import click
 import requests
-from flask import current_app
+from flask import current_app, request
 from flask.cli import with_appcontext
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -74,7 +76,39 @@ def prepare_demo(engine, instance: Path, members: int, threshold: int) -> list[s
     return done
 
 
-def _simulate(engine, base: str, count: int, pause: float) -> None:
+# The simulated members all sign from this machine, one network: the per-network limits would
+# stop them after a few dozen. Their requests carry this header, with a value made from
+# SECRET_KEY (which a second `demo --simulate` process reads from the same instance/), and the
+# demo's server does not count them against the limits; everyone else's requests it counts.
+SIMULATION_HEADER = "X-Demo-Simulation"
+
+
+def simulation_token(secret_key: str) -> str:
+    """The value of SIMULATION_HEADER for the demo run with ``secret_key``."""
+    return hmac.new(secret_key.encode(), b"demo simulation", hashlib.sha256).hexdigest()
+
+
+def let_simulation_through(app) -> None:
+    """Exempt the demo's simulated members (requests with the SIMULATION_HEADER made from
+    ``app``'s SECRET_KEY) from ``app``'s rate limits."""
+    expected = simulation_token(settings_of(app).secret_key)
+
+    def simulated() -> bool:
+        given = request.headers.get(SIMULATION_HEADER, "")
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+    rate_limits.limiter_of(app).request_filter(simulated)
+
+
+def running_demo(base: str) -> bool:
+    """True when a petitions server already answers at ``base`` (a `make demo` running)."""
+    try:
+        return requests.get(f"{base}/healthz", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def _simulate(engine, base: str, count: int, pause: float, secret_key: str) -> None:
     """Sign ``count`` sample members through the running service, as members would: ask to
     sign, find the link in the dev mailbox, confirm it."""
     with Session(engine) as session:
@@ -88,6 +122,7 @@ def _simulate(engine, base: str, count: int, pause: float) -> None:
     seen_keys: set[str] = set()
     chosen = [m for m in members if not (m.email_key in seen_keys or seen_keys.add(m.email_key))]
     http = requests.Session()
+    http.headers[SIMULATION_HEADER] = simulation_token(secret_key)
     confirmed = 0
     for member in chosen[:count]:
         http.post(
@@ -145,16 +180,23 @@ def demo_command(
     members and an open petition with a small --threshold, made on first run and kept.
 
     With --simulate N, N sample members sign through the running service, so the count can be
-    watched crossing the threshold and the webhook arriving at the dev receiver."""
+    watched crossing the threshold and the webhook arriving at the dev receiver. When a demo
+    already runs on --host and --port (`make demo` in another terminal), its members sign
+    through that one and the command ends when they have; otherwise it serves as well."""
     app = current_app._get_current_object()
     if settings_of(app).production:
         raise click.ClickException("the demo is for development; unset PETITIONS_ENV=production")
+    base = f"http://{host}:{port}"
+    if simulate and running_demo(base):
+        click.echo(f"a demo is running at {base}: {simulate} sample members sign there")
+        secret_key = settings_of(app).secret_key
+        _simulate(flask_db.engine(), base, simulate, pace, secret_key)
+        return
     warning = dev.exposure_warning(host)
     if warning:
         click.secho(warning, fg="red", bold=True, err=True)
     for line in prepare_demo(flask_db.engine(), Path(app.instance_path), members, threshold):
         click.echo(line)
-    base = f"http://{host}:{port}"
     if settings_of(app).base_url != base:
         # The links in the dev mailbox must point at the server the demo runs.
         config.keep(app, settings_of(app).replace(base_url=base))
@@ -168,14 +210,11 @@ def demo_command(
         f"sign in:       {base}/sign-in as {DEMO_ORGANISER} or {DEMO_SCRUTINEER}; "
         "the link arrives in the dev mailbox"
     )
+    let_simulation_through(app)
     if simulate:
-        # The simulated members all sign from this machine, one network: the per-network
-        # limits would stop them after a few dozen.
-        rate_limits.limiter_of(app).enabled = False
-        click.echo("rate limits are off for this demo run: every simulated member is local")
         threading.Thread(
             target=_simulate,
-            args=(flask_db.engine(), base, simulate, pace),
+            args=(flask_db.engine(), base, simulate, pace, settings_of(app).secret_key),
             name="demo-simulation",
             daemon=True,
         ).start()

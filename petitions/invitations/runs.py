@@ -300,7 +300,14 @@ def _compose(settings: Settings, petition: Petition, member) -> Mail:
         "link": signing.confirm_link_spec(petition, member.id),
         "opt_out_link": opt_out.link_spec(member.email_key),
     }
-    return mail.compose(mail.MailPurpose.INVITATION, member.email, context, petition.id, links)
+    return mail.compose(
+        mail.MailPurpose.INVITATION,
+        member.email,
+        context,
+        petition.id,
+        links,
+        organisation=settings.organisation,
+    )
 
 
 def _invite(session: Session, settings: Settings, run: InvitationRun, petition: Petition, members):

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from sqlmodel import Session
 from petitions.config import Settings
 from petitions.db.engine import utcnow
 from petitions.db.models import Mail
+from petitions.organisation import Organisation
 from petitions.outbox import smtp
 from petitions.text import one_line
 
@@ -53,9 +54,11 @@ class MailPurpose(StrEnum):
 
 SUBJECTS = {
     MailPurpose.CONFIRM_LINK: "Confirm your signature: {title}",
-    MailPurpose.SIGN_IN: "Your sign-in link for Member petitions",
+    MailPurpose.SIGN_IN: "Your sign-in link for {organisation}",
     MailPurpose.INVITATION: "You are invited to sign: {title}",
 }
+# The button's colour in the HTML part without ORG_PRIMARY_COLOUR (white text on it: 7.8:1).
+DEFAULT_BUTTON_COLOUR = "#0b5394"
 # Mail.transport of a mail that can never be sent.
 FAILED = "failed"
 log = logging.getLogger(__name__)
@@ -96,20 +99,30 @@ def compose(
     context: Mapping,
     petition_id: int | None,
     links: Mapping[str, LinkSpec] | None = None,
+    *,
+    organisation: Organisation,
 ) -> Mail:
     """A Mail row for ``purpose`` to ``to_address``, with its text and HTML parts rendered.
 
     ``links`` names each link the templates show (``link``, ``opt_out_link`` ...) and what it
     is made from; the row keeps a placeholder for each, and send() makes them. The text part
     carries any link on a line of its own, so that every mail reader shows it whole and a
-    program can find it.
+    program can find it. Every mail is signed with ``organisation``'s name and contact.
     """
     links = dict(links or {})
-    context = {**context, **{name: placeholder(name) for name in links}}
+    context = {
+        **context,
+        **{name: placeholder(name) for name in links},
+        "organisation": organisation,
+    }
     petition = context.get("petition")
     # A title stored before titles were checked may still hold a line break: a header gets it
     # as a space, never as a break that would make the mail impossible to send.
-    subject = one_line(SUBJECTS[purpose].format(title=petition.title if petition else ""))
+    subject = one_line(
+        SUBJECTS[purpose].format(
+            title=petition.title if petition else "", organisation=organisation.name
+        )
+    )
     text = _env.get_template(f"{purpose}.txt").render(**context)
     paragraphs = [part.strip() for part in text.split("\n\n") if part.strip()]
     html = _env.get_template("base.html").render(
@@ -117,6 +130,7 @@ def compose(
         paragraphs=paragraphs,
         link=context.get("link"),
         button=context.get("button") or "Confirm my signature",
+        colour=organisation.primary_colour or DEFAULT_BUTTON_COLOUR,
     )
     return Mail(
         to_address=to_address,
@@ -142,13 +156,21 @@ def with_links(mail: Mail, settings: Settings, makers: LinkMakers) -> tuple[str,
     return text, html
 
 
+def sender(settings: Settings) -> str:
+    """The From header: MAIL_FROM, under the organisation's name unless MAIL_FROM names one."""
+    name, address = parseaddr(settings.mail_from)
+    return formataddr((name or settings.org_name, address or settings.mail_from))
+
+
 def _message(mail: Mail, sender: str, text: str, html: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = mail.to_address
     message["Subject"] = one_line(mail.subject)
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(idstring=f"mail{mail.id}", domain=sender.split("@")[-1])
+    message["Message-ID"] = make_msgid(
+        idstring=f"mail{mail.id}", domain=parseaddr(sender)[1].split("@")[-1]
+    )
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     return message
@@ -191,7 +213,7 @@ def send_batch(
         started = time.perf_counter()
         try:
             text, html = with_links(mail, settings, makers)
-            message = _message(mail, settings.mail_from, text, html)
+            message = _message(mail, sender(settings), text, html)
         except Exception as exc:
             # Making the message from the same row fails the same way every time: retrying
             # would only fail again, for ever. It is marked failed, with why, for organisers.

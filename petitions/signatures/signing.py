@@ -273,7 +273,14 @@ def _answer(
         }
         links = {"link": confirm_link_spec(petition, member.id)}
         session.add(
-            mail.compose(MailPurpose.CONFIRM_LINK, member.email, context, petition.id, links)
+            mail.compose(
+                MailPurpose.CONFIRM_LINK,
+                member.email,
+                context,
+                petition.id,
+                links,
+                organisation=settings.organisation,
+            )
         )
     request.outcome = outcome
     request.done_at = utcnow()

@@ -184,7 +184,7 @@ def test_the_whole_flow_through_smtp(app, client, worker, smtp_server, ann):
     assert received["rcpt_tos"] == ["ann@example.org"]  # the roll's address, as typed there
     assert received["authenticated"] is False
     message = received["message"]
-    assert message["From"] == MAIL_FROM
+    assert message["From"] == f"Member petitions <{MAIL_FROM}>"
     assert message["To"] == "ann@example.org"
     assert message["Subject"] == "Confirm your signature: Petition vote"
     assert message["Message-ID"]

@@ -99,7 +99,8 @@ def _openapi_path(rule: str) -> str:
 def _api_rules(app) -> dict[str, set[str]]:
     rules: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
-        if rule.rule.startswith("/api/") or rule.rule == "/healthz":
+        # /api/docs/ is the page for people about the document, not a part of the API.
+        if rule.rule.startswith("/api/v1/") or rule.rule == "/healthz":
             methods = {m.lower() for m in rule.methods} - {"head", "options"}
             rules.setdefault(_openapi_path(rule.rule), set()).update(methods)
     return rules
