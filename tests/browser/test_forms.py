@@ -21,6 +21,7 @@ from tests.browser_support import (
     DESKTOP,
     PHONE,
     SCREENSHOTS,
+    axe_problems,
     page_in_context,
     served,
     session_cookie,
@@ -65,7 +66,10 @@ def test_a_refused_sign_form_opens_on_a_summary_that_leads_to_the_field(
     app, browser, size, viewport
 ):
     open_petition(app, threshold=100, body=LONG_TEXT)
-    with served(app) as base, page_in_context(browser, viewport=viewport) as (page, errors):
+    with (
+        served(app) as base,
+        page_in_context(browser, viewport=viewport, bypass_csp=True) as (page, errors),
+    ):
         page.goto(f"{base}/p/vote")
         # The form comes before the long text, and on a phone within the first screens.
         sign_top = page.locator("section.sign").bounding_box()["y"]
@@ -85,6 +89,7 @@ def test_a_refused_sign_form_opens_on_a_summary_that_leads_to_the_field(
         if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
             page.screenshot(path=str(SCREENSHOTS / f"sign-error-{size}.png"))
         assert follow_each_link(page) == ["email"]
+        assert axe_problems(page) == []
 
         page.fill("#email", "")
         page.get_by_role("button", name="Sign").click()
@@ -118,7 +123,10 @@ def test_sign_in_and_the_organiser_forms_sum_up_their_errors(app, browser, size,
     open_petition(app, threshold=100)
     client = app.test_client()
     sign_in(app, client, "organiser@example.org", "organiser")
-    with served(app) as base, page_in_context(browser, viewport=viewport) as (page, errors):
+    with (
+        served(app) as base,
+        page_in_context(browser, viewport=viewport, bypass_csp=True) as (page, errors),
+    ):
         page.goto(f"{base}/sign-in")
         page.fill("#email", "organiser at example")
         page.get_by_role("button", name="E-mail me a sign-in link").click()
@@ -128,6 +136,7 @@ def test_sign_in_and_the_organiser_forms_sum_up_their_errors(app, browser, size,
             ["Enter your e-mail address in the form name@example.org, without spaces."],
         )
         assert follow_each_link(page) == ["email"]
+        assert axe_problems(page) == []
 
         page.context.add_cookies([session_cookie(client, base)])
         page.goto(f"{base}/organiser/petitions/new")
@@ -139,6 +148,7 @@ def test_sign_in_and_the_organiser_forms_sum_up_their_errors(app, browser, size,
         focused = follow_each_link(page)
         assert "slug" in focused
         assert "title" in focused
+        assert axe_problems(page) == []
 
         page.goto(f"{base}/organiser/p/vote/invitations")
         page.fill("#rate", "0")
@@ -146,6 +156,7 @@ def test_sign_in_and_the_organiser_forms_sum_up_their_errors(app, browser, size,
         expect(page.locator("[data-error-summary]")).to_be_focused()
         assert page.title().startswith("Error: Invitations: Petition vote")
         assert follow_each_link(page) == ["rate"]
+        assert axe_problems(page) == []
 
         page.goto(f"{base}/organiser/roll")
         page.set_input_files(
@@ -154,4 +165,5 @@ def test_sign_in_and_the_organiser_forms_sum_up_their_errors(app, browser, size,
         page.get_by_role("button", name="Upload and import").click()
         expect_summary(page, "Membership roll", ["The file empty.csv is empty: nothing to import."])
         assert follow_each_link(page) == ["roll-file"]
+        assert axe_problems(page) == []
     assert unexpected(errors) == []

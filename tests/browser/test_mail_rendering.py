@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 import tests.browser.test_signing as browser_tests
-from tests.browser_support import DESKTOP, SCREENSHOTS, page_in_context
+from tests.browser_support import DESKTOP, SCREENSHOTS, axe_problems, page_in_context
 from tests.helpers import add_members, link_in, open_petition, sent_mail
 
 database_url = browser_tests.database_url
@@ -78,9 +78,15 @@ def test_the_dev_mailbox_shows_the_html_part_as_members_see_it(
         expect(button).to_be_visible()
         expect(button).to_have_attribute("href", link)
         expect(frame.locator("body")).to_contain_text(link)
+        # Its own inline styles apply under its own policy: the button is drawn as a button.
+        expect(button).to_have_css("background-color", "rgb(11, 83, 148)")
         # The text part is still there, its link clickable.
         expect(page.locator(f"#mail-{mail.id} pre.mail-body a")).to_have_attribute("href", link)
         assert sideways(page) <= 0
         if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
             page.screenshot(path=SCREENSHOTS / f"dev-mail-{size}.png", full_page=True)
     assert errors == []
+    # axe is injected as a script of its own, which the page's policy would refuse.
+    with page_in_context(browser, viewport=viewport, bypass_csp=True) as (page, _errors):
+        page.goto(f"{base_url}/dev/mail")
+        assert axe_problems(page) == []

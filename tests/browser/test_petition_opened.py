@@ -15,7 +15,14 @@ from sqlmodel import Session
 import tests.browser.test_signing as browser_tests
 from petitions.db import flask_db
 from petitions.lifecycle import rules
-from tests.browser_support import DESKTOP, PHONE, SCREENSHOTS, page_in_context, session_cookie
+from tests.browser_support import (
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    axe_problems,
+    page_in_context,
+    session_cookie,
+)
 from tests.helpers import add_members, sign_in
 
 database_url = browser_tests.database_url
@@ -31,7 +38,7 @@ def test_opening_a_petition_lands_on_its_link_qr_code_and_invite_members(
         session.commit()
     client = app.test_client()
     sign_in(app, client)
-    with page_in_context(browser, viewport=viewport) as (page, errors):
+    with page_in_context(browser, viewport=viewport, bypass_csp=True) as (page, errors):
         page.context.add_cookies([session_cookie(client, base_url)])
         page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
         page.goto(f"{base_url}/organiser/p/vote/settings")
@@ -52,6 +59,7 @@ def test_opening_a_petition_lands_on_its_link_qr_code_and_invite_members(
         assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
         if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
             page.screenshot(path=SCREENSHOTS / f"petition-opened-{size}.png", full_page=True)
+        assert axe_problems(page) == []
 
         steps.get_by_role("link", name="Invite members").click()
         page.wait_for_url(f"{base_url}/organiser/p/vote/invitations")
