@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from petitions.db import flask_db
 from petitions.db.models import Member
+from petitions.lifecycle import rules
 from petitions.signatures import tokens
 from petitions.web import share, signed_cookie
 from tests.helpers import add_members, open_petition, petition
@@ -102,3 +103,17 @@ def test_the_qr_code_is_the_petitions_public_link(app, client):
     assert response.data == share.qr_svg("http://127.0.0.1:5000/p/vote")
     assert response.data.startswith(b"<svg")
     assert client.get("/p/nothing/qr.svg").status_code == 404
+
+
+def test_a_closed_petition_still_shows_the_receipt_but_offers_no_sharing(app, client):
+    add_members(app, *MEMBERS)
+    open_petition(app, threshold=100)
+    confirm_web(client, link_for(app, "M1"))
+    with Session(flask_db.engine_of(app)) as session:
+        rules.close_petition(session, "vote")
+        session.commit()
+    html = client.get("/p/vote").get_data(as_text=True)
+    assert "You signed this petition" in html
+    assert "/p/vote/receipt?index=0" in html
+    assert "Ask other members to sign" not in html
+    assert "qr.svg" not in html
