@@ -166,4 +166,14 @@ def test_sign_in_and_the_organiser_forms_sum_up_their_errors(app, browser, size,
         expect_summary(page, "Membership roll", ["The file empty.csv is empty: nothing to import."])
         assert follow_each_link(page) == ["roll-file"]
         assert axe_problems(page) == []
+
+        page.goto(f"{base}/scrutiny/p/vote/commitment-key")
+        page.get_by_role("button", name="Reveal the commitment key").click()
+        expect_summary(
+            page,
+            "Commitment key: Petition vote",
+            ["Tick the box to confirm: revealing the key is recorded in the audit trail."],
+        )
+        assert follow_each_link(page) == ["confirm"]
+        assert axe_problems(page) == []
     assert unexpected(errors) == []
