@@ -128,3 +128,19 @@ def session_cookie(client, base_url: str) -> dict:
     cookie = client.get_cookie("petitions_session")
     assert cookie is not None, "the test client is not signed in"
     return {"name": cookie.key, "value": cookie.value, "url": base_url, "httpOnly": True}
+
+
+def axe_problems(page) -> list[str]:
+    """The serious and critical WCAG 2.1 AA violations axe-core finds on the page as it is now,
+    e.g. after a refused form (the page's context must bypass its CSP, which would refuse the
+    injected script)."""
+    require_axe()
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
+    )
+    return [
+        f"{v['id']} [{v['impact']}] {v['help']}: " + "; ".join(n["target"][0] for n in v["nodes"])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

@@ -1,5 +1,6 @@
-"""What a signer's receipt names, as things stand now: the signature behind a leaf of the public
-log, whether it still counts, and, if a later leaf cancels it, when and why, in words."""
+"""What a signer's receipt names, as things stand now: the leaf of the public log that records a
+signature (found again from the signature's number), whether it still counts, and, if a later leaf
+cancels it, when and why, in words."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,3 +109,27 @@ def receipt_status(
     return ReceiptStatus(
         row.number, row.confirmed_at, cancellations_of(session, petition_id, index)
     )
+
+
+@dataclass(frozen=True)
+class ReceiptLeaf:
+    """Where a signature is in its petition's log: the leaf's position and hash (hex)."""
+
+    index: int
+    leaf_hash: str
+
+
+def leaf_of(session: Session, petition_id: int, number: int) -> ReceiptLeaf | None:
+    """The log leaf of signature ``number`` of the petition, or None when there is no such
+    signature (or it is not in the log yet)."""
+    row = session.execute(
+        select(LogLeaf.index, LogLeaf.leaf_hash)
+        .join(Signature, Signature.id == LogLeaf.signature_id)
+        .where(
+            Signature.petition_id == petition_id,
+            Signature.number == number,
+            LogLeaf.petition_id == petition_id,
+            LogLeaf.kind == "signature",
+        )
+    ).first()
+    return None if row is None else ReceiptLeaf(row.index, row.leaf_hash.hex())

@@ -30,6 +30,7 @@ from petitions.lifecycle import rules
 from petitions.lifecycle.rules import iso_utc
 from petitions.outbox import mail
 from petitions.outbox.mail import MailPurpose
+from petitions.roll import member_numbers
 from petitions.roll.addresses import parse_address
 from petitions.signatures import sequencer, tokens
 from petitions.signatures.outcomes import SigningOutcome
@@ -165,7 +166,7 @@ def _decide(
     if not candidates:
         return MailPurpose.NOT_IN_GOOD_STANDING, None
     if request.member_number is not None:
-        chosen = [m for m in candidates if m.number == request.member_number]
+        chosen = member_numbers.matching(request.member_number, candidates)
         if not chosen:
             if len(candidates) > 1:
                 return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, None

@@ -7,7 +7,7 @@ this machine, and says so loudly when it starts (exposure_warning).
 
 import ipaddress
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, make_response, render_template, request
 from sqlmodel import select
 
 from petitions.db import flask_db
@@ -58,6 +58,31 @@ def mailbox():
         select(Mail).where(Mail.transport == "dev").order_by(Mail.id.desc()).limit(SHOWN)
     )
     return render_template("dev/mail.html", mails=list(mails))
+
+
+# The HTML part of a mail is shown as a mail reader would: framed by the dev mailbox only, with
+# its own inline styles and nothing else (no script, no request anywhere), sandboxed.
+MAIL_HTML_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "style-src 'unsafe-inline'",
+        "img-src data:",
+        "frame-ancestors 'self'",
+        "sandbox allow-popups allow-popups-to-escape-sandbox",
+    ]
+)
+
+
+@bp.get("/mail/<int:mail_id>/html")
+def mail_html(mail_id: int):
+    """One mail's HTML part, for the dev mailbox to show in a sandboxed frame."""
+    mail = flask_db.session().get(Mail, mail_id)
+    if mail is None or mail.transport != "dev":
+        abort(404)
+    response = make_response(mail.html_body)
+    response.headers["Content-Security-Policy"] = MAIL_HTML_POLICY
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
 
 
 @bp.get("/webhooks")

@@ -41,12 +41,41 @@ class Form(FlaskForm):
         else:
             self.form_errors.append(message)
 
+    def error_list(self) -> list[tuple[str, str]]:
+        """(field id, message) for the error summary (templates/_errors.html): a fault of the
+        whole form first, with the field ``""``, then the first fault of each field in the
+        form's order."""
+        faults = [("", message) for message in self.form_errors]
+        faults += [(field.id, field.errors[0]) for field in self if field.errors]
+        return faults
+
 
 class SignForm(Form):
-    """The petition page's sign form; signing.request_signature checks what was given."""
+    """The petition page's sign form; signing.request_signature checks what was given, and
+    the form says what to do about a refusal in words of its own."""
 
     email = StringField(default="")
     member_id = StringField(default="")
+
+    def refuse_address(self) -> None:
+        """Say what to do about an address that cannot be used."""
+        self.add_error("email", address_message(self.email.data))
+
+    def refuse_member_number(self) -> None:
+        """Say what to do about a membership number that cannot be one (too long)."""
+        self.add_error(
+            "member_id",
+            "A membership number is at most 64 characters long. Check the number, or leave "
+            "it empty.",
+        )
+
+
+def address_message(typed: str | None) -> str:
+    """What to tell a person whose e-mail address could not be used, in plain words (the
+    address checker's own reasons are written for programmers)."""
+    if not (typed or "").strip():
+        return "Enter your e-mail address."
+    return "Enter your e-mail address in the form name@example.org, without spaces."
 
 
 class SignInForm(Form):

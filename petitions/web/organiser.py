@@ -14,7 +14,7 @@ from petitions.db.models import Petition, PetitionState
 from petitions.lifecycle import actions
 from petitions.lifecycle import rules as lifecycle
 from petitions.lifecycle.rules import PetitionError
-from petitions.web import auth
+from petitions.web import auth, share
 from petitions.web import petition_form as petition_forms
 from petitions.web.forms import ConfirmForm, sentence
 from petitions.web.loaders import petition_or_404
@@ -174,6 +174,7 @@ def _settings_page(petition: Petition, form: PetitionForm | None):
         rule=actions.describe_rule(petition),
         form=form,
         now=utcnow(),
+        public_url=share.public_url(petition),
     )
 
 

@@ -39,17 +39,35 @@ DIGIT_GROUPING = re.compile(r"[,_\s\u00a0\u202f]")
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
 
+# What to say when a petition rule refuses a field, in the form's own words: the rules' messages
+# are written for the command line (they quote what was given, code points, ISO times).
+PLAIN_REFUSALS = {
+    "slug": "Use only lowercase letters, digits and hyphens for the short name, such as fair-pay.",
+    "title": f"Keep the title to one line of at most {rules.TITLE_MAX} characters.",
+    "body": f"Shorten the text to at most {rules.BODY_MAX:,} characters.",
+    "threshold": f"Enter a number of signatures from 1 to {rules.THRESHOLD_MAX:,}, such as 4000.",
+    "threshold_percent": "Enter a percentage greater than 0 and at most 100, with at most "
+    f"{rules.PERCENT_PLACES} decimal places, such as 10 or 2.5.",
+    "closes_at": "Choose a closing time in the future (in UTC), or leave it empty.",
+    "webhook_url": "Enter the webhook URL as a whole web address without spaces, beginning with "
+    "http:// or https://, or leave it empty.",
+}
+EMPTY_TITLE = "Enter a title for the petition."
+
+
 def _rule(name: str, read=None):
     """A validator: read what was typed with ``read`` (which raises ValidationError when it
     cannot), then apply the petition rule for ``name``, keeping the value it gives in
-    ``form.clean``."""
+    ``form.clean``; a refusal is said in plain words (PLAIN_REFUSALS)."""
 
     def check(form: "PetitionForm", field) -> None:
         typed = field.data if read is None else read(field.data)
         try:
             form.clean[name] = rules.validate_field(name, typed, now=form.now)
-        except PetitionError as exc:
-            raise ValidationError(sentence(str(exc))) from None
+        except PetitionError:
+            if name == "title" and not (typed or "").strip():
+                raise ValidationError(EMPTY_TITLE) from None
+            raise ValidationError(PLAIN_REFUSALS[name]) from None
 
     return check
 

@@ -3,7 +3,7 @@
 from datetime import UTC
 
 import redis
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, Response, current_app, jsonify, make_response, render_template
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -11,8 +11,9 @@ from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.outbox import webhooks
+from petitions.signatures import receipts
 from petitions.signatures.signing import SIGNING_STATES
-from petitions.web import mail_delay
+from petitions.web import mail_delay, share, signed_cookie
 from petitions.web.forms import SignForm
 from petitions.web.loaders import petition_or_404
 from petitions.web.state_labels import SHORT_LABELS, STATE_LABELS
@@ -56,14 +57,19 @@ def petition(slug: str):
     return petition_page(slug)
 
 
-def petition_page(slug: str, sign_form: SignForm | None = None):
+def petition_page(slug: str, sign_form: SignForm | None = None) -> Response:
     """Render the petition page; ``sign_form`` comes back with what was typed and why it was
-    refused."""
+    refused. A browser that signed it (signed_cookie) is shown its receipt and how to share
+    the petition."""
     session = flask_db.session()
     found = petition_or_404(slug, session=session)
     state = rules.effective_state(found)
-    return render_template(
+    signed = signed_cookie.read(found.id)
+    page = render_template(
         "petition.html",
+        signed=signed,
+        receipt=receipts.leaf_of(session, found.id, signed.number) if signed else None,
+        public_url=share.public_url(found),
         petition=found,
         state=state,
         label=STATE_LABELS[state].short,
@@ -74,6 +80,17 @@ def petition_page(slug: str, sign_form: SignForm | None = None):
         # Only a page with the sign form says how long links take.
         slow_mail=mail_delay.slow(current_app) if state in SIGNING_STATES else None,
     )
+    return signed_cookie.mark_page(make_response(page), personal=signed is not None)
+
+
+@bp.get("/p/<slug>/qr.svg")
+def petition_qr(slug: str) -> Response:
+    """A QR code of the petition's public address, as SVG."""
+    response = make_response(share.qr_svg(share.public_url(petition_or_404(slug))))
+    response.mimetype = "image/svg+xml"
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    return response
 
 
 def _database_ok() -> bool:

@@ -1,7 +1,15 @@
 """Signing in the browser: the sign form's answer, the page an e-mailed link opens, and the
 outcome of confirming it. Every outcome has its own page and status code."""
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from petitions.config import settings_of
 from petitions.db import flask_db
@@ -9,7 +17,7 @@ from petitions.lifecycle import rules
 from petitions.roll.addresses import InvalidAddress
 from petitions.signatures import signing, tokens
 from petitions.signatures.outcomes import SigningOutcome
-from petitions.web import mail_delay, rate_limits
+from petitions.web import mail_delay, rate_limits, signed_cookie
 from petitions.web.forms import SignForm, TokenForm
 from petitions.web.loaders import petition_or_404
 from petitions.web.outcomes import OUTCOME_STATUS
@@ -28,9 +36,9 @@ def sign(slug: str):
         signing.request_signature(
             session, slug, form.email.data, form.member_id.data, rate_limits.client_network()
         )
-    except InvalidAddress as exc:
+    except InvalidAddress:
         session.rollback()
-        form.add_error("email", str(exc))
+        form.refuse_address()
         return petition_page(slug, form), 400
     except signing.SigningError as exc:
         session.rollback()
@@ -38,7 +46,10 @@ def sign(slug: str):
             return render_template(
                 "sign/petition_closed.html", petition=petition_or_404(slug)
             ), OUTCOME_STATUS[exc.code]
-        form.add_error("email", str(exc))
+        if exc.code == SigningOutcome.INVALID_MEMBER_ID:
+            form.refuse_member_number()
+        else:
+            form.add_error("email", str(exc))
         return petition_page(slug, form), 400
     session.commit()
     return redirect(url_for("signing.check_email", slug=slug), code=303)
@@ -115,4 +126,8 @@ def _outcome(result: signing.Confirmation, token: str):
     page = render_template(
         f"sign/{result.status}.html", result=result, petition=result.petition, token=token
     )
-    return page, OUTCOME_STATUS[result.status]
+    response = make_response(page, OUTCOME_STATUS[result.status])
+    signed = result.status in (SigningOutcome.CONFIRMED, SigningOutcome.ALREADY_SIGNED)
+    if signed and result.petition is not None and result.number is not None:
+        signed_cookie.remember(response, result.petition.slug, result.petition.id, result.number)
+    return response

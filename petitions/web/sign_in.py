@@ -11,7 +11,7 @@ from petitions.db import flask_db
 from petitions.db.models import NEXT_PAGE_MAX, Role
 from petitions.roll.addresses import InvalidAddress
 from petitions.web import auth
-from petitions.web.forms import SignInForm, SignInLinkForm
+from petitions.web.forms import SignInForm, SignInLinkForm, address_message
 
 bp = Blueprint("auth", __name__)
 
@@ -56,9 +56,12 @@ def sign_in():
     with Session(flask_db.engine()) as db:
         try:
             links.request_sign_in(db, email, next_page)
-        except InvalidAddress as exc:
+        except InvalidAddress:
             return render_template(
-                "auth/sign_in.html", next_page=next_page, error=str(exc), email=email
+                "auth/sign_in.html",
+                next_page=next_page,
+                error=address_message(email),
+                email=email,
             ), 400
         db.commit()
     return redirect(url_for("auth.sent", next=next_page), code=303)

@@ -80,7 +80,8 @@ def _problem(petition, problems: list[str], back: str | None = None):
         "signatures/problem.html",
         section="petitions",
         petition=petition,
-        problems=problems,
+        # For the error summary: about the request as a whole, since its form is on another page.
+        faults=[("", problem) for problem in problems],
         back=back or url_for("signatures.index", slug=petition.slug),
     ), 400
 

@@ -28,6 +28,7 @@ from tests.browser_support import (
     PHONE,
     SCREENSHOTS,
     WCAG_TAGS,
+    axe_problems,
     open_page,
     page_in_context,
     require_axe,
@@ -317,3 +318,75 @@ def test_a_rate_limit_says_the_earlier_link_works_and_when_to_try_again(
         assert not script_errors(errors), f"console errors: {errors}"
     finally:
         flask_db.engine_of(limited).dispose()
+
+
+def confirm_in_the_browser(app, page, base_url: str, member_id: str) -> None:
+    """Open ``member_id``'s mailed link in ``page`` and confirm."""
+    with Session(flask_db.engine_of(app)) as session:
+        member = session.exec(select(Member.id).where(Member.number == member_id)).scalar_one()
+    token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app).id, member)
+    page.goto(f"{base_url}/p/vote/confirm?token={token}")
+    page.get_by_role("button", name="Confirm my signature").click()
+    expect(page.locator("h1")).to_have_text("Thank you: your signature is counted")
+
+
+@pytest.mark.parametrize(("size", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
+def test_the_petition_page_knows_this_browser_signed_and_offers_to_share_it(
+    app, base_url, browser, size, viewport
+):
+    add_members(app, *MEMBERS[:3])
+    open_petition(app, threshold=1000)
+    with page_in_context(browser, viewport=viewport, bypass_csp=True) as (page, errors):
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+        confirm_in_the_browser(app, page, base_url, MEMBERS[1][0])
+        housekeeping(app)
+
+        page.goto(f"{base_url}/p/vote")
+        signed = page.locator("section.signed")
+        expect(signed.locator("h2")).to_have_text("You signed this petition")
+        expect(signed).to_contain_text("This browser confirmed signature number 1.")
+        # The form stays, below the text, for someone else on this device.
+        assert page.locator("section.sign").bounding_box()["y"] > signed.bounding_box()["y"]
+
+        link = signed.get_by_label("The petition's link")
+        expect(link).to_have_value(f"{base_url}/p/vote")
+        expect(link).to_have_attribute("readonly", "")
+        signed.get_by_role("button", name="Copy link").click()
+        expect(signed.get_by_role("status")).to_have_text(
+            "Link copied. Paste it into a message or a post."
+        )
+        assert page.evaluate("navigator.clipboard.readText()") == f"{base_url}/p/vote"
+
+        qr = signed.get_by_role("img", name=f"QR code of the petition's link, {base_url}/p/vote")
+        expect(qr).to_be_visible()
+        assert page.evaluate("img => img.complete && img.naturalWidth > 0", qr.element_handle())
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
+            page.screenshot(path=SCREENSHOTS / f"signed-petition-{size}.png", full_page=True)
+        assert axe_problems(page) == []
+
+        signed.get_by_role("link", name="Check your signature in the public log").click()
+        page.wait_for_url(re.compile(r".*/p/vote/receipt\?index=0&leaf_hash=[0-9a-f]{64}$"))
+        check_result(page, None, IN_LOG)
+    assert errors == []
+
+    with page_in_context(browser, viewport=viewport) as (other, errors):
+        other.goto(f"{base_url}/p/vote")
+        expect(other.locator("#sign-heading")).to_have_text("Sign this petition")
+        expect(other.locator("section.signed")).to_have_count(0)
+    assert errors == []
+
+
+def test_without_javascript_the_link_to_share_is_in_a_field_to_copy(app, base_url, browser):
+    add_members(app, *MEMBERS[:3])
+    open_petition(app, threshold=1000)
+    with page_in_context(browser, viewport=PHONE, java_script_enabled=False) as (page, errors):
+        with Session(flask_db.engine_of(app)) as session:
+            member = session.exec(select(Member.id).where(Member.number == "M001")).scalar_one()
+        token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app).id, member)
+        page.goto(f"{base_url}/p/vote/confirm?token={token}")
+        page.get_by_role("button", name="Confirm my signature").click()
+        page.goto(f"{base_url}/p/vote")
+        expect(page.get_by_label("The petition's link")).to_have_value(f"{base_url}/p/vote")
+        expect(page.get_by_role("button", name="Copy link")).to_be_hidden()
+    assert errors == []

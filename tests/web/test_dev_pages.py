@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from petitions.web.dev import exposure_warning, is_loopback
+from tests.helpers import add_members, open_petition, sent_mail
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,3 +81,29 @@ def test_gunicorn_says_nothing_in_production(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="test.gunicorn"):
         _gunicorn_config().when_ready(server)
     assert caplog.text == ""
+
+
+def test_a_mails_html_part_is_served_alone_under_a_strict_policy(app, client, worker):
+    add_members(app, ("M1", "ann@example.org"))
+    open_petition(app)
+    client.post("/p/vote/sign", data={"email": "ann@example.org"})
+    worker.run_pending()
+    (mail,) = sent_mail(app)
+
+    response = client.get(f"/dev/mail/{mail.id}/html")
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == mail.html_body
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy
+    assert "sandbox" in policy
+    assert "script-src" not in policy
+    assert "frame-ancestors 'self'" in policy
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+
+    mailbox = client.get("/dev/mail").get_data(as_text=True)
+    assert f'src="/dev/mail/{mail.id}/html"' in mailbox
+    assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in mailbox
+    assert 'class="mail-body"' in mailbox
+    assert client.get(f"/dev/mail/{mail.id + 1}/html").status_code == 404
+    remote = client.get(f"/dev/mail/{mail.id}/html", environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    assert remote.status_code == 404

@@ -304,6 +304,9 @@ def test_a_bad_selection_gets_a_clear_400_page(app, organiser, five, form, messa
     assert page.status_code == 400
     assert message.lower() in text(page).lower()
     assert "Nothing was changed" in text(page)
+    html = page.get_data(as_text=True)
+    assert "<title>Error: Please check the request" in html
+    assert 'class="error-summary"' in html
     assert counts(app) == before
 
 
