@@ -35,7 +35,7 @@ def test_a_signing_link_is_signed_with_the_organisation_and_its_contact(app, cli
         "Questions: help@nru.example.org\n"
         "Contact us: https://nru.example.org/contact"
     )
-    assert "<p>Northern Rail Union<br>" in sent.html_body
+    assert ">Northern Rail Union<br>" in sent.html_body
     assert '<a href="https://nru.example.org/contact">' in sent.html_body
 
 
