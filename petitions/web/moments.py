@@ -3,6 +3,7 @@
 static/local_time.js (included by base.html) rewrites the text into the reader's time zone,
 keeping the ``datetime`` attribute."""
 
+import re
 from datetime import UTC, datetime
 
 from flask import Flask
@@ -16,6 +17,10 @@ STYLES = {
     "month": "{moment:%B %Y}",
     "time": "{moment:%H:%M:%S} UTC",
 }
+
+
+# A moment as free text (an audit event's detail, say) records it: ISO 8601 with a zone.
+ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})")
 
 
 def as_utc(value: datetime | str | None) -> datetime | None:
@@ -51,6 +56,21 @@ def moment(value: datetime | str | None, style: str = "minute") -> Markup:
     )
 
 
+def moments_in(text: str | None) -> Markup:
+    """``text`` (escaped) with every ISO 8601 moment in it shown as ``moment`` shows it."""
+    if not text:
+        return Markup("")
+    parts = ISO_MOMENT.split(text)
+    found = ISO_MOMENT.findall(text)
+    shown = Markup("")
+    for part, when in zip(parts, [*found, None], strict=True):
+        shown += part
+        if when is not None:
+            shown += moment(when) or when
+    return shown
+
+
 def init_app(app: Flask) -> None:
-    """Give every template the ``moment`` filter."""
+    """Give every template the ``moment`` and ``moments_in`` filters."""
     app.add_template_filter(moment, "moment")
+    app.add_template_filter(moments_in, "moments_in")

@@ -1,6 +1,8 @@
 """The one table of labels and the one way to show a moment."""
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
+from html.parser import HTMLParser
 
 import pytest
 
@@ -10,6 +12,8 @@ from petitions.reports import dashboard as dashboard_report
 from petitions.signatures import invalidation
 from petitions.signatures.outcomes import SigningOutcome
 from petitions.web import labels, moments
+from tests import walk
+from tests.helpers import sign_in
 
 
 @pytest.mark.parametrize(
@@ -68,3 +72,72 @@ def test_a_moment_may_be_an_iso_string_another_zone_or_nothing():
     assert moments.words(datetime(2026, 12, 3, 18, 0)) == "3 December 2026, 18:00 UTC"
     assert str(moments.moment(None)) == ""
     assert str(moments.moment("not a time")) == ""
+
+
+def test_moments_in_free_text_are_shown_in_words_and_the_rest_escaped():
+    shown = str(moments.moments_in("closed at 2026-12-03T18:00:00+00:00 with <b>5</b>"))
+    assert shown == (
+        'closed at <time datetime="2026-12-03T18:00:00+00:00" data-style="minute">'
+        "3 December 2026, 18:00 UTC</time> with &lt;b&gt;5&lt;/b&gt;"
+    )
+    assert str(moments.moments_in("no moment here")) == "no moment here"
+    assert str(moments.moments_in(None)) == ""
+
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+
+class _Text(HTMLParser):
+    """The text of a page's body a reader is told in words: without scripts and styles, nor
+    what they are shown to type as it is (code, pre, and the hints of form fields)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._open: list[bool] = []
+        self._body = False
+
+    def handle_starttag(self, tag, attrs):
+        self._body = self._body or tag == "body"
+        if tag in VOID:
+            return
+        literal = (
+            tag in ("script", "style", "code", "pre")
+            or "hint" in (dict(attrs).get("class") or "").split()
+        )
+        self._open.append(literal or (bool(self._open) and self._open[-1]))
+
+    def handle_endtag(self, tag):
+        if tag not in VOID and self._open:
+            self._open.pop()
+
+    def handle_data(self, data):
+        if self._body and not (self._open and self._open[-1]):
+            self.parts.append(data)
+
+
+def _text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    return re.sub(r"\s+", " ", " ".join(parser.parts))
+
+
+@pytest.mark.parametrize("role", ["organiser", "scrutineer"])
+def test_no_page_shows_an_iso_moment_a_code_or_a_bare_slug(app, role):
+    arranged = walk.arrange(app)
+    client = arranged.test_client()
+    sign_in(arranged, client, f"{role}@example.org", role)
+
+    def get(path):
+        response = client.get(path)
+        return response.status_code, response.content_type, response.get_data(as_text=True)
+
+    starts = ("/", "/organiser/", "/scrutiny/", *(f"/p/{slug}/results" for slug in walk.SLUGS))
+    pages = list(walk.walk(get, starts))
+    assert len(pages) > 15
+    found = {
+        path: codes
+        for path, status, body, _forms in pages
+        if status == 200 and (codes := walk.codes_in(_text(body)))
+    }
+    assert found == {}

@@ -108,7 +108,7 @@ def test_the_petition_page_lists_invalidations_the_threshold_and_every_webhook_t
     assert "3 of a threshold of 3" in webhook
     assert "HTTP 503" in webhook
     assert "HTTP 200" in webhook
-    assert "delivered" in webhook
+    assert "Delivered" in webhook
     assert "<dt>Tries</dt><dd>2</dd>" in webhook
 
 
