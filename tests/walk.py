@@ -36,6 +36,15 @@ TITLES = {
     CLOSED: "Keep the old rota",
     OPEN: "A canteen in every office",
 }
+# Where a walk of every page starts: the public, organiser, scrutiny and development pages.
+STARTS = (
+    "/",
+    "/organiser/",
+    "/scrutiny/",
+    "/dev/mail",
+    "/dev/webhooks",
+    *(f"/p/{slug}/results" for slug in SLUGS),
+)
 # Where a walk never goes: it would end the session it walks with.
 NEVER = ("/sign-out",)
 

@@ -35,7 +35,10 @@
         let column = 0;
         for (const cell of row.cells) {
           const heading = cell.tagName === "TH";
-          if (group === table.tHead) cell.setAttribute("role", "columnheader");
+          if (group === table.tHead) {
+            cell.setAttribute("role", "columnheader");
+            if (cell.querySelector("input, button, select")) cell.dataset.control = "";
+          }
           else cell.setAttribute("role", heading ? "rowheader" : "cell");
           if (group !== table.tHead && names[column] && cell.colSpan === 1) {
             cell.dataset.label = names[column];

@@ -44,14 +44,14 @@ SIGNING_OUTCOMES = {
     SigningOutcome.INVALID_MEMBER_ID: "Membership number not valid",
 }
 MAIL_PURPOSES = {
-    MailPurpose.CONFIRM_LINK: "confirmation links",
-    MailPurpose.HOUSEHOLD_NEEDS_NUMBER: "shared-address answers",
-    MailPurpose.WRONG_NUMBER: "wrong-number answers",
-    MailPurpose.NOT_IN_GOOD_STANDING: "not-in-good-standing answers",
-    MailPurpose.ALREADY_SIGNED: "already-signed answers",
-    MailPurpose.PETITION_CLOSED: "petition-closed answers",
-    MailPurpose.SIGN_IN: "sign-in links",
-    MailPurpose.INVITATION: "invitations",
+    MailPurpose.CONFIRM_LINK: "Confirmation links",
+    MailPurpose.HOUSEHOLD_NEEDS_NUMBER: "Answers to a shared address without a number",
+    MailPurpose.WRONG_NUMBER: "Answers to a number that does not match",
+    MailPurpose.NOT_IN_GOOD_STANDING: "Answers to members not in good standing",
+    MailPurpose.ALREADY_SIGNED: "Answers to members who had already signed",
+    MailPurpose.PETITION_CLOSED: "Answers to requests after closing",
+    MailPurpose.SIGN_IN: "Sign-in links",
+    MailPurpose.INVITATION: "Invitations",
 }
 # A threshold webhook's delivery, as the dashboard sums it up.
 WEBHOOK_STATES = {

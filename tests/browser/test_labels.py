@@ -58,7 +58,7 @@ def test_no_page_shows_an_iso_moment_a_code_or_a_bare_slug(browser, app, role, s
     arranged = walk.arrange(app)
     client = arranged.test_client()
     sign_in(arranged, client, f"{role}@example.org", role)
-    starts = ("/", "/organiser/", "/scrutiny/", *(f"/p/{slug}/results" for slug in walk.SLUGS))
+    starts = walk.STARTS
     pages = _pages(client, starts)
     assert len(pages) > 15
     found = {}

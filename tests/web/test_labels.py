@@ -132,7 +132,7 @@ def test_no_page_shows_an_iso_moment_a_code_or_a_bare_slug(app, role):
         response = client.get(path)
         return response.status_code, response.content_type, response.get_data(as_text=True)
 
-    starts = ("/", "/organiser/", "/scrutiny/", *(f"/p/{slug}/results" for slug in walk.SLUGS))
+    starts = walk.STARTS
     pages = list(walk.walk(get, starts))
     assert len(pages) > 15
     found = {
