@@ -2,13 +2,21 @@
 reach shows an ISO moment, a code or a bare slug in its visible text, and every moment is
 shown in the reader's own time zone (the browser's, here fixed), keeping its ISO datetime."""
 
+import os
 import re
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests import walk
-from tests.browser_support import DESKTOP, PHONE, page_in_context, served, session_cookie
+from tests.browser_support import (
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    page_in_context,
+    served,
+    session_cookie,
+)
 from tests.helpers import petition, sign_in
 
 SIZES = [("phone", PHONE), ("desktop", DESKTOP)]
@@ -103,4 +111,45 @@ def test_moments_are_shown_in_the_readers_time_zone(browser, app, size, viewport
         )
         page.wait_for_function(ALL_LOCAL)
         assert re.fullmatch(r"\d{2}:\d{2}:\d{2} \S+", updated.inner_text())
+    assert errors == []
+
+
+# Where each petition's count is told, and the words it must be told in.
+COUNT_WORDS = {
+    f"/p/{walk.REACHED}": r"7 signatures: threshold of 5 reached on \d{1,2} \w+ \d{4}",
+    f"/p/{walk.CLOSED}": r"Closed with 3 of 30 signatures",
+    f"/p/{walk.OPEN}": r"2 of 30 signatures needed",
+    "/": r"7 signatures: threshold of 5 reached on \d{1,2} \w+ \d{4}",
+    f"/p/{walk.CLOSED}/results": r"Closed with 3 of 30 signatures",
+    f"/organiser/p/{walk.CLOSED}": r"Closed with 3 of 30 signatures",
+    f"/organiser/p/{walk.REACHED}": r"7 signatures: threshold of 5 reached on \d{1,2} \w+ \d{4}",
+}
+SCREENSHOT_NAMES = {
+    f"/p/{walk.REACHED}": "petition-reached",
+    f"/p/{walk.CLOSED}": "petition-closed",
+    f"/organiser/p/{walk.CLOSED}": "dashboard-closed",
+}
+
+
+@pytest.mark.parametrize(("size", "viewport"), SIZES)
+def test_counts_past_the_threshold_and_closed_counts_are_told_in_words(
+    browser, app, size, viewport
+):
+    arranged = walk.arrange(app)
+    client = arranged.test_client()
+    sign_in(arranged, client, "organiser@example.org", "organiser")
+    with served(arranged) as base, page_in_context(browser, viewport=viewport) as (page, errors):
+        page.context.add_cookies([session_cookie(client, base)])
+        for path, words in COUNT_WORDS.items():
+            page.goto(base + path)
+            text = " ".join(page.locator("main").inner_text().split())
+            assert re.search(words, text), (path, text[:400])
+            if os.environ.get("PETITIONS_SCREENSHOTS") == "1" and path in SCREENSHOT_NAMES:
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                shot = SCREENSHOTS / f"{SCREENSHOT_NAMES[path]}-{size}.png"
+                page.screenshot(path=str(shot), full_page=True)
+        page.goto(base + "/organiser/")
+        listing = " ".join(page.locator("main").inner_text().split())
+        assert "Closed with 3 of 30 signatures" in listing
+        assert re.search(r"7 signatures: threshold of 5 reached on \d{1,2} \w+ \d{4}", listing)
     assert errors == []

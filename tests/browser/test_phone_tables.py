@@ -46,8 +46,8 @@ def test_the_heading_starts_in_the_top_quarter_of_a_phone_on_every_organiser_pag
 
 
 # Each wide table of the page: its display, its first row's display, whether its headings
-# are on screen (on a desktop), and each cell of its first body row as (the name shown
-# before it, its text).
+# are on screen (on a desktop), where its first row ends on the right, and each cell of its
+# first body row as (the name shown before it, its text).
 TABLES = r"""
 () => [...document.querySelectorAll("table.data-table")]
   .filter((table) => table.tHead && table.tHead.rows[0].cells.length >= 4)
@@ -58,6 +58,7 @@ TABLES = r"""
       cards: table.hasAttribute("data-cards"),
       display: getComputedStyle(table).display,
       row: getComputedStyle(row).display,
+      right: row.getBoundingClientRect().right,
       headings: head.width > 1 && head.height > 1,
       names: [...table.tHead.rows[0].cells].map((cell) => {
         const words = cell.cloneNode(true);
@@ -72,6 +73,7 @@ TABLES = r"""
 """
 CARD_PAGES = (
     "/organiser/",
+    "/organiser/roll",
     f"/organiser/p/{walk.REACHED}/signatures",
     "/scrutiny/",
     f"/scrutiny/p/{walk.REACHED}",
@@ -97,6 +99,8 @@ def test_wide_tables_are_cards_on_a_phone_and_tables_on_a_desktop(browser, app, 
                     assert table["headings"], path
                     continue
                 assert (table["display"], table["row"]) == ("block", "block"), path
+                # The card fits the screen: nothing of it is out of sight to the right.
+                assert table["right"] <= viewport["width"], path
                 for (before, text), name in zip(table["cells"], table["names"], strict=True):
                     # Every cell with something in it is named by its column.
                     if text:

@@ -2,12 +2,20 @@
 words, and a scrutineer, following every link on every page they reach, never meets a 403,
 nor a form whose target would refuse their role."""
 
+import os
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 
 from tests import walk
-from tests.browser_support import DESKTOP, PHONE, page_in_context, served, session_cookie
+from tests.browser_support import (
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    page_in_context,
+    served,
+    session_cookie,
+)
 from tests.helpers import sign_in
 
 SIZES = [("phone", PHONE), ("desktop", DESKTOP)]
@@ -40,6 +48,12 @@ def test_the_header_names_the_role_in_words(browser, app, role, size, viewport):
             header = page.locator(".site-header").inner_text()
             assert f"Signed in as {role}@example.org, {role}" in header
             assert f"({role})" not in header
+        if role == "scrutineer" and os.environ.get("PETITIONS_SCREENSHOTS") == "1":
+            # What a scrutineer sees: no roll, invitations or settings to be refused.
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.goto(f"{base}/organiser/p/{walk.REACHED}")
+            shot = SCREENSHOTS / f"scrutineer-dashboard-{size}.png"
+            page.screenshot(path=str(shot), full_page=True)
     assert errors == []
 
 
