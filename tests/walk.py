@@ -115,6 +115,16 @@ def _own(url: str, page: str) -> str | None:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def getter(client) -> Callable[[str], tuple[int, str, str]]:
+    """What walk() reads pages with: ``client`` (a Flask test client), each answer closed."""
+
+    def get(path: str) -> tuple[int, str, str]:
+        with client.get(path) as response:
+            return response.status_code, response.content_type, response.get_data(as_text=True)
+
+    return get
+
+
 def walk(
     get: Callable[[str], tuple[int, str, str]], starts: tuple[str, ...], limit: int = 200
 ) -> Iterator[tuple[str, int, str, list[tuple[str, str]]]]:

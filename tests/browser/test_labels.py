@@ -49,9 +49,7 @@ def database_url(tmp_path):
 
 
 def _pages(client, starts) -> list[str]:
-    def get(path):
-        response = client.get(path)
-        return response.status_code, response.content_type, response.get_data(as_text=True)
+    get = walk.getter(client)
 
     return [
         path

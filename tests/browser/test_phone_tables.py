@@ -18,9 +18,7 @@ def database_url(tmp_path):
 def organiser_pages(app, client) -> list[str]:
     """Every organiser and scrutiny page reachable by links from the petitions list."""
 
-    def get(path):
-        response = client.get(path)
-        return response.status_code, response.content_type, response.get_data(as_text=True)
+    get = walk.getter(client)
 
     return [
         path

@@ -128,9 +128,7 @@ def test_no_page_shows_an_iso_moment_a_code_or_a_bare_slug(app, role):
     client = arranged.test_client()
     sign_in(arranged, client, f"{role}@example.org", role)
 
-    def get(path):
-        response = client.get(path)
-        return response.status_code, response.content_type, response.get_data(as_text=True)
+    get = walk.getter(client)
 
     starts = walk.STARTS
     pages = list(walk.walk(get, starts))

@@ -96,9 +96,7 @@ def test_a_scrutineer_is_offered_no_link_or_form_that_answers_403(app):
     sign_in(arranged, client, "scrutineer@example.org", "scrutineer")
     adapter = arranged.url_map.bind("localhost")
 
-    def get(path):
-        response = client.get(path)
-        return response.status_code, response.content_type, response.get_data(as_text=True)
+    get = walk.getter(client)
 
     pages = list(walk.walk(get, ("/organiser/", "/scrutiny/")))
     visited = {path.split("?")[0] for path, *_ in pages}
