@@ -5,16 +5,39 @@ A value missing from its table is still shown in words (underscores and dots bec
 never as the bare code; tests/web/test_labels.py checks that every known code has its entry.
 """
 
+from dataclasses import dataclass
+
 from flask import Flask
 
-from petitions.db.models import MemberStatus, Role
+from petitions.db.models import MemberStatus, PetitionState, Role
 from petitions.invitations import runs
 from petitions.outbox.mail import MailPurpose
 from petitions.reports import dashboard as dashboard_report
 from petitions.signatures import invalidation
 from petitions.signatures.outcomes import SigningOutcome
-from petitions.web.state_labels import LONG_LABELS, SHORT_LABELS
 
+
+@dataclass(frozen=True)
+class StateLabel:
+    """A state's two labels: ``short`` on a badge (the public pages and the dashboard), ``long``
+    on a petition's settings and confirmation pages, which also say what it means for signing."""
+
+    short: str
+    long: str
+
+
+STATE_LABELS = {
+    PetitionState.DRAFT: StateLabel("Draft: not open for signing", "Draft: not public yet"),
+    PetitionState.OPEN: StateLabel("Open for signing", "Open for signing"),
+    PetitionState.TRIGGERED: StateLabel(
+        "Threshold reached: vote triggered",
+        "Threshold reached: vote triggered, signing goes on",
+    ),
+    PetitionState.CLOSED: StateLabel("Closed", "Closed"),
+}
+# The same labels as plain mappings, for templates that look a petition's state up.
+SHORT_LABELS = {state: label.short for state, label in STATE_LABELS.items()}
+LONG_LABELS = {state: label.long for state, label in STATE_LABELS.items()}
 ROLES = {
     Role.ORGANISER: "organiser",
     Role.SCRUTINEER: "scrutineer",

@@ -12,8 +12,8 @@ from petitions.outbox import webhooks
 from petitions.signatures.signing import SIGNING_STATES
 from petitions.web import mail_delay, moments
 from petitions.web.forms import SignForm
+from petitions.web.labels import SHORT_LABELS, STATE_LABELS
 from petitions.web.loaders import petition_or_404
-from petitions.web.state_labels import SHORT_LABELS, STATE_LABELS
 
 bp = Blueprint("public", __name__)
 bp.add_app_template_filter(mail_delay.about, "about")

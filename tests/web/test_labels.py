@@ -38,6 +38,16 @@ def test_every_code_of_a_kind_has_its_words(kind, codes):
         assert "_" not in words
 
 
+def test_every_state_has_a_short_and_a_long_label():
+    assert set(labels.STATE_LABELS) == set(PetitionState)
+    for state in PetitionState:
+        assert labels.STATE_LABELS[state].short
+        assert labels.STATE_LABELS[state].long
+        # Templates look labels up by the state as the database holds it: a plain string.
+        assert labels.SHORT_LABELS[state.value] == labels.STATE_LABELS[state].short
+        assert labels.LONG_LABELS[state.value] == labels.STATE_LABELS[state].long
+
+
 def test_an_unknown_code_is_still_shown_in_words():
     assert labels.label("petition.archive", "audit_action") == "Petition archive"
     assert labels.label("some_new_reason", "invalidation_reason") == "Some new reason"
