@@ -21,7 +21,9 @@ from petitions.web import (
     dev,
     errors,
     invitations,
+    labels,
     log_pages,
+    moments,
     organiser,
     public,
     rate_limits,
@@ -61,6 +63,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(flask_only)
 
     whole_numbers.init_app(app)
+    labels.init_app(app)
+    moments.init_app(app)
     flask_db.init_app(app)
     body_limits.init_app(app)
     errors.init_app(app)

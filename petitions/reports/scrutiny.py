@@ -30,10 +30,11 @@ _EXPORT_BATCH = 1000
 
 @dataclass(frozen=True)
 class TrailEntry:
-    """One audit event with the slug of the petition it concerns (None for none)."""
+    """One audit event with the slug and title of the petition it concerns (None for none)."""
 
     event: AuditEvent
     slug: str | None
+    title: str | None = None
 
 
 def audit_page(
@@ -42,7 +43,7 @@ def audit_page(
     """The newest ``limit`` audit events with an id below ``before`` (all, when None), and the
     ``before`` that gives the next, older page (None when there is none)."""
     query = (
-        select(AuditEvent, Petition.slug)
+        select(AuditEvent, Petition.slug, Petition.title)
         .outerjoin(Petition, Petition.id == AuditEvent.petition_id)
         .order_by(AuditEvent.id.desc())
         .limit(limit + 1)
@@ -50,7 +51,7 @@ def audit_page(
     if before is not None:
         query = query.where(AuditEvent.id < before)
     rows = session.execute(query).all()
-    entries = [TrailEntry(event, slug) for event, slug in rows[:limit]]
+    entries = [TrailEntry(event, slug, title) for event, slug, title in rows[:limit]]
     older = entries[-1].event.id if len(rows) > limit else None
     return entries, older
 

@@ -11,7 +11,7 @@
   const MAX_BACKOFF_MS = 60000;
   const url = root.dataset.liveJson;
   const status = root.querySelector("[data-dashboard-status]");
-  const updated = root.querySelector("[data-updated-time]");
+  const updated = root.querySelector("[data-updated] time");
   let delay = POLL_MS;
   let timer = null;
   let inFlight = false;

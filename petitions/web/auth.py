@@ -109,6 +109,16 @@ def require_role(*roles: str) -> Callable:
     return decorate
 
 
+def may_visit(endpoint: str) -> bool:
+    """Whether the signed-in account's role lets it reach ``endpoint``: pages offer only the
+    links and buttons that would not answer 403."""
+    roles = getattr(current_app.view_functions.get(endpoint), "allowed_roles", None)
+    if roles is None:
+        return True
+    user = current_user()
+    return user is not None and user.role in roles
+
+
 def actor() -> str:
     """The signed-in person as the audit trail names them."""
     user = current_user()
@@ -124,6 +134,8 @@ def _load_before_view() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Know who is signed in before every view runs, and tell every template."""
+    """Know who is signed in before every view runs, and tell every template (with
+    ``may_visit``, which pages the account's role reaches)."""
     app.before_request(_load_before_view)
     app.context_processor(lambda: {"current_user": current_user()})
+    app.add_template_global(may_visit, "may_visit")

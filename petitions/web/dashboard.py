@@ -38,8 +38,8 @@ from petitions.reports import dashboard as dashboard_stats
 from petitions.web import auth, mail_delay
 from petitions.web import live_count as live
 from petitions.web.errors import json_error
+from petitions.web.labels import STATE_LABELS
 from petitions.web.loaders import petition_or_404
-from petitions.web.state_labels import STATE_LABELS
 
 bp = Blueprint("dashboard", __name__)
 bp.add_app_template_filter(mail_delay.duration, "duration")

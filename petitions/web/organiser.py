@@ -17,9 +17,9 @@ from petitions.lifecycle.rules import PetitionError
 from petitions.web import auth, share
 from petitions.web import petition_form as petition_forms
 from petitions.web.forms import ConfirmForm, sentence
+from petitions.web.labels import LONG_LABELS, STATE_LABELS
 from petitions.web.loaders import petition_or_404
 from petitions.web.petition_form import NewPetitionForm, PetitionForm
-from petitions.web.state_labels import LONG_LABELS, STATE_LABELS
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
 

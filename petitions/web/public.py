@@ -1,7 +1,5 @@
 """Public pages: the open petitions, one petition, and the health check."""
 
-from datetime import UTC
-
 import redis
 from flask import Blueprint, Response, current_app, jsonify, make_response, render_template
 from sqlalchemy import text
@@ -13,10 +11,10 @@ from petitions.lifecycle import rules
 from petitions.outbox import webhooks
 from petitions.signatures import receipts
 from petitions.signatures.signing import SIGNING_STATES
-from petitions.web import mail_delay, share, signed_cookie
+from petitions.web import mail_delay, moments, share, signed_cookie
 from petitions.web.forms import SignForm
+from petitions.web.labels import SHORT_LABELS, STATE_LABELS
 from petitions.web.loaders import petition_or_404
-from petitions.web.state_labels import SHORT_LABELS, STATE_LABELS
 
 bp = Blueprint("public", __name__)
 bp.add_app_template_filter(mail_delay.about, "about")
@@ -31,10 +29,7 @@ def thousands(number: int | None) -> str:
 @bp.app_template_filter("utc")
 def utc(moment) -> str:
     """``moment`` written for people, in UTC, e.g. ``31 December 2026, 18:00 UTC``."""
-    if moment is None:
-        return ""
-    moment = moment.astimezone(UTC)
-    return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
+    return moments.words(moment)
 
 
 @bp.get("/")

@@ -6,7 +6,7 @@ reason are reviewed on a page listing exactly the signatures concerned, and only
 that page changes anything (all or none, as on the command line).
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import (
@@ -25,7 +25,7 @@ from petitions.db import flask_db
 from petitions.signatures import anomalies, invalidation
 from petitions.signatures import listing as signature_list
 from petitions.signatures.listing import MAX_SELECTION
-from petitions.web import auth
+from petitions.web import auth, moments
 from petitions.web.forms import sentence
 from petitions.web.loaders import petition_or_404
 from petitions.web.signature_forms import FilterForm, InvalidationForm, SelectionForm
@@ -157,8 +157,7 @@ def _evidence_rows(signal: anomalies.Signal) -> list[tuple[str, str]]:
 
 def _shown(value) -> str:
     if isinstance(value, datetime):
-        value = value.astimezone(UTC)
-        return f"{value.day} {value:%B %Y, %H:%M:%S} UTC"
+        return moments.moment(value, "second")
     if isinstance(value, dict):
         return ", ".join(f"{key} {count:,}" for key, count in value.items()) or "none"
     if isinstance(value, int | float):

@@ -263,4 +263,4 @@ def test_signed_in_people_see_the_public_pages(app, client):
     for path in ("/", "/p/vote", "/p/vote/results", "/p/nothing-here"):
         response = client.get(path)
         assert response.status_code in (200, 404), path
-        assert b"organiser@example.org (organiser)" in response.data, path
+        assert b"Signed in as organiser@example.org, organiser" in response.data, path

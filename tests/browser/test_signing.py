@@ -174,7 +174,7 @@ def test_the_results_page_shows_its_head_without_javascript(app, base_url, brows
         assert head.root_hash in text
         assert head.signature in text
         assert re.search(r"Entries\s+3 \(entries 1 to 3; indexes 0 to 2 in the API\)\n", text)
-        assert re.search(r"Signatures counted\s+3\n", text)
+        assert re.search(r"Signatures counted\s+3 of 1,000 signatures needed\n", text)
         tab.goto(receipt_url(base_url, 0, "ab" * 32))
         assert "This check needs JavaScript" in tab.locator("main").inner_text()
         assert tab.locator("#receipt-result").text_content() == ""

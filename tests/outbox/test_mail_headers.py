@@ -83,4 +83,4 @@ def test_a_mail_that_cannot_be_composed_fails_once_and_shows_on_the_dashboard(ap
     sign_in(app, client)
     page = client.get("/organiser/p/vote").get_data(as_text=True)
     assert "E-mails that can never be sent" in page
-    assert "1 confirm link: cannot be composed" in page
+    assert "Confirmation links: 1 (cannot be composed" in page

@@ -258,10 +258,10 @@ def test_the_history_lists_command_line_and_browser_imports_newest_first(
     page = text_of(organiser.get("/organiser/roll"))
     history = page.split("Import history", 1)[1]
     assert re.search(
-        r"#\d+ .*refused\.csv organiser@example\.org refused "
+        r"#\d+ .*refused\.csv organiser@example\.org Refused "
         r"required columns missing: member_id, email"
-        r".*#\d+ .*from-the-browser\.csv organiser@example\.org accepted 1 1 0 0 0"
-        r".*#\d+ .*from-the-server\.csv command line accepted 1 1 0 0 0",
+        r".*#\d+ .*from-the-browser\.csv organiser@example\.org Accepted 1 1 0 0 0"
+        r".*#\d+ .*from-the-server\.csv command line Accepted 1 1 0 0 0",
         history,
     ), history
     with Session(flask_db.engine_of(app)) as session:

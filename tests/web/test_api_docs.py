@@ -27,6 +27,7 @@ def test_the_page_loads_swagger_ui_from_this_service_only(client):
     assert all(not s.startswith(("http:", "https:", "//")) for s in sources if "github" not in s)
     scripts = re.findall(r'<script src="([^"]+)"', page)
     assert [s.split("?")[0] for s in scripts] == [
+        "/static/local_time.js",
         "/api/docs/swagger-ui/swagger-ui-bundle.js",
         "/static/api_docs.js",
     ]

@@ -437,7 +437,7 @@ def test_opening_asks_first_then_freezes_the_percentage_threshold(app, organiser
     assert stored(app).threshold == 5
 
     listing = page_text(organiser.get("/organiser/"))
-    assert "Fair pay for all staff fair-pay · Settings open 0 5" in listing
+    assert "Fair pay for all staff · Settings Open for signing 0 of 5 signatures needed" in listing
     public = app.test_client().get("/p/fair-pay")
     assert public.status_code == 200
     assert "Open for signing" in page_text(public)
@@ -518,7 +518,9 @@ def test_closing_asks_first_then_stops_signing_and_is_recorded(app, organiser):
     assert "Petition closed with 0 signatures" in text
     assert "cannot be reopened" in text
     assert 'href="/organiser/p/vote/close"' not in settings.get_data(as_text=True)
-    assert "Petition vote vote · Settings closed" in page_text(organiser.get("/organiser/"))
+    assert "Petition vote · Settings Closed Closed with 0 of 5 signatures" in page_text(
+        organiser.get("/organiser/")
+    )
     assert "Closed" in page_text(app.test_client().get("/p/vote"))
 
     again = organiser.post("/organiser/p/vote/close", data={"confirm": "yes"})

@@ -80,7 +80,7 @@ def test_index_lists_open_and_triggered_petitions_only(client, db):
     assert {"/p/open-one", "/p/triggered-one"} <= links
     text = text_of(html)
     assert "100 of 400 signatures needed (25%)" in text
-    assert "450 of 400 signatures needed (100%)" in text
+    assert "450 signatures: threshold of 400 reached" in text
     assert "Threshold reached: vote triggered" in text
 
 
@@ -136,7 +136,7 @@ def test_progress_bar_is_full_but_not_overfull_past_the_threshold(client, db):
     html = client.get("/p/fair-pay").get_data(as_text=True)
     (bar,) = tags(html, "progress")
     assert (bar["max"], bar["value"]) == ("4000", "4000")
-    assert "5,000 of 4,000 signatures needed (100%)" in text_of(html)
+    assert "5,000 signatures: threshold of 4,000 reached (100%)" in text_of(html)
 
 
 def test_petition_page_escapes_what_organisers_typed(client, db):

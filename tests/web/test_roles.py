@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from tests import walk
 from tests.helpers import add_members, open_petition, sign_in
 
 # Blueprints whose routes are for signed-in people.
@@ -87,3 +88,26 @@ def test_every_form_post_needs_the_csrf_token(arranged):
         assert b"CSRF" in response.data, rule.rule
     for path in ("/sign-out", "/sign-in", "/sign-in/link"):
         assert client.post(path, data={}).status_code == 400, path
+
+
+def test_a_scrutineer_is_offered_no_link_or_form_that_answers_403(app):
+    arranged = walk.arrange(app)
+    client = arranged.test_client()
+    sign_in(arranged, client, "scrutineer@example.org", "scrutineer")
+    adapter = arranged.url_map.bind("localhost")
+
+    get = walk.getter(client)
+
+    pages = list(walk.walk(get, ("/organiser/", "/scrutiny/")))
+    visited = {path.split("?")[0] for path, *_ in pages}
+    assert {"/organiser/", "/scrutiny/", f"/organiser/p/{walk.REACHED}"} <= visited
+    assert f"/organiser/p/{walk.REACHED}/signatures" in visited
+    assert f"/scrutiny/p/{walk.REACHED}" in visited
+    forbidden = [path for path, status, *_ in pages if status == 403]
+    assert forbidden == []
+    # Forms are not sent (one would reveal a key): their target must let the role in.
+    for path, _status, _body, forms in pages:
+        for method, action in forms:
+            endpoint, _args = adapter.match(action.split("?")[0], method=method)
+            roles = getattr(arranged.view_functions[endpoint], "allowed_roles", None)
+            assert roles is None or "scrutineer" in roles, (path, method, action)
