@@ -309,7 +309,7 @@ def test_an_import_with_rejected_rows_says_so_and_each_file_has_one_number(
         expect(newest.get_by_role("link", name="#2")).to_be_visible()
         expect(newest.locator(".roll-outcome")).to_have_text("imported with 5 rows rejected")
         expect(clean.locator(".roll-outcome")).to_have_text("imported")
-        _shoot(page, "roll", viewport)
+        _shoot(page, "roll-history", viewport)
 
         newest.get_by_role("link", name="see the rejected rows of import 2").click()
         assert page.url == f"{base}/organiser/roll/imports/2#rejected-heading"
