@@ -7,8 +7,6 @@ Chromium and the served app are the fixtures of tests/conftest.py (SQLite only; 
 /usr/bin/chromium unless PETITIONS_TEST_REQUIRE_BROWSER=1).
 """
 
-import os
-
 import pytest
 from playwright.sync_api import expect
 
@@ -18,7 +16,6 @@ from tests.browser_support import (
     DESKTOP,
     PHONE,
     RECORD_VIOLATIONS,
-    SCREENSHOTS,
     WCAG_TAGS,
     open_page,
     require_axe,
@@ -122,11 +119,7 @@ def test_invitations_are_reviewed_before_they_go(app, client, base_url, browser,
         assert problems == []
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"the review scrolls sideways by {overflow}px"
-        if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            name = "phone" if viewport == PHONE else "desktop"
-            shot = SCREENSHOTS / f"invitations-review-{name}.png"
-            page.screenshot(path=str(shot), full_page=True)
+        # Its screenshots are the accessibility test's (invitations-review-*.png).
 
         page.get_by_role("button", name="Yes, send 8 invitations").click()
         expect(page.locator("p.notice")).to_contain_text("Sending invitations to 8 members")
