@@ -137,6 +137,8 @@ def start(slug: str):
         reviewed = invitation_review.read_token(
             settings_of(current_app), petition, TokenForm(request.form).token.data
         )
+        # INVITATION_RATE_PER_MINUTE may have been lowered since the review.
+        invitations.validate_rate(reviewed.rate_per_minute, _max_rate())
         now = invitation_review.changed(session, petition, reviewed)
     except invitation_review.ReviewInvalid as exc:
         session.rollback()
@@ -152,7 +154,7 @@ def start(slug: str):
         session.rollback()
         return _review_page(petition, now, changed_from=reviewed.recipients), 409
     region = reviewed.region
-    rate = min(reviewed.rate_per_minute, _max_rate())
+    rate = reviewed.rate_per_minute
     try:
         run = invitations.start_run(
             session, petition, region=region, rate_per_minute=rate, started_by=auth.actor()

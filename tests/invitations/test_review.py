@@ -9,7 +9,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from petitions.config import settings_of
 from petitions.invitations import review as invitation_review
-from tests.helpers import add_members, open_petition, petition
+from tests.helpers import add_members, configure, open_petition, petition
 from tests.invitations import test_runs
 from tests.invitations.test_runs import (
     REVIEW_TOKEN,
@@ -156,4 +156,13 @@ def test_a_petition_closed_since_the_review_is_refused(roll, organiser):
     organiser.post("/organiser/p/vote/close", data={"confirm": "yes"})
     response = confirm(organiser, token)
     assert response.status_code == 409
+    assert runs(roll) == []
+
+
+def test_a_pace_above_the_ceiling_set_since_the_review_is_refused(roll, organiser):
+    token = _token(review(organiser, rate=600))
+    configure(roll, invitation_rate_per_minute=100)
+    response = confirm(organiser, token)
+    assert response.status_code == 409
+    assert "from 1 to 100 a minute" in _words(response)
     assert runs(roll) == []
