@@ -83,7 +83,7 @@ class Reach:
         return self.everyone if region is None else self.by_region.get(region, 0)
 
 
-def _targets(petition_id: int, region: str | None) -> list:
+def targets(petition_id: int, region: str | None) -> list:
     """Conditions on Member for who a run of ``petition_id`` (for ``region``) still invites."""
     conditions = [
         Member.status == MemberStatus.ACTIVE,
@@ -111,7 +111,7 @@ def reach(session: Session, petition: Petition) -> Reach:
     """How many members a run started now would invite, in all and for each region."""
     query = (
         select(Member.region, func.count())
-        .where(*_targets(petition.id, None))
+        .where(*targets(petition.id, None))
         .group_by(Member.region)
     )
     counts = {region: count for region, count in session.execute(query)}  # noqa: C416 - rows
@@ -185,16 +185,8 @@ def validate_rate(raw, max_rate: int) -> int:
     return rate
 
 
-def start_run(
-    session: Session,
-    petition: Petition,
-    *,
-    region: str | None,
-    rate_per_minute: int,
-    started_by: str,
-) -> InvitationRun:
-    """Start inviting the members of ``region`` (None: all) to ``petition``, in the caller's
-    transaction; the first batch goes out as soon as it commits.
+def recipients(session: Session, petition: Petition, region: str | None) -> int:
+    """How many members a run for ``region`` (None: all) started now would invite.
 
     Refused when the petition is not open, the region is not on the roll, or nobody is left
     to invite.
@@ -209,6 +201,23 @@ def start_run(
             "Every member this would reach has been invited already, has "
             "signed, or has asked not to be mailed."
         )
+    return total
+
+
+def start_run(
+    session: Session,
+    petition: Petition,
+    *,
+    region: str | None,
+    rate_per_minute: int,
+    started_by: str,
+) -> InvitationRun:
+    """Start inviting the members of ``region`` (None: all) to ``petition``, in the caller's
+    transaction; the first batch goes out as soon as it commits.
+
+    Refused as recipients() refuses.
+    """
+    total = recipients(session, petition, region)
     run = InvitationRun(
         petition_id=petition.id,
         region=region,
@@ -287,7 +296,9 @@ def _insert_ignoring_duplicates(session: Session):
     return (postgresql if dialect == "postgresql" else sqlite).insert(Invitation)
 
 
-def _compose(settings: Settings, petition: Petition, member) -> Mail:
+def compose_invitation(settings: Settings, petition: Petition, member) -> Mail:
+    """The invitation to ``petition`` for ``member`` (anything with the id, email,
+    email_key and name of a Member), its links left to be made when it is sent."""
     context = {
         "petition": petition,
         "name": member.name,
@@ -325,7 +336,7 @@ def _invite(session: Session, settings: Settings, run: InvitationRun, petition: 
     invited = {member_id: id_ for id_, member_id in session.execute(statement, rows)}
     if not invited:
         return 0
-    mails = {m.id: _compose(settings, petition, m) for m in members if m.id in invited}
+    mails = {m.id: compose_invitation(settings, petition, m) for m in members if m.id in invited}
     session.add_all(mails.values())
     session.flush()
     session.execute(
@@ -376,7 +387,7 @@ def send_batch(engine: Engine, settings: Settings, run_id: int) -> None:
         # One more than the batch: whether anybody is left after it.
         members = session.execute(
             select(Member.id, Member.email, Member.email_key, Member.name)
-            .where(Member.id > _cursor(session, run), *_targets(petition.id, run.region))
+            .where(Member.id > _cursor(session, run), *targets(petition.id, run.region))
             .order_by(Member.id)
             .limit(size + 1)
         ).all()

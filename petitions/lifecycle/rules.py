@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from petitions.db.engine import utcnow
 from petitions.db.models import Member, MemberStatus, Petition, PetitionState
+from petitions.lifecycle import slugs
 from petitions.text import breaks_lines
 
 SLUG_PATTERN = re.compile(r"[a-z0-9-]{1,64}")
@@ -235,7 +236,7 @@ def threshold_for(
 def create_petition(
     session: Session,
     *,
-    slug: str,
+    slug: str | None,
     title: str,
     body: str | None = None,
     threshold: int | None = None,
@@ -247,13 +248,17 @@ def create_petition(
     """Create a draft petition after checking every field; raise PetitionError on the first fault.
 
     Exactly one of ``threshold`` (an absolute number, at least 1) or ``threshold_percent``
-    (0 < P <= 100, of the members active when the petition opens) must be given. If another
-    petition takes the slug at the same moment the session is rolled back before raising.
+    (0 < P <= 100, of the members active when the petition opens) must be given. A ``slug`` of
+    None is made from the title, unique (petitions.lifecycle.slugs). If another petition takes
+    the slug at the same moment the session is rolled back before raising.
     """
     now = now or utcnow()
+    title = _validate_title(title)
+    if slug is None:
+        slug = slugs.derived(session, title)
     validate_slug(slug)
     fields = {
-        "title": _validate_title(title),
+        "title": title,
         "body": _validate_body(body),
         "closes_at": _validate_closes_at(closes_at, now),
         "webhook_url": _validate_webhook_url(webhook_url),

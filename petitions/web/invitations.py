@@ -1,6 +1,6 @@
-"""Invitations: the organisers' page that starts, watches, pauses, resumes and cancels runs
-mailing members a personal sign link, its JSON progress, and the public page where a member
-asks to get no more invitations (the link at the foot of every invitation)."""
+"""Invitations: the organisers' page that reviews, then starts, and watches, pauses, resumes
+and cancels runs mailing members a personal sign link, its JSON progress, and the public page
+where a member asks to get no more invitations (the link at the foot of every invitation)."""
 
 from flask import (
     Blueprint,
@@ -8,6 +8,7 @@ from flask import (
     current_app,
     flash,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -19,6 +20,7 @@ from petitions import audit
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.invitations import opt_out as invitation_opt_out
+from petitions.invitations import review as invitation_review
 from petitions.invitations import runs as invitations
 from petitions.lifecycle import rules
 from petitions.web import auth
@@ -26,6 +28,19 @@ from petitions.web.forms import InvitationRunForm, TokenForm
 from petitions.web.loaders import petition_or_404
 
 bp = Blueprint("invitations", __name__)
+
+# The policy of the e-mail preview alone: the mail's own inline styles, nothing else.
+PREVIEW_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "style-src 'unsafe-inline'",
+        "img-src data:",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'self'",
+        "sandbox",
+    ]
+)
 
 
 def _max_rate() -> int:
@@ -61,25 +76,94 @@ def index(slug: str):
     return _page(slug)
 
 
+def _review_page(petition, shown: invitation_review.Review, changed_from: int | None = None):
+    settings = settings_of(current_app)
+    return render_template(
+        "invitations/review.html",
+        section="petitions",
+        petition=petition,
+        review=shown,
+        token=invitation_review.make_token(settings, petition, shown),
+        subject=invitation_review.preview(settings, petition).subject,
+        max_rate=_max_rate(),
+        changed_from=changed_from,
+    )
+
+
+@bp.get("/organiser/p/<slug>/invitations/review")
+@auth.require_role(*auth.ORGANISERS)
+def review(slug: str):
+    """What a run would do, checked before it starts: how many members it mails (as the run
+    counts them), at what pace, how long that takes, and the e-mail they get."""
+    form = InvitationRunForm(request.args, max_rate=_max_rate())
+    if not form.validate():
+        return _page(slug, form, 400)
+    # A session of its own, closed before rendering, as the invitations page has.
+    with Session(flask_db.engine(), expire_on_commit=False) as session:
+        petition = petition_or_404(slug, drafts=True, session=session)
+        try:
+            shown = invitation_review.review(
+                session, petition, form.region.data or None, form.rate_per_minute
+            )
+        except invitations.InvitationError as exc:
+            form.add_error(exc.field, str(exc))
+            shown = None
+    if shown is None:
+        return _page(slug, form, 400)
+    return _review_page(petition, shown)
+
+
+@bp.get("/organiser/p/<slug>/invitations/preview")
+@auth.require_role(*auth.ORGANISERS)
+def preview(slug: str):
+    """The invitation's HTML part as a member's mail reader shows it, for the review page's
+    frame. The mail styles itself inline, as mail must; this response alone allows that, and
+    nothing else: no script, no request anywhere, and only this service may frame it."""
+    petition = petition_or_404(slug, drafts=True)
+    mail = invitation_review.preview(settings_of(current_app), petition)
+    response = make_response(mail.html_body)
+    response.headers["Content-Security-Policy"] = PREVIEW_POLICY
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
 @bp.post("/organiser/p/<slug>/invitations")
 @auth.require_role(*auth.ORGANISERS)
 def start(slug: str):
-    """Start a run for every active member, or one region's."""
-    form = InvitationRunForm(request.form, max_rate=_max_rate())
-    if not form.validate():
-        return _page(slug, form, 400)
+    """Start the run the organiser reviewed, unless who it would reach has changed since."""
     session = flask_db.session()
     petition = petition_or_404(slug, drafts=True, session=session)
-    region = form.region.data or None
-    rate = form.rate_per_minute
+    try:
+        reviewed = invitation_review.read_token(
+            settings_of(current_app), petition, TokenForm(request.form).token.data
+        )
+        # INVITATION_RATE_PER_MINUTE may have been lowered since the review.
+        invitations.validate_rate(reviewed.rate_per_minute, _max_rate())
+        now = invitation_review.changed(session, petition, reviewed)
+    except invitation_review.ReviewInvalid as exc:
+        session.rollback()
+        form = InvitationRunForm(max_rate=_max_rate())
+        form.add_error("form", str(exc))
+        return _page(slug, form, 400)
+    except invitations.InvitationError as exc:
+        session.rollback()
+        form = InvitationRunForm(max_rate=_max_rate())
+        form.add_error(exc.field, str(exc))
+        return _page(slug, form, 409)
+    if now is not None:
+        session.rollback()
+        return _review_page(petition, now, changed_from=reviewed.recipients), 409
+    region = reviewed.region
+    rate = reviewed.rate_per_minute
     try:
         run = invitations.start_run(
             session, petition, region=region, rate_per_minute=rate, started_by=auth.actor()
         )
     except invitations.InvitationError as exc:
         session.rollback()
+        form = InvitationRunForm(max_rate=_max_rate())
         form.add_error(exc.field, str(exc))
-        return _page(slug, form, 400)
+        return _page(slug, form, 409)
     scope = f"region {region}" if region else "all active members"
     audit.record(
         session,

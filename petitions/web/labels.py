@@ -90,7 +90,7 @@ WEBHOOK_OUTCOMES = {
     "failed": "Failed",
 }
 ROLL_OUTCOMES = {
-    "accepted": "Accepted",
+    "accepted": "Imported",
     "refused": "Refused",
     "failed": "Failed",
     "running": "Running",

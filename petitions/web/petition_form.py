@@ -10,7 +10,7 @@ actions (petitions.lifecycle.actions).
 import re
 from datetime import UTC, datetime
 
-from wtforms import StringField, TextAreaField
+from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import AnyOf, ValidationError
 
 from petitions.db.engine import utcnow
@@ -21,8 +21,8 @@ from petitions.web.forms import Form, sentence
 
 # The order fields appear on the form, which is also the order of the error summary.
 FIELDS = (
-    "slug",
     "title",
+    "slug",
     "body",
     "threshold_kind",
     "threshold",
@@ -37,6 +37,10 @@ NUMBER_MAX_CHARS = 20
 WHOLE_NUMBER = re.compile(r"[+-]?\d+")
 DIGIT_GROUPING = re.compile(r"[,_\s\u00a0\u202f]")
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+# Dates and times as people type them where no date picker is shown: day first, as in Britain,
+# then month first, which only a date that cannot be day first (12/31/2026) matches.
+TYPED_DATES = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%m/%d/%Y")
+TYPED_TIMES = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M:%S %p", "%I%p", "%I %p")
 
 
 # What to say when a petition rule refuses a field, in the form's own words: the rules' messages
@@ -87,8 +91,6 @@ def _threshold(kind: str, name: str, read):
 
 
 def _slug(typed: str) -> str:
-    if not typed:
-        raise ValidationError("Enter a short name for the petition's address, such as fair-pay.")
     if len(typed) > 64:
         raise ValidationError(f"The short name is {len(typed):,} characters long; the limit is 64.")
     return typed
@@ -132,16 +134,46 @@ def _closing_time(typed: str) -> datetime | None:
     typed = typed.strip()
     if not typed:
         return None
-    try:
-        if len(typed) > 40:
-            raise ValueError(typed)
-        moment = datetime.fromisoformat(typed)
-        # A time typed without a zone is UTC, as the form says; one with a zone is converted.
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (ValueError, OverflowError):
+    moment = None if len(typed) > 40 else read_datetime(typed)
+    if moment is None:
         raise ValidationError(
-            "Enter the closing time as a date and time in UTC, such as 2026-12-31T18:00."
-        ) from None
+            "Enter the closing time as a date and time in UTC, such as 31/12/2026 18:00 "
+            "or 2026-12-31 18:00."
+        )
+    return moment
+
+
+def read_datetime(typed: str) -> datetime | None:
+    """The moment ``typed`` names, in UTC, or None if it names none.
+
+    What a datetime-local input sends (2026-12-31T18:00, with or without seconds and their
+    fractions), the same with a space or a zone, and what a person types where a browser shows
+    a plain text box: day first (31/12/2026 18:00, 31.12.2026, 18:00:30), or month first when
+    the day first cannot be (12/31/2026, 6:00 PM). A time without a zone is UTC.
+    """
+    try:
+        moment = datetime.fromisoformat(typed)
+    except ValueError:
+        moment = _typed_datetime(" ".join(typed.replace(",", " ").split()))
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # A zone that moves the moment past the first or last year there is.
+        return None
+
+
+def _typed_datetime(typed: str) -> datetime | None:
+    for date_format in TYPED_DATES:
+        for time_format in TYPED_TIMES:
+            try:
+                return datetime.strptime(typed, f"{date_format} {time_format}")
+            except ValueError:
+                continue
+    return None
 
 
 class PetitionForm(Form):
@@ -188,6 +220,16 @@ class PetitionForm(Form):
         self.add_error(exc.field or "", sentence(str(exc)))
 
 
+def _new_slug(form: "NewPetitionForm", field) -> None:
+    """A slug left empty, or filled in by the page's script from the title and not edited
+    since, is made from the title when the petition is created (unique, see
+    petitions.lifecycle.slugs); one the organiser typed is checked by the slug rule."""
+    if not field.data or form.slug_from_title.data == "1":
+        form.clean["slug"] = None
+        return
+    _rule("slug", _slug)(form, field)
+
+
 class NewPetitionForm(PetitionForm):
     """A new petition: the settings and its slug. ``clean`` holds the keyword arguments of
     actions.create_petition once the form is valid."""
@@ -195,8 +237,10 @@ class NewPetitionForm(PetitionForm):
     slug = StringField(
         default="",
         filters=[lambda typed: typed.strip().lower()],
-        validators=[_rule("slug", _slug)],
+        validators=[_new_slug],
     )
+    # "1" while the slug shown is the one the page's script made from the title.
+    slug_from_title = HiddenField(default="")
 
 
 def blank() -> NewPetitionForm:

@@ -130,7 +130,7 @@ def _status(upload_id: int) -> roll_uploads.UploadStatus | None:
 def _status_or_404(upload_id: int) -> roll_uploads.UploadStatus:
     status = _status(upload_id)
     if status is None:
-        abort(404, description=f"There is no roll upload #{upload_id}.")
+        abort(404, description="There is no such roll upload.")
     return status
 
 

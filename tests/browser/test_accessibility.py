@@ -108,6 +108,7 @@ ORGANISER_PAGES = {
     "dashboard": "/organiser/p/vote",
     "signatures": "/organiser/p/vote/signatures",
     "invitations": "/organiser/p/vote/invitations",
+    "invitations-review": "/organiser/p/vote/invitations/review?region=&rate=6",
     "petition-settings": "/organiser/p/vote/settings",
     "new-petition": "/organiser/petitions/new",
     "roll": "/organiser/roll",

@@ -19,6 +19,7 @@ from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.outbox import progress, work
 from petitions.roll import uploads
+from petitions.roll.importer import import_roll
 from tests.browser_support import (
     AXE,
     DESKTOP,
@@ -62,6 +63,9 @@ def signed_in(app, client):
         yield base, session_cookie(client, base)
 
 
+IMPORTING = "Importing roll.csv"
+
+
 def _choose_and_upload(page, base: str, path: Path, *, strict: bool = False) -> None:
     page.goto(f"{base}/organiser/roll")
     expect(page.locator("h1")).to_have_text("Membership roll")
@@ -96,7 +100,7 @@ def test_an_organiser_uploads_a_roll_watches_it_and_reads_the_report(
     page.add_init_script(RECORD_VIOLATIONS)
     try:
         _choose_and_upload(page, base, path)
-        expect(page.locator("h1")).to_have_text("Roll upload #1")
+        expect(page.locator("h1")).to_have_text("Importing members-2026.csv")
         message = page.locator("#roll-progress-message")
         expect(message).to_have_text("Waiting for a worker to start the import.")
         bar = page.locator("#roll-progress-bar")
@@ -122,8 +126,10 @@ def test_an_organiser_uploads_a_roll_watches_it_and_reads_the_report(
         expect(page.locator("h1")).to_contain_text("Roll import #1", timeout=10_000)
         assert page.url == f"{base}/organiser/roll/imports/1"
         expect(page.locator(".notice")).to_contain_text(
-            "The file was imported: 31 added, 0 updated, 0 unchanged, 0 lapsed, 5 rejected."
+            "The file was imported with 5 rows rejected. The rejected rows were not imported; "
+            "the other rows were: 31 added, 0 updated, 0 unchanged, 0 lapsed."
         )
+        expect(page.locator("h1 .roll-outcome")).to_have_text("imported with 5 rows rejected")
         rows = page.locator("table.roll-notes").first.locator("tbody tr")
         expect(rows).to_have_count(5)
         expect(rows.nth(0)).to_contain_text("M001")
@@ -182,7 +188,7 @@ def test_a_refused_file_shows_its_reason(app, browser, signed_in, tmp_path, work
     context.add_cookies([cookie])
     try:
         _choose_and_upload(page, base, path, strict=True)
-        expect(page.locator("h1")).to_have_text("Roll upload #1")
+        expect(page.locator("h1")).to_have_text(IMPORTING)
         assert worker.run_pending() >= 1
         expect(page.locator("h1")).to_contain_text("Roll import #1", timeout=10_000)
         expect(page.locator(".roll-refusal")).to_contain_text(
@@ -224,7 +230,7 @@ def test_the_upload_works_without_javascript(app, browser, signed_in, tmp_path, 
     context.add_cookies([cookie])
     try:
         _choose_and_upload(page, base, path)
-        expect(page.locator("h1")).to_have_text("Roll upload #1")
+        expect(page.locator("h1")).to_have_text(IMPORTING)
         expect(page.locator("#roll-progress-message")).to_have_text(
             "Waiting for a worker to start the import."
         )
@@ -249,14 +255,81 @@ def test_the_roll_pages_pass_axe(app, browser, signed_in, tmp_path, worker, view
     problems = []
     try:
         _choose_and_upload(page, base, path)
-        expect(page.locator("h1")).to_have_text("Roll upload #1")
+        expect(page.locator("h1")).to_have_text(IMPORTING)
         problems += _axe_problems(page)
         worker.run_pending()
-        page.goto(f"{base}/organiser/roll/imports/1")
+        # The page follows the import and opens the report by itself.
+        page.wait_for_url(f"{base}/organiser/roll/imports/1", timeout=10_000)
         problems += _axe_problems(page)
         page.goto(f"{base}/organiser/roll")
         problems += _axe_problems(page)
     finally:
         context.close()
     assert problems == []
+    assert errors == []
+
+
+CLEAN_ROLL = "member_id,email\nC1,c1@example.org\nC2,c2@example.org\n"
+
+
+def _shoot(page, name: str, viewport: dict) -> None:
+    if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        size = "phone" if viewport == PHONE else "desktop"
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_an_import_with_rejected_rows_says_so_and_each_file_has_one_number(
+    app, browser, signed_in, tmp_path, worker, viewport
+):
+    # A clean import from the command line first: the browser's upload becomes import #2,
+    # while it is the first upload.
+    import_roll(flask_db.engine_of(app), io.BytesIO(CLEAN_ROLL.encode()), "clean.csv")
+    base, cookie = signed_in
+    path = tmp_path / "members-2026.csv"
+    path.write_text(ROLL)
+    context, page, errors = open_page(browser, viewport=viewport)
+    context.add_cookies([cookie])
+    try:
+        _choose_and_upload(page, base, path)
+        expect(page.locator("h1")).to_have_text("Importing members-2026.csv")
+        _shoot(page, "roll-upload", viewport)
+        page.goto(f"{base}/organiser/roll")
+        waiting = page.locator("table.roll-unfinished tbody tr")
+        expect(waiting).to_have_count(1)
+        expect(waiting.get_by_role("link", name="members-2026.csv")).to_be_visible()
+        assert "#" not in waiting.inner_text(), "an upload shows no number of its own"
+
+        assert worker.run_pending() >= 1
+        page.goto(f"{base}/organiser/roll")
+        history = page.locator("table.roll-history tbody tr")
+        expect(history).to_have_count(2)
+        newest, clean = history.nth(0), history.nth(1)
+        expect(newest.get_by_role("link", name="#2")).to_be_visible()
+        expect(newest.locator(".roll-outcome")).to_have_text("imported with 5 rows rejected")
+        expect(clean.locator(".roll-outcome")).to_have_text("imported")
+        _shoot(page, "roll-history", viewport)
+
+        newest.get_by_role("link", name="see the rejected rows of import 2").click()
+        assert page.url == f"{base}/organiser/roll/imports/2#rejected-heading"
+        expect(page.locator("h1")).to_have_text("Roll import #2 imported with 5 rows rejected")
+        partial = page.locator(".roll-partial")
+        expect(partial).to_contain_text("The file was imported with 5 rows rejected.")
+        expect(partial.get_by_role("link", name="See the rejected rows")).to_have_attribute(
+            "href", "#rejected-heading"
+        )
+        expect(partial.get_by_role("link", name="report as CSV")).to_have_attribute(
+            "href", "/organiser/roll/imports/2/report.csv"
+        )
+        # The upload's own address leads to the import: the file's one number.
+        page.goto(f"{base}/organiser/roll/uploads/1")
+        assert page.url == f"{base}/organiser/roll/imports/2"
+        main = page.locator("main").inner_text()
+        assert "#1" not in main
+        assert "upload #" not in main.lower()
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"the report scrolls sideways by {overflow}px"
+    finally:
+        context.close()
     assert errors == []

@@ -53,9 +53,28 @@ def member_pk(app, member_id: str) -> int:
         return session.exec(select(Member.id).where(Member.number == member_id)).one()
 
 
+REVIEW_TOKEN = re.compile(r'name="token" value="([^"]+)"')
+
+
+def review(client, region: str = "", rate: int | str = 600, slug: str = "vote"):
+    """The review page for a run, as the organiser's form asks for it."""
+    return client.get(
+        f"/organiser/p/{slug}/invitations/review", query_string={"region": region, "rate": rate}
+    )
+
+
+def confirm(client, token: str, slug: str = "vote"):
+    """Press the review page's confirm button, which sends ``token``."""
+    return client.post(f"/organiser/p/{slug}/invitations", data={"token": token})
+
+
 def start(client, region: str = "", rate: int | str = 600, slug: str = "vote"):
-    """Start a run from the organiser's page."""
-    return client.post(f"/organiser/p/{slug}/invitations", data={"region": region, "rate": rate})
+    """Start a run from the organiser's page: review it, then confirm; the review page's
+    answer instead when it refuses."""
+    page = review(client, region, rate, slug)
+    if page.status_code != 200:
+        return page
+    return confirm(client, REVIEW_TOKEN.search(page.get_data(as_text=True)).group(1), slug)
 
 
 def runs(app) -> list[InvitationRun]:
@@ -277,7 +296,7 @@ def test_nobody_left_to_invite_refuses_the_run(roll, organiser, worker):
     ],
 )
 def test_bad_choices_get_a_400_page_and_start_nothing(roll, organiser, form, message):
-    response = organiser.post("/organiser/p/vote/invitations", data=form)
+    response = review(organiser, **form)
     assert response.status_code == 400
     text = response.get_data(as_text=True)
     assert message in text
@@ -412,7 +431,7 @@ def test_a_crash_mid_batch_sends_nothing_of_it_and_the_retry_mails_each_once(
 ):
     start(organiser)
     [run] = runs(roll)
-    real = invitations._compose
+    real = invitations.compose_invitation
     calls = []
 
     def crashing(settings, petition_, member):
@@ -421,7 +440,7 @@ def test_a_crash_mid_batch_sends_nothing_of_it_and_the_retry_mails_each_once(
             raise RuntimeError("worker died mid-batch")
         return real(settings, petition_, member)
 
-    monkeypatch.setattr(invitations, "_compose", crashing)
+    monkeypatch.setattr(invitations, "compose_invitation", crashing)
     worker.run_pending()
     assert invitation_mail(roll) == []
     assert invitation_rows(roll) == []
@@ -430,7 +449,7 @@ def test_a_crash_mid_batch_sends_nothing_of_it_and_the_retry_mails_each_once(
     assert run.done_at is None
     assert invitations.state(run) == "retrying"
     assert "worker died mid-batch" in invitations.progress(run)["error"]
-    monkeypatch.setattr(invitations, "_compose", real)
+    monkeypatch.setattr(invitations, "compose_invitation", real)
     drain(roll, worker)
     assert_each_invited_once(roll, ACTIVE)
     run = run_of(roll, run.id)

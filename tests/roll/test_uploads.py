@@ -123,7 +123,9 @@ def test_an_uploaded_roll_is_imported_by_the_worker_and_reported(app, organiser,
     assert done.status_code == 302
     assert done.headers["Location"] == f"/organiser/roll/imports/{row.import_id}"
     page = text_of(organiser.get(done.headers["Location"]))
-    assert "The file was imported: 3 added, 0 updated, 0 unchanged, 0 lapsed, 3 rejected." in page
+    assert "Roll import #1 imported with 3 rows rejected" in page
+    assert "The file was imported with 3 rows rejected." in page
+    assert "the other rows were: 3 added, 0 updated, 0 unchanged, 0 lapsed." in page
     assert "Households (addresses shared) 1 address, 2 members" in page
     assert "By organiser@example.org" in page
     assert "Rejected rows 1 to 3 of 3" in page
@@ -260,8 +262,8 @@ def test_the_history_lists_command_line_and_browser_imports_newest_first(
     assert re.search(
         r"#\d+ .*refused\.csv organiser@example\.org Refused "
         r"required columns missing: member_id, email"
-        r".*#\d+ .*from-the-browser\.csv organiser@example\.org Accepted 1 1 0 0 0"
-        r".*#\d+ .*from-the-server\.csv command line Accepted 1 1 0 0 0",
+        r".*#\d+ .*from-the-browser\.csv organiser@example\.org Imported 1 1 0 0 0"
+        r".*#\d+ .*from-the-server\.csv command line Imported 1 1 0 0 0",
         history,
     ), history
     with Session(flask_db.engine_of(app)) as session:
@@ -667,7 +669,8 @@ def test_with_redis_an_rq_worker_process_imports_the_upload(app, redis_url, tmp_
         assert (done["state"], done["outcome"]) == ("done", "accepted")
         assert member_ids(app) == {"1001": "active", "1003": "active", "1004": "active"}
         page = text_of(client.get(done["report_url"]))
-        assert "3 added, 0 updated, 0 unchanged, 0 lapsed, 3 rejected" in page
+        assert "with 3 rows rejected" in page
+        assert "3 added, 0 updated, 0 unchanged, 0 lapsed" in page
     finally:
         dispatcher_of(web).connection.close()
         flask_db.engine_of(web).dispose()
