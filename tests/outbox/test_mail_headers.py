@@ -41,7 +41,7 @@ def test_a_title_with_a_line_break_is_refused_with_a_clear_message(app, runner, 
         },
     )
     assert page.status_code == 400
-    assert "without line breaks" in page.get_data(as_text=True)
+    assert "Keep the title to one line" in page.get_data(as_text=True)
 
 
 def test_a_stored_title_with_a_line_break_still_gets_its_mail_sent(app, client, worker):
