@@ -146,13 +146,13 @@ def test_sign_in_and_the_organiser_forms_sum_up_their_errors(app, browser, size,
         assert page.title().startswith("Error: New petition")
         assert summary.locator("li").count() >= 2
         focused = follow_each_link(page)
-        assert "slug" in focused
+        assert "threshold" in focused
         assert "title" in focused
         assert axe_problems(page) == []
 
         page.goto(f"{base}/organiser/p/vote/invitations")
         page.fill("#rate", "0")
-        page.get_by_role("button", name="Start sending invitations").click()
+        page.get_by_role("button", name="Review the invitations").click()
         expect(page.locator("[data-error-summary]")).to_be_focused()
         assert page.title().startswith("Error: Invitations: Petition vote")
         assert follow_each_link(page) == ["rate"]

@@ -129,7 +129,7 @@ def test_an_organiser_uploads_a_roll_watches_it_and_reads_the_report(
             "The file was imported with 5 rows rejected. The rejected rows were not imported; "
             "the other rows were: 31 added, 0 updated, 0 unchanged, 0 lapsed."
         )
-        expect(page.locator("h1 .roll-outcome")).to_have_text("imported with 5 rows rejected")
+        expect(page.locator("h1 .roll-outcome")).to_have_text("Imported with 5 rows rejected")
         rows = page.locator("table.roll-notes").first.locator("tbody tr")
         expect(rows).to_have_count(5)
         expect(rows.nth(0)).to_contain_text("M001")
@@ -307,13 +307,13 @@ def test_an_import_with_rejected_rows_says_so_and_each_file_has_one_number(
         expect(history).to_have_count(2)
         newest, clean = history.nth(0), history.nth(1)
         expect(newest.get_by_role("link", name="#2")).to_be_visible()
-        expect(newest.locator(".roll-outcome")).to_have_text("imported with 5 rows rejected")
-        expect(clean.locator(".roll-outcome")).to_have_text("imported")
+        expect(newest.locator(".roll-outcome")).to_have_text("Imported with 5 rows rejected")
+        expect(clean.locator(".roll-outcome")).to_have_text("Imported")
         _shoot(page, "roll-history", viewport)
 
         newest.get_by_role("link", name="see the rejected rows of import 2").click()
         assert page.url == f"{base}/organiser/roll/imports/2#rejected-heading"
-        expect(page.locator("h1")).to_have_text("Roll import #2 imported with 5 rows rejected")
+        expect(page.locator("h1")).to_have_text("Roll import #2 Imported with 5 rows rejected")
         partial = page.locator(".roll-partial")
         expect(partial).to_contain_text("The file was imported with 5 rows rejected.")
         expect(partial.get_by_role("link", name="See the rejected rows")).to_have_attribute(

@@ -123,7 +123,7 @@ def test_an_uploaded_roll_is_imported_by_the_worker_and_reported(app, organiser,
     assert done.status_code == 302
     assert done.headers["Location"] == f"/organiser/roll/imports/{row.import_id}"
     page = text_of(organiser.get(done.headers["Location"]))
-    assert "Roll import #1 imported with 3 rows rejected" in page
+    assert "Roll import #1 Imported with 3 rows rejected" in page
     assert "The file was imported with 3 rows rejected." in page
     assert "the other rows were: 3 added, 0 updated, 0 unchanged, 0 lapsed." in page
     assert "Households (addresses shared) 1 address, 2 members" in page
