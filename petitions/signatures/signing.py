@@ -171,6 +171,10 @@ def _decide(
             if len(candidates) > 1:
                 return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, None
             return MailPurpose.WRONG_NUMBER, None
+        if len(chosen) > 1:
+            # Numbers that differ only in case, and a typed one that is neither exactly: which
+            # member is meant cannot be told, so nobody is picked.
+            return MailPurpose.WRONG_NUMBER, None
     elif len(candidates) > 1:
         return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, None
     else:

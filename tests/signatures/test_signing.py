@@ -475,6 +475,16 @@ def test_an_exact_membership_number_wins_over_one_that_differs_in_case(app, clie
         assert linked_member(app, link) == member_pk(app, typed)
 
 
+def test_a_number_that_matches_two_members_only_in_case_picks_nobody(app, client, worker):
+    add_members(app, ("ab1", "home@example.org"), ("AB1", "home@example.org"))
+    open_petition(app)
+
+    outcome, mails = outcome_after(app, worker, client, "home@example.org", "Ab1")
+
+    assert outcome == "wrong_number"
+    assert mails == []
+
+
 def test_asking_again_after_signing_mails_the_link_that_shows_the_receipt(app, client, worker):
     add_members(app, ("M1", "ann@example.org"))
     open_petition(app)
