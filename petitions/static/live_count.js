@@ -17,7 +17,9 @@
 
   function watch(box) {
     const url = box.dataset.liveCount;
-    const value = box.querySelector("[data-live-value]");
+    const text = box.querySelector(".progress-text");
+    let value = box.querySelector("[data-live-value]");
+    let reachedShown = "reached" in box.dataset;
     const percent = box.querySelector("[data-live-percent]");
     const bar = box.querySelector("[data-live-progress]");
     const note = box.querySelector("[data-live-status]");
@@ -52,8 +54,31 @@
       say(`${number(shown)} of ${number(threshold)} signatures.`);
     }
 
+    // A page loaded before the threshold was met says "N of M signatures needed"; once it is
+    // met, the words become the server's: "N signatures: threshold of M reached on <date>"
+    // (the date is localised by local_time.js, which watches for new <time> elements).
+    function tellReached(data) {
+      const count = document.createElement("strong");
+      count.className = "count";
+      count.dataset.liveValue = "";
+      count.textContent = number(data.count);
+      const words = [count, ` signatures: threshold of ${number(threshold)} reached`];
+      if (data.reached_at) {
+        const when = document.createElement("time");
+        when.dateTime = data.reached_at;
+        when.dataset.style = "date";
+        when.textContent = data.reached_at.slice(0, 10);
+        words.push(" on ", when);
+      }
+      text.replaceChildren(...words, " ", ...(percent ? [percent] : []));
+      value = count;
+      reachedShown = true;
+    }
+
     function show(data) {
       if (typeof data.threshold === "number" && data.threshold > 0) threshold = data.threshold;
+      const reached = data.reached_at || (threshold && data.count >= threshold);
+      if (!reachedShown && reached && data.state !== "closed" && text) tellReached(data);
       if (state !== null && state !== data.state && data.state === "triggered") {
         say("The threshold has been reached.");
       }

@@ -10,6 +10,7 @@ dashboard-desktop.png.
 """
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -158,6 +159,39 @@ def test_counts_move_on_the_dashboard_and_the_public_page_without_a_reload(app, 
         public_context.close()
     assert not errors, f"console errors: {errors}"
     assert not public_errors, f"console errors: {public_errors}"
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_the_words_follow_the_count_past_the_threshold_without_a_reload(
+    app, base_url, browser, viewport
+):
+    add_members(app, *MEMBERS[:3])
+    open_petition(app, threshold=2)
+    context, page, errors = open_page(browser, viewport=viewport, timezone_id="Asia/Tokyo")
+    try:
+        page.goto(f"{base_url}/p/vote")
+        words = page.locator(".progress-text")
+        expect(words).to_contain_text("0 of 2 signatures needed")
+        loaded = page.evaluate("performance.timeOrigin")
+
+        confirm_in_another_process(app, "M001", "M002")
+
+        expect(words).to_contain_text("2 signatures: threshold of 2 reached on", timeout=5000)
+        reached = petition(app).reached_at
+        # The date is the reader's: in Tokyo, nine hours ahead of UTC.
+        expect(words.locator("time")).to_have_attribute("datetime", re.compile(r"^\d{4}-"))
+        local = (reached + timedelta(hours=9)).date()
+        expect(words.locator("time")).to_have_text(f"{local.day} {local:%B %Y}")
+        assert "needed" not in words.inner_text()
+        expect(page.locator("[data-live-percent]")).to_have_text("(100%)")
+
+        confirm_in_another_process(app, "M003")
+        expect(page.locator("[data-live-value]")).to_have_text("3", timeout=5000)
+        expect(words).to_contain_text("3 signatures: threshold of 2 reached on")
+        assert page.evaluate("performance.timeOrigin") == loaded
+    finally:
+        context.close()
+    assert not errors, f"console errors: {errors}"
 
 
 def test_the_public_page_works_without_javascript(app, base_url, browser):
