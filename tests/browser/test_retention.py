@@ -30,9 +30,12 @@ def test_organisers_see_the_retention_in_force(browser, app, size, viewport):
     configure(app, mail_body_retention_days=14, sign_request_retention_days=1)
     client = app.test_client()
     sign_in(app, client, "organiser@example.org", "organiser")
-    with served(app) as base, page_in_context(browser, viewport=viewport, bypass_csp=True) as (
-        page,
-        errors,
+    with (
+        served(app) as base,
+        page_in_context(browser, viewport=viewport, bypass_csp=True) as (
+            page,
+            errors,
+        ),
     ):
         page.context.add_cookies([session_cookie(client, base)])
         page.goto(base + "/organiser/")
