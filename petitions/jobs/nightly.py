@@ -18,31 +18,47 @@ from petitions.privacy import purge
 PURGE_HOUR = 3
 # At most one run per process in this long, so a run that ends within its hour is not repeated.
 MIN_GAP = timedelta(hours=20)
+# Each housekeeping round purges for at most this long, so that counting signatures, signing
+# heads and closing petitions never wait long behind a large backlog; the next rounds go on.
+ROUND_SECONDS = 2.0
 log = logging.getLogger(__name__)
 
 
 class NightlyPurge:
-    """Runs the purge in PURGE_HOUR, once a night per process."""
+    """Runs the purge in PURGE_HOUR, a bounded piece per housekeeping round, until it has
+    purged everything due; then not again that night in this process."""
 
     def __init__(self) -> None:
         self.last_run: datetime | None = None
+        self.purged = 0
         self._lock = threading.Lock()
 
     def due(self, now: datetime) -> bool:
-        """True when ``now`` is in the purge's hour and this process has not run it tonight."""
+        """True when ``now`` is in the purge's hour and this process has not finished it
+        tonight."""
         if now.hour != PURGE_HOUR:
             return False
         return self.last_run is None or now - self.last_run >= MIN_GAP
 
     def run_if_due(self, app: Flask, now: datetime) -> purge.PurgeReport | None:
-        """Purge what is due if it is time; return the report, or None when it was not time."""
-        with self._lock:
-            if not self.due(now):
-                return None
-            self.last_run = now
-        report = purge.purge(flask_db.engine_of(app), settings_of(app), now)
-        log.info("nightly privacy purge: %s", purge.summary(report))
-        return report
+        """Purge for at most ROUND_SECONDS if it is time; the round's report, or None when it
+        was not time (or another thread of this process is purging)."""
+        if not self.due(now) or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            report = purge.purge(
+                flask_db.engine_of(app), settings_of(app), now, time_limit=ROUND_SECONDS
+            )
+            self.purged += report.total
+            if report.finished:
+                self.last_run = now
+                log.info("nightly privacy purge done: %d rows in all", self.purged)
+                self.purged = 0
+            if report.total:
+                log.info("nightly privacy purge: %s", purge.summary(report))
+            return report
+        finally:
+            self._lock.release()
 
 
 _NIGHTLY = "petitions.nightly_purge"

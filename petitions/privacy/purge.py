@@ -172,8 +172,8 @@ def purge(
     clock: Callable[[], float] = time.monotonic,
 ) -> PurgeReport:
     """Remove or blank what is due at ``now``, ``batch_size`` rows (PURGE_BATCH_SIZE) per
-    commit, until nothing is due or ``time_limit`` seconds have passed; with ``dry_run``,
-    only count what would go."""
+    commit, until nothing is due or ``time_limit`` seconds have passed (at least one batch is
+    done); with ``dry_run``, only count what would go."""
     report = PurgeReport(dry_run=dry_run)
     size = batch_size or settings.purge_batch_size
     deadline = clock() + time_limit
@@ -185,30 +185,36 @@ def purge(
                 report.counts[step.name] = connection.execute(counted).scalar_one()
             continue
         while True:
+            found, done = _one_batch(engine, step, due, size)
+            report.counts[step.name] += done
+            if found:
+                report.batches += 1
+            if found < size:
+                break
+            # Checked after a batch, so that every run does at least one.
             if clock() > deadline:
                 report.finished = False
                 return report
-            done = _one_batch(engine, step, due, size)
-            report.counts[step.name] += done
-            if done:
-                report.batches += 1
-            if done < size:
-                break
     return report
 
 
-def _one_batch(engine: Engine, step: Step, due: ColumnElement[bool], size: int) -> int:
-    """Purge up to ``size`` due rows of ``step`` in one commit; return how many."""
+def _one_batch(engine: Engine, step: Step, due: ColumnElement[bool], size: int) -> tuple[int, int]:
+    """Purge up to ``size`` due rows of ``step`` in one commit; return how many were found due
+    and how many this purge removed or blanked."""
     key = step.table.id
     with engine.begin() as connection:
         ids = connection.execute(select(key).where(due).order_by(key).limit(size)).scalars().all()
         if not ids:
-            return 0
+            return 0, 0
+        # Asked again with the ids: a purge in another process may have taken some meanwhile,
+        # and the count is of what this one did.
         if step.blank is None:
-            connection.execute(delete(step.table).where(key.in_(ids)))
+            done = connection.execute(delete(step.table).where(key.in_(ids), due))
         else:
-            connection.execute(update(step.table).where(key.in_(ids)).values(**step.blank))
-    return len(ids)
+            done = connection.execute(
+                update(step.table).where(key.in_(ids), due).values(**step.blank)
+            )
+    return len(ids), done.rowcount
 
 
 def summary(report: PurgeReport) -> str:

@@ -2,6 +2,7 @@
 rest and everything the counts and the log depend on, is idempotent, works in bounded batches,
 and leaves `log verify` and `log recount` passing."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -28,6 +29,7 @@ from petitions.db.models import (
 )
 from petitions.jobs import dispatch, nightly
 from petitions.privacy import purge
+from tests.helpers import configure
 from tests.privacy import history
 
 DAY = timedelta(days=1)
@@ -169,15 +171,28 @@ def test_a_small_batch_takes_several_rounds_and_ends_the_same(app, made):
 def test_the_time_bound_stops_between_batches_and_the_next_run_goes_on(app, made):
     mails = count(app, Mail)
     ticks = iter(range(1000))
-    # A clock that passes the bound (of 1.5 "seconds") after two batches.
+    # A clock that passes the bound (of 1.5 "seconds") after the second batch.
     report = run(app, 31 * DAY, batch_size=2, time_limit=1.5, clock=lambda: next(ticks))
     assert not report.finished
-    assert report.counts["mail bodies"] == 2
+    assert report.batches == 2
+    assert report.counts["mail bodies"] == 4
     blanked = rows(app, select(func.count()).where(Mail.text_body == ""))[0][0]
-    assert blanked == 2
+    assert blanked == 4
     rest = run(app, 31 * DAY)
     assert rest.finished
-    assert rest.counts["mail bodies"] == mails - 2
+    assert rest.counts["mail bodies"] == mails - 4
+
+
+def test_purges_running_at_once_share_the_work_and_count_each_row_once(app, made, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("concurrent writers: PostgreSQL")
+    mails = count(app, Mail)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        reports = list(pool.map(lambda _: run(app, 31 * DAY, batch_size=1), range(4)))
+    assert all(report.finished for report in reports)
+    assert sum(report.counts["mail bodies"] for report in reports) == mails
+    assert sum(report.counts["sessions"] for report in reports) == 1
+    assert rows(app, select(func.count()).where(Mail.text_body != ""))[0][0] == 0
 
 
 def test_log_verify_and_recount_still_pass_after_a_purge(app, runner, made):
@@ -233,6 +248,26 @@ def test_housekeeping_purges_once_a_night(app, made, monkeypatch):
     dispatch.housekeeping(app)
     assert rows(app, select(func.count()).where(Mail.text_body != ""))[0][0] == 0
     assert rows(app, select(func.count()).where(SignRequest.network.is_not(None)))[0][0] == 2
+    assert nightly.nightly_of(app).last_run == night
+
+
+def test_each_housekeeping_round_purges_a_bounded_piece(app, made, monkeypatch):
+    age(app, 100)
+    configure(app, purge_batch_size=2)
+    monkeypatch.setattr(nightly, "ROUND_SECONDS", 0)
+    night = utcnow().replace(hour=nightly.PURGE_HOUR, minute=5)
+    monkeypatch.setattr(dispatch, "utcnow", lambda: night)
+    schedule = nightly.nightly_of(app)
+    rounds = 0
+    while schedule.last_run is None:
+        dispatch.housekeeping(app)
+        rounds += 1
+        assert rounds < 50
+    # One batch of two rows a round: the mails alone take several rounds.
+    assert rounds > count(app, Mail) // 2
+    assert rows(app, select(func.count()).where(Mail.text_body != ""))[0][0] == 0
+    # Done for the night: another round purges nothing more.
+    assert schedule.run_if_due(app, night) is None
 
 
 def test_the_nightly_purge_runs_in_its_hour_once():
