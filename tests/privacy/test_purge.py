@@ -19,6 +19,7 @@ from petitions.db.models import (
     Mail,
     Petition,
     RollImportNote,
+    RollUpload,
     Signature,
     SignInLink,
     SignInRequest,
@@ -279,3 +280,30 @@ def test_the_nightly_purge_runs_in_its_hour_once():
     assert not schedule.due(night + timedelta(minutes=59))
     assert not schedule.due(night + timedelta(hours=12))
     assert schedule.due(night + DAY)
+
+
+def test_an_uploaded_roll_file_is_emptied_after_its_retention(app, made):
+    then = utcnow()
+    with Session(flask_db.engine_of(app)) as session:
+        for done in (then, None):
+            session.add(
+                RollUpload(
+                    filename="roll.csv",
+                    data=b"member_id,email\nM001,m1@example.org\n",
+                    size=35,
+                    uploaded_by=history.ORGANISER,
+                    done_at=done,
+                )
+            )
+        session.commit()
+    assert run(app, 89 * DAY).counts["roll upload files"] == 0
+    report = run(app, 91 * DAY)
+    assert report.counts["roll upload files"] == 1
+    uploads = rows(
+        app, select(RollUpload.data, RollUpload.size, RollUpload.done_at).order_by(RollUpload.id)
+    )
+    # The finished upload is emptied (its size is kept); the one not imported yet is not.
+    assert [(data, size) for data, size, _ in uploads] == [
+        (b"", 35),
+        (b"member_id,email\nM001,m1@example.org\n", 35),
+    ]
