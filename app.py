@@ -27,6 +27,7 @@ from petitions.web import (
     organiser,
     public,
     rate_limits,
+    request_log,
     roll,
     scrutiny,
     security,
@@ -94,6 +95,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     commands.init_app(app)
     dispatch.init_app(app)
     security.init_app(app)
+    request_log.init_app(app)
     try:
         rate_limits.init_app(app)
     except SettingsError as exc:

@@ -135,7 +135,20 @@ INT_SETTINGS = {
     "SIGN_REQUEST_BATCH_SIZE": 50,
     # From this estimated delay (seconds) on, pages and the API say links are arriving slowly.
     "MAIL_SLOW_AFTER_SECONDS": 120,
+    # The most rows the privacy purge removes or blanks in one commit.
+    "PURGE_BATCH_SIZE": 500,
 }
+# How many days each kind of personal data is kept once it is no longer needed (README,
+# "Retention"): what each is counted from is said in petitions.privacy.retention.
+RETENTION_DAYS = {
+    "MAIL_BODY_RETENTION_DAYS": 30,
+    "SIGN_REQUEST_RETENTION_DAYS": 90,
+    "SESSION_RETENTION_DAYS": 30,
+    "INVITATION_RETENTION_DAYS": 90,
+    "ROLL_REPORT_RETENTION_DAYS": 90,
+}
+# The longest a retention may be set to: ten years, so that a typo cannot keep data forever.
+MAX_RETENTION_DAYS = 3650
 # Each limit in Flask-Limiter's notation ("60 per hour", "10/minute;100/day").
 DEFAULT_LIMITS = {
     "SIGN_LIMIT_PER_NETWORK": "60 per hour",
@@ -176,6 +189,12 @@ class Settings:
     mail_batch_size: int
     sign_request_batch_size: int
     mail_slow_after_seconds: int
+    purge_batch_size: int
+    mail_body_retention_days: int
+    sign_request_retention_days: int
+    session_retention_days: int
+    invitation_retention_days: int
+    roll_report_retention_days: int
     sign_limit_per_network: str
     sign_limit_per_address: str
     confirm_limit_per_network: str
@@ -331,6 +350,10 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         name.lower(): _int_setting(environ, name, default) for name, default in INT_SETTINGS.items()
     }
     limits = {name.lower(): _limit(environ, name) for name in DEFAULT_LIMITS}
+    retention = {
+        name.lower(): _retention_days(environ, name, default)
+        for name, default in RETENTION_DAYS.items()
+    }
     redis_url = environ.get("REDIS_URL", "").strip() or None
     if production:
         _refuse_weak(secret_key, base_url, redis_url)
@@ -357,6 +380,7 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         **_organisation_settings(environ),
         **numbers,
         **limits,
+        **retention,
     )
 
 
@@ -388,6 +412,19 @@ def _refuse_weak(secret_key: str, base_url: str, redis_url: str | None) -> None:
 def _int_setting(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name, "").strip()
     return _positive_int(name, raw) if raw else default
+
+
+def _retention_days(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        days = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number of days, got {raw!r}") from None
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise SettingsError(f"{name} must be from 1 to {MAX_RETENTION_DAYS} days, got {days}")
+    return days
 
 
 # Long enough for a union's full name, short enough for a page header and a mail's From.

@@ -2,12 +2,20 @@
 the record of the address it names.
 
 The link names the mailbox's matching key (one opt-out covers every variant of an address, and
-every member of a household sharing it), signed with itsdangerous under a salt of its own so
-that no other token of the service is accepted here. Like every other link it expires, after
-OPT_OUT_LINK_MAX_AGE (long: an invitation may be read weeks later). Recording an opt-out twice
-changes nothing.
+every member of a household sharing it), encrypted and authenticated (Fernet) under a key of
+its own derived from SECRET_KEY, so that the address cannot be read from the link (a URL ends up
+in proxies' and browsers' histories) and no other token of the service is accepted here. Links
+mailed before the key was encrypted (signed with itsdangerous) are still read. Like every other
+link it expires, after OPT_OUT_LINK_MAX_AGE (long: an invitation may be read weeks later).
+Recording an opt-out twice changes nothing.
 """
 
+import base64
+import hashlib
+import json
+import time
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -30,19 +38,49 @@ def _serializer(settings: Settings) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(keys, salt=SALT)
 
 
+def _fernet_key(secret: str) -> bytes:
+    return base64.urlsafe_b64encode(hashlib.sha256(f"{SALT}:{secret}".encode()).digest())
+
+
+def _cipher(settings: Settings) -> MultiFernet:
+    # MultiFernet encrypts with the first key and decrypts with any: the current key first.
+    keys = [settings.secret_key, *settings.secret_key_fallbacks]
+    return MultiFernet([Fernet(_fernet_key(key)) for key in keys])
+
+
 def make_token(settings: Settings, email_key: str) -> str:
-    """The token of the opt-out link for the mailbox whose matching key is ``email_key``."""
-    return _serializer(settings).dumps({"k": email_key})
+    """The token of the opt-out link for the mailbox whose matching key is ``email_key``: the
+    key encrypted, so that the link does not show the address."""
+    return _cipher(settings).encrypt(json.dumps({"k": email_key}).encode()).decode()
 
 
-def read_token(settings: Settings, token: str) -> str:
-    """The matching key a token names; raise OptOutTokenInvalid for anything not genuine."""
+def _decrypted(settings: Settings, token: str) -> object:
+    cipher = _cipher(settings)
     try:
-        payload = _serializer(settings).loads(token, max_age=settings.opt_out_link_max_age)
+        payload = cipher.decrypt(token.encode())
+    except (InvalidToken, ValueError):
+        return _legacy(settings, token)
+    if time.time() - cipher.extract_timestamp(token.encode()) > settings.opt_out_link_max_age:
+        raise OptOutTokenInvalid("expired")
+    try:
+        return json.loads(payload)
+    except ValueError:
+        raise OptOutTokenInvalid("malformed payload") from None
+
+
+def _legacy(settings: Settings, token: str) -> object:
+    """A link mailed before the key was encrypted: signed only."""
+    try:
+        return _serializer(settings).loads(token, max_age=settings.opt_out_link_max_age)
     except SignatureExpired:
         raise OptOutTokenInvalid("expired") from None
     except BadSignature:
         raise OptOutTokenInvalid("bad signature") from None
+
+
+def read_token(settings: Settings, token: str) -> str:
+    """The matching key a token names; raise OptOutTokenInvalid for anything not genuine."""
+    payload = _decrypted(settings, token)
     key = payload.get("k") if isinstance(payload, dict) else None
     if not isinstance(key, str) or not key:
         raise OptOutTokenInvalid("malformed payload")

@@ -20,7 +20,7 @@ from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import utcnow
 from petitions.db.models import Work
-from petitions.jobs import handlers
+from petitions.jobs import handlers, nightly
 from petitions.lifecycle import rules
 from petitions.outbox import work
 from petitions.signatures import sequencer
@@ -149,13 +149,14 @@ def housekeeping(app: Flask) -> None:
     """What must happen every few seconds whatever else does: count the signatures still
     waiting for the sequencer (a confirming request stopped before counting its own), sign a
     head for every log that has grown, and record as closed the petitions whose closing time
-    has passed."""
+    has passed; and, once a night, purge the personal data whose retention has run out."""
     # In the app's context, so that a webhook a crossing writes here is offered at the commit.
     with app.app_context(), DbSession(flask_db.engine_of(app)) as session, session.begin():
         now = utcnow()
         sequencer.sequence_waiting(session, settings_of(app), now)
         store.sign_pending_heads(session, settings_of(app), now)
         rules.close_expired(session, now=now)
+    nightly.nightly_of(app).run_if_due(app, now)
 
 
 def relay_once(app: Flask, dispatcher) -> int:

@@ -6,14 +6,16 @@ written to the audit trail in the transaction that makes it. Opening and closing
 undone, so each asks for confirmation on a page of its own first.
 """
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.engine import utcnow
 from petitions.db.models import Petition, PetitionState
 from petitions.lifecycle import actions
 from petitions.lifecycle import rules as lifecycle
 from petitions.lifecycle.rules import PetitionError
+from petitions.privacy import retention
 from petitions.web import auth, share
 from petitions.web import petition_form as petition_forms
 from petitions.web.forms import ConfirmForm, sentence
@@ -27,7 +29,8 @@ bp = Blueprint("organiser", __name__, url_prefix="/organiser")
 @bp.get("/")
 @auth.require_role(*auth.READERS)
 def index():
-    """Every petition, drafts included, with its state and count."""
+    """Every petition, drafts included, with its state and count; and how long personal data
+    is kept."""
     petitions = lifecycle.all_petitions(flask_db.session())
     return render_template(
         "organiser/index.html",
@@ -36,6 +39,7 @@ def index():
         state_of=lifecycle.effective_state,
         progress_of=lifecycle.progress_percent,
         may_change=auth.current_user().role in auth.ORGANISERS,
+        retention=retention.in_force(settings_of(current_app)),
     )
 
 

@@ -17,6 +17,8 @@ without Redis, in the process's memory. If Redis does not answer, requests go th
 (and the error is logged) rather than failing: signing must not stop because Redis did.
 """
 
+import hashlib
+import hmac
 import ipaddress
 import math
 import time
@@ -120,7 +122,13 @@ def address_key() -> str | None:
 
 
 def _address_limit_key() -> str:
-    return address_key() or ""
+    # A keyed digest, not the address: the limiter keeps its keys in Redis and writes the key of
+    # a limit that is exceeded to its log, and neither should hold a member's address.
+    key = address_key()
+    if not key:
+        return ""
+    secret = settings_of(current_app).secret_key.encode()
+    return hmac.new(secret, f"rate-limit:{key}".encode(), hashlib.sha256).hexdigest()
 
 
 def _no_usable_address() -> bool:

@@ -1,0 +1,1 @@
+"""Members' personal data: how long each kind is kept, and the purge that keeps to it."""
