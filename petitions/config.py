@@ -135,6 +135,8 @@ INT_SETTINGS = {
     "SIGN_REQUEST_BATCH_SIZE": 50,
     # From this estimated delay (seconds) on, pages and the API say links are arriving slowly.
     "MAIL_SLOW_AFTER_SECONDS": 120,
+    # Seconds a mailed link to a member's data export stays valid.
+    "PRIVACY_EXPORT_LINK_MAX_AGE": 24 * 3600,
 }
 # Each limit in Flask-Limiter's notation ("60 per hour", "10/minute;100/day").
 DEFAULT_LIMITS = {
@@ -143,6 +145,8 @@ DEFAULT_LIMITS = {
     "CONFIRM_LIMIT_PER_NETWORK": "120 per hour",
     "SIGN_IN_LIMIT_PER_NETWORK": "30 per hour",
     "SIGN_IN_LIMIT_PER_ADDRESS": "5 per hour",
+    "PRIVACY_LIMIT_PER_NETWORK": "60 per hour",
+    "PRIVACY_LIMIT_PER_ADDRESS": "5 per hour",
 }
 # Room around an uploaded file for the rest of its form.
 FORM_OVERHEAD = 1024 * 1024
@@ -176,11 +180,14 @@ class Settings:
     mail_batch_size: int
     sign_request_batch_size: int
     mail_slow_after_seconds: int
+    privacy_export_link_max_age: int
     sign_limit_per_network: str
     sign_limit_per_address: str
     confirm_limit_per_network: str
     sign_in_limit_per_network: str
     sign_in_limit_per_address: str
+    privacy_limit_per_network: str
+    privacy_limit_per_address: str
     proxy_fix_hops: int | None = None
     # Not read from the environment: how this process runs, chosen by whoever builds the app
     # (tests and benchmarks). False: no background thread runs jobs without Redis; the caller

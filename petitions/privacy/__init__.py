@@ -1,0 +1,1 @@
+"""Members' data: what the service holds about an address, and how a member sees it."""
