@@ -163,7 +163,7 @@ def collect(session: Session, email_key: str) -> dict[str, Any]:
                 **_petition_fields(petitions, signature.petition_id),
                 "member_number": numbers.get(signature.member_id),
                 "confirmed_at": _when(signature.confirmed_at),
-                "log_entry": signature.number,
+                "signature_number": signature.number,
                 "state": _signature_state(signature, invalidations.get(signature.id)),
                 "invalidation_reason": (
                     invalidations[signature.id].reason if signature.id in invalidations else None

@@ -92,7 +92,7 @@ def test_a_member_gets_everything_held_about_them_and_nothing_else(app, client, 
     assert request["network"] is not None
     [signature] = data["signatures"]
     assert signature["state"] == "counted"
-    assert signature["log_entry"] is not None
+    assert signature["signature_number"] is not None
     purposes = sorted(mail["purpose"] for mail in data["mails"])
     assert purposes == ["confirm_link", "data_export"]
     assert all("body" not in mail and "text_body" not in mail for mail in data["mails"])
