@@ -150,4 +150,9 @@ def postal_export():
         db.commit()
     if request.form.get("format") == "json":
         return _json_download(data)
-    return render_template("privacy/export.html", data=data, sections=export.SECTIONS, postal=True)
+    return render_template(
+        "privacy/postal_shown.html",
+        data=data,
+        sections=export.SECTIONS,
+        reference=form.reference.data or "",
+    )

@@ -136,13 +136,15 @@ def test_an_organiser_exports_for_a_request_by_post(app, browser, size, viewport
         page_in_context(browser, viewport=viewport, bypass_csp=True) as (page, errors),
     ):
         page.context.add_cookies([session_cookie(client, base)])
-        page.goto(f"{base}/organiser/privacy/export")
+        page.goto(f"{base}/organiser/")
+        page.get_by_role("link", name="Members' data").click()
         expect(page.locator("h1")).to_have_text("Export a member's data")
         problems += checked(page, "export-postal", size)
         page.get_by_label("The member's e-mail address").fill("jo@example.org")
         page.get_by_label("Reference of the letter (optional)").fill("letter 42")
         page.get_by_role("button", name="Show the export").click()
-        expect(page.locator("h1")).to_have_text("The data we hold")
+        expect(page.locator("h1")).to_have_text("The data held about a member")
+        expect(page.get_by_text("(reference letter 42)")).to_be_visible()
         expect(page.get_by_text("JO-0001")).to_be_visible()
         problems += checked(page, "export-postal-shown", size)
     assert problems == []

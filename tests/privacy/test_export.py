@@ -3,7 +3,9 @@ as a page and as JSON, and an organiser's export for a request by post."""
 
 import json
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import itsdangerous
 import pytest
@@ -206,3 +208,17 @@ def test_only_organisers_make_postal_exports(app, client):
     assert client.get("/organiser/privacy/export").status_code in (302, 303)
     sign_in(app, client, "scrutineer@example.org", role="scrutineer")
     assert client.get("/organiser/privacy/export").status_code == 403
+
+
+def test_a_link_opened_twice_at_once_shows_the_export_once(app, client, worker, held):
+    _response, mails = ask(app, client, worker, "jobloggs@gmail.com")
+    token = export_token(mails[0].text_body)
+    barrier = threading.Barrier(4)
+
+    def open_it() -> int:
+        barrier.wait()
+        return app.test_client().post(f"/privacy/export/{token}").status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = sorted(pool.map(lambda _n: open_it(), range(4)))
+    assert answers == [200, 410, 410, 410]
