@@ -25,6 +25,7 @@ from petitions.web import (
     log_pages,
     moments,
     organiser,
+    privacy,
     public,
     rate_limits,
     request_log,
@@ -84,6 +85,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         invitations.bp,
         roll.bp,
         scrutiny.bp,
+        privacy.bp,
     ):
         app.register_blueprint(blueprint)
     auth.init_app(app)

@@ -137,6 +137,8 @@ INT_SETTINGS = {
     "MAIL_SLOW_AFTER_SECONDS": 120,
     # The most rows the privacy purge removes or blanks in one commit.
     "PURGE_BATCH_SIZE": 500,
+    # Seconds a mailed link to a member's data export stays valid.
+    "PRIVACY_EXPORT_LINK_MAX_AGE": 24 * 3600,
 }
 # How many days each kind of personal data is kept once it is no longer needed (README,
 # "Retention"): what each is counted from is said in petitions.privacy.retention.
@@ -156,6 +158,8 @@ DEFAULT_LIMITS = {
     "CONFIRM_LIMIT_PER_NETWORK": "120 per hour",
     "SIGN_IN_LIMIT_PER_NETWORK": "30 per hour",
     "SIGN_IN_LIMIT_PER_ADDRESS": "5 per hour",
+    "PRIVACY_LIMIT_PER_NETWORK": "60 per hour",
+    "PRIVACY_LIMIT_PER_ADDRESS": "5 per hour",
 }
 # Room around an uploaded file for the rest of its form.
 FORM_OVERHEAD = 1024 * 1024
@@ -195,11 +199,14 @@ class Settings:
     session_retention_days: int
     invitation_retention_days: int
     roll_report_retention_days: int
+    privacy_export_link_max_age: int
     sign_limit_per_network: str
     sign_limit_per_address: str
     confirm_limit_per_network: str
     sign_in_limit_per_network: str
     sign_in_limit_per_address: str
+    privacy_limit_per_network: str
+    privacy_limit_per_address: str
     proxy_fix_hops: int | None = None
     # Not read from the environment: how this process runs, chosen by whoever builds the app
     # (tests and benchmarks). False: no background thread runs jobs without Redis; the caller

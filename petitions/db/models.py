@@ -492,3 +492,29 @@ class MailOptOut(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email_key: str = Field(max_length=320)
     created_at: datetime = _time(nullable=False, default=utcnow)
+
+
+class DataExportRequest(Work, table=True):
+    """Someone asked, by address, for everything held about it; a worker decides whether there
+    is anything (so the form does the same work, and takes the same time, for every address)."""
+
+    __tablename__ = "data_export_request"
+    __table_args__ = (Index("ix_data_export_request_due", "done_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320)
+
+
+class DataExport(SQLModel, table=True):
+    """An export of what is held about one address: mailed as a link that works once
+    (``used_at``), or made at once by an organiser for a request by post (``made_by``)."""
+
+    __tablename__ = "data_export"
+    __table_args__ = (UniqueConstraint("nonce", name="uq_data_export_nonce"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(max_length=64)
+    email_key: str = Field(max_length=320)
+    made_by: str | None = Field(default=None, max_length=320)
+    created_at: datetime = _time(nullable=False, default=utcnow)
+    used_at: datetime | None = _time(nullable=True)

@@ -8,6 +8,7 @@ from petitions.config import Settings
 from petitions.invitations import opt_out, runs
 from petitions.outbox import mail, webhooks, work
 from petitions.outbox.work import DEFAULT_LEASE, WorkItem, WorkKind
+from petitions.privacy import links as privacy_links
 from petitions.roll import uploads
 from petitions.signatures import signing
 
@@ -16,6 +17,7 @@ LINK_MAKERS = {
     "confirm": signing.make_confirm_link,
     "sign_in": links.make_link,
     "opt_out": opt_out.make_link,
+    "data_export": privacy_links.make_link,
 }
 
 
@@ -29,6 +31,7 @@ HANDLERS = {
     WorkKind.ROLL_UPLOAD: uploads.run_upload,
     WorkKind.INVITATION_RUN: runs.send_batch,
     WorkKind.SIGN_IN_REQUEST: links.answer_sign_in,
+    WorkKind.DATA_EXPORT_REQUEST: privacy_links.answer_request,
 }
 # Kinds done many rows to a job: the handler, and the setting that bounds the batch.
 BATCH_HANDLERS = {

@@ -50,12 +50,14 @@ class MailPurpose(StrEnum):
     PETITION_CLOSED = "petition_closed"
     SIGN_IN = "sign_in"
     INVITATION = "invitation"
+    DATA_EXPORT = "data_export"
 
 
 SUBJECTS = {
     MailPurpose.CONFIRM_LINK: "Confirm your signature: {title}",
     MailPurpose.SIGN_IN: "Your sign-in link for {organisation}",
     MailPurpose.INVITATION: "You are invited to sign: {title}",
+    MailPurpose.DATA_EXPORT: "The data {organisation} holds about you",
 }
 # The button's colour in the HTML part without ORG_PRIMARY_COLOUR (white text on it: 7.8:1).
 DEFAULT_BUTTON_COLOUR = "#0b5394"

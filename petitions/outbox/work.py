@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from petitions.db.engine import utcnow
 from petitions.db.models import (
+    DataExportRequest,
     InvitationRun,
     Mail,
     RollUpload,
@@ -42,6 +43,7 @@ class WorkKind(StrEnum):
     ROLL_UPLOAD = "roll_upload"
     INVITATION_RUN = "invitation_run"
     SIGN_IN_REQUEST = "sign_in_request"
+    DATA_EXPORT_REQUEST = "data_export_request"
 
 
 KINDS: dict[WorkKind, type[Work]] = {
@@ -51,6 +53,7 @@ KINDS: dict[WorkKind, type[Work]] = {
     WorkKind.ROLL_UPLOAD: RollUpload,
     WorkKind.INVITATION_RUN: InvitationRun,
     WorkKind.SIGN_IN_REQUEST: SignInRequest,
+    WorkKind.DATA_EXPORT_REQUEST: DataExportRequest,
 }
 # How long the first retry waits, and the longest any retry waits, per kind.
 RETRY_DELAYS = {
@@ -62,6 +65,7 @@ RETRY_DELAYS = {
     # what a failure late in a long run waits: a minute, not ten.
     WorkKind.INVITATION_RUN: (5.0, 60.0),
     WorkKind.SIGN_IN_REQUEST: (2.0, 300.0),
+    WorkKind.DATA_EXPORT_REQUEST: (2.0, 300.0),
 }
 DEFAULT_LEASE = timedelta(minutes=2)
 # How long one job goes on taking full batches of its kind before it ends.

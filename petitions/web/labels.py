@@ -75,6 +75,7 @@ MAIL_PURPOSES = {
     MailPurpose.PETITION_CLOSED: "Answers to requests after closing",
     MailPurpose.SIGN_IN: "Sign-in links",
     MailPurpose.INVITATION: "Invitations",
+    MailPurpose.DATA_EXPORT: "Links to members' data",
 }
 # A threshold webhook's delivery, as the dashboard sums it up.
 WEBHOOK_STATES = {

@@ -46,6 +46,9 @@ CONFIRM_ENDPOINTS = ("signing.confirm", RENEW_ENDPOINT, "api.confirm_signature")
 # Asking for a sign-in link and spending one share the per-network count; asking is also counted
 # per address. Only POSTs count: showing the form costs nothing.
 SIGN_IN_ENDPOINTS = ("auth.sign_in", "auth.use_link")
+# Asking what is held about an address mails that address, so it is limited as asking to sign
+# is: per network, and per the address's matching key.
+PRIVACY_ENDPOINT = "privacy.request_export"
 KEY_PREFIX = "petitions-limits"
 # A Redis that does not answer must not hold a request for long (the limits then count in memory).
 REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
@@ -57,6 +60,8 @@ MESSAGES = {
     "confirm-network": "Too many confirmations have come from your network.",
     "sign-in-network": "Too many sign-in attempts have come from your network.",
     "sign-in-address": "Too many sign-in links have been asked for this e-mail address.",
+    "privacy-network": "Too many requests for members' data have come from your network.",
+    "privacy-address": "Too many requests for members' data have been made for this address.",
 }
 
 
@@ -211,6 +216,21 @@ def init_app(app: Flask) -> None:
         methods=["POST"],
         error_message=MESSAGES["sign-in-address"],
     )
+    privacy_network = limiter.shared_limit(
+        settings.privacy_limit_per_network,
+        "privacy-network",
+        error_message=MESSAGES["privacy-network"],
+    )
+    privacy_address = limiter.shared_limit(
+        settings.privacy_limit_per_address,
+        "privacy-address",
+        key_func=_address_limit_key,
+        exempt_when=_no_usable_address,
+        error_message=MESSAGES["privacy-address"],
+    )
+    app.view_functions[PRIVACY_ENDPOINT] = privacy_network(
+        privacy_address(app.view_functions[PRIVACY_ENDPOINT])
+    )
     for endpoint in SIGN_IN_ENDPOINTS:
         app.view_functions[endpoint] = signing_in(app.view_functions[endpoint])
     app.view_functions["auth.sign_in"] = sign_in_address(app.view_functions["auth.sign_in"])
@@ -254,12 +274,21 @@ ADVICE = {
         "The sign-in link already sent to this address still works until it expires: look for "
         "our e-mail in your inbox, and in your spam or junk folder."
     ),
+    "privacy-network": (
+        "If you asked earlier, the link we sent still works until it expires: look for our "
+        "e-mail in your inbox, and in your spam or junk folder."
+    ),
+    "privacy-address": (
+        "The link already sent to this address still works until it expires: look for our "
+        "e-mail in your inbox, and in your spam or junk folder."
+    ),
 }
 # What the page calls each kind of limit, in its heading and title.
 HEADINGS = {
     "sign": "Too many requests to sign",
     "confirm": "Too many confirmations",
     "sign-in": "Too many sign-in attempts",
+    "privacy": "Too many requests for members' data",
 }
 
 

@@ -101,6 +101,7 @@ PUBLIC_PAGES = {
     "results": "/p/vote/results",
     "receipt": "/p/vote/receipt?index=0",
     "sign-in": "/sign-in",
+    "privacy": "/privacy",
     "not-found": "/p/no-such-petition",
 }
 ORGANISER_PAGES = {
@@ -114,6 +115,7 @@ ORGANISER_PAGES = {
     "roll": "/organiser/roll",
     "scrutiny": "/scrutiny/",
     "scrutiny-petition": "/scrutiny/p/vote",
+    "export-postal": "/organiser/privacy/export",
 }
 
 

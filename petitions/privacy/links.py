@@ -1,0 +1,197 @@
+"""Asking for one's data by address, and the mailed link to the export: signed (its own salt),
+valid for PRIVACY_EXPORT_LINK_MAX_AGE from when the mail leaves, and good for one use, recorded
+in its ``data_export`` row. An organiser answering a request by post makes the export at once,
+recorded in the audit trail.
+"""
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from petitions import audit
+from petitions.config import Settings
+from petitions.db.engine import utcnow
+from petitions.db.models import DataExport, DataExportRequest, Member
+from petitions.outbox import mail
+from petitions.privacy import export
+from petitions.roll.addresses import parse_address
+
+SALT = "petitions.data-export"
+PATH = "/privacy/export/"
+
+
+class ExportLinkInvalid(Exception):
+    """The export link is not one we sent, has expired or has been used; ``reason`` says which
+    (``forged``, ``expired`` or ``used``) and ``used_at`` when it was used."""
+
+    def __init__(self, reason: str, used_at: datetime | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.used_at = used_at
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An export link spent: its row and what it shows."""
+
+    export_id: int
+    data: dict
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    # itsdangerous signs with the last key and verifies with any, so the current key goes last.
+    keys = [*reversed(settings.secret_key_fallbacks), settings.secret_key]
+    return URLSafeTimedSerializer(keys, salt=SALT)
+
+
+def request_export(session: Session, email: str) -> DataExportRequest:
+    """Record a request for what is held about ``email``. A worker answers it
+    (answer_request): the request is the same whether or not anything is held, so the form
+    cannot tell, not even by how long it takes. Raises InvalidAddress for a malformed address."""
+    request = DataExportRequest(email=parse_address(email).given)
+    session.add(request)
+    return request
+
+
+def _recipient(session: Session, email_key: str, given: str) -> str:
+    # Anything about a member goes only to the member's address on the roll; an address not on
+    # the roll (someone who only asked to sign) gets it as it was given, the same mailbox.
+    on_roll = session.scalar(select(Member.email).where(Member.email_key == email_key).limit(1))
+    return on_roll or given
+
+
+def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
+    """Mail a link to the export if anything is held about the request's address (nothing
+    otherwise), and mark the request done, in one transaction (outbox work of kind
+    ``data_export_request``)."""
+    with Session(engine) as session, session.begin():
+        request = session.get(DataExportRequest, request_id)
+        if request is None or request.done_at is not None:
+            return
+        request.done_at = utcnow()
+        request.leased_until = None
+        key = parse_address(request.email).key
+        if not export.holds_anything(export.collect(session, key)):
+            return
+        nonce = secrets.token_urlsafe(24)
+        session.add(DataExport(nonce=nonce, email_key=key))
+        context = {
+            "button": "See my data",
+            "max_age_hours": max(1, settings.privacy_export_link_max_age // 3600),
+        }
+        # The nonce alone opens nothing: the link's token is made, with SECRET_KEY, only when
+        # the mail is sent.
+        session.add(
+            mail.compose(
+                mail.MailPurpose.DATA_EXPORT,
+                _recipient(session, key, request.email),
+                context,
+                None,
+                {"link": {"kind": "data_export", "nonce": nonce}},
+                organisation=settings.organisation,
+            )
+        )
+
+
+def make_link(settings: Settings, spec: dict) -> str:
+    """The export link made from ``spec`` (see answer_request): its age counts from now, when
+    the mail leaves."""
+    return f"{settings.base_url}{PATH}{_serializer(settings).dumps({'n': spec['nonce']})}"
+
+
+def _nonce(settings: Settings, token: str) -> str:
+    try:
+        payload = _serializer(settings).loads(token, max_age=settings.privacy_export_link_max_age)
+    except SignatureExpired:
+        raise ExportLinkInvalid("expired") from None
+    except BadSignature:
+        raise ExportLinkInvalid("forged") from None
+    nonce = payload.get("n") if isinstance(payload, dict) else None
+    if not isinstance(nonce, str):
+        raise ExportLinkInvalid("forged")
+    return nonce
+
+
+def check_link(session: Session, settings: Settings, token: str) -> None:
+    """Raise ExportLinkInvalid unless ``token`` is a genuine, unexpired, unused export link."""
+    row = session.scalar(select(DataExport).where(DataExport.nonce == _nonce(settings, token)))
+    if row is None:
+        raise ExportLinkInvalid("forged")
+    if row.used_at is not None:
+        raise ExportLinkInvalid("used", row.used_at)
+
+
+def open_link(session: Session, settings: Settings, token: str) -> Opened:
+    """Spend the export link ``token`` and gather the export. Raises ExportLinkInvalid; a link
+    works once, even under concurrent use."""
+    nonce = _nonce(settings, token)
+    spent = session.execute(
+        update(DataExport)
+        .where(DataExport.nonce == nonce, DataExport.used_at.is_(None))
+        .values(used_at=utcnow())
+    )
+    row = session.scalar(select(DataExport).where(DataExport.nonce == nonce))
+    if row is None:
+        raise ExportLinkInvalid("forged")
+    if spent.rowcount != 1:
+        raise ExportLinkInvalid("used", row.used_at)
+    return Opened(row.id, export.collect(session, row.email_key))
+
+
+def reopen(session: Session, export_id: int) -> dict | None:
+    """The export of a spent link again (for the JSON download from the page it opened), or
+    None if there is no such export."""
+    row = session.get(DataExport, export_id)
+    if row is None or row.used_at is None:
+        return None
+    return export.collect(session, row.email_key)
+
+
+def export_for_post(session: Session, actor: str, email: str, reference: str = "") -> dict:
+    """The export for ``email``, made at once by the organiser ``actor`` for a request that came
+    by post, recorded (without the address) in the audit trail in the caller's transaction.
+    Raises InvalidAddress for a malformed address."""
+    key = parse_address(email).key
+    data = export.collect(session, key)
+    session.add(
+        DataExport(nonce=secrets.token_urlsafe(24), email_key=key, made_by=actor, used_at=utcnow())
+    )
+    counts = ", ".join(f"{len(data[section])} {section}" for section in export.SECTIONS)
+    detail = f"data export for a request by post ({counts})"
+    if reference:
+        detail += f"; reference {reference}"
+    audit.record(session, actor, "privacy.export", detail=detail)
+    return data
+
+
+# The page an export link opens offers the same export as JSON for a while: a token of its own
+# salt, in that page only (never mailed), naming the export.
+DOWNLOAD_SALT = "petitions.data-export-download"
+DOWNLOAD_MAX_AGE = 30 * 60
+
+
+def download_token(settings: Settings, export_id: int) -> str:
+    """The token the opened page's download button carries for ``export_id``."""
+    return URLSafeTimedSerializer(settings.secret_key, salt=DOWNLOAD_SALT).dumps({"e": export_id})
+
+
+def read_download_token(settings: Settings, token: str) -> int:
+    """The export a download token names; ExportLinkInvalid if it is not genuine or too old."""
+    keys = [*reversed(settings.secret_key_fallbacks), settings.secret_key]
+    try:
+        payload = URLSafeTimedSerializer(keys, salt=DOWNLOAD_SALT).loads(
+            token, max_age=DOWNLOAD_MAX_AGE
+        )
+    except SignatureExpired:
+        raise ExportLinkInvalid("expired") from None
+    except BadSignature:
+        raise ExportLinkInvalid("forged") from None
+    export_id = payload.get("e") if isinstance(payload, dict) else None
+    if not isinstance(export_id, int):
+        raise ExportLinkInvalid("forged")
+    return export_id
