@@ -50,12 +50,16 @@ class MailPurpose(StrEnum):
     PETITION_CLOSED = "petition_closed"
     SIGN_IN = "sign_in"
     INVITATION = "invitation"
+    # A request for the link to withdraw a signature: mailed only to a member who has signed.
+    MANAGE_LINK = "manage_link"
+    NOT_SIGNED = "not_signed"
 
 
 SUBJECTS = {
     MailPurpose.CONFIRM_LINK: "Confirm your signature: {title}",
     MailPurpose.SIGN_IN: "Your sign-in link for {organisation}",
     MailPurpose.INVITATION: "You are invited to sign: {title}",
+    MailPurpose.MANAGE_LINK: "Your signature: {title}",
 }
 # The button's colour in the HTML part without ORG_PRIMARY_COLOUR (white text on it: 7.8:1).
 DEFAULT_BUTTON_COLOUR = "#0b5394"
