@@ -39,7 +39,8 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "mail"
 
 class MailPurpose(StrEnum):
     """What a mail is for, as ``Mail.purpose`` stores it. The first six are also what a request
-    to sign came to (its ``outcome``); of those only ``confirm_link`` is ever mailed (README,
+    to sign came to (its ``outcome``), and the last two what a request for the link to withdraw
+    came to; of those only ``confirm_link`` and ``manage_link`` are ever mailed (README,
     "Security"), so only mailed purposes have a template and a subject."""
 
     CONFIRM_LINK = "confirm_link"
