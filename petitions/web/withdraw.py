@@ -2,7 +2,15 @@
 request to sign), the page the link opens, and withdrawing on its button (POST, never GET:
 mail scanners follow links)."""
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from petitions.config import settings_of
 from petitions.db import flask_db
@@ -11,7 +19,7 @@ from petitions.roll.addresses import InvalidAddress
 from petitions.signatures import signing, withdrawal
 from petitions.signatures.outcomes import SigningOutcome
 from petitions.signatures.withdrawal import WithdrawalOutcome
-from petitions.web import mail_delay, rate_limits
+from petitions.web import mail_delay, rate_limits, signed_cookie
 from petitions.web.forms import SignForm, TokenForm
 from petitions.web.loaders import petition_or_404
 
@@ -102,7 +110,14 @@ def withdraw(slug: str):
     petition = petition_or_404(slug)
     token = TokenForm(request.form).token.data
     done = withdrawal.withdraw(flask_db.engine(), settings_of(current_app), token, slug)
-    return _page(done, token, petition)
+    response = make_response(_page(done, token, petition))
+    here = signed_cookie.read(petition.id)
+    if done.outcome == WithdrawalOutcome.WITHDRAWN and here and here.number == done.number:
+        # The petition's page stops saying that this browser signed it.
+        response.delete_cookie(
+            signed_cookie.COOKIE, path=url_for("public.petition", slug=petition.slug)
+        )
+    return response
 
 
 def _page(found: withdrawal.Withdrawal, token: str, petition):

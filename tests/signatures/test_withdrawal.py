@@ -299,3 +299,13 @@ def test_recount_agrees_after_a_withdrawal(app, client, worker, runner, tmp_path
     assert "the recount agrees" in result.output
     with Session(flask_db.engine_of(app)) as session:
         assert session.scalar(select(func.count()).select_from(Signature)) == 3
+
+
+def test_the_petition_page_forgets_a_withdrawn_signature(app, client, worker, signed):
+    assert "You signed this petition" in client.get("/p/vote").get_data(as_text=True)
+    # The client's cookie is bob's (the last to confirm here).
+    done = client.post("/p/vote/withdraw", data={"token": token_for(app, "W2")})
+    assert done.status_code == 200
+    page = client.get("/p/vote").get_data(as_text=True)
+    assert "You signed this petition" not in page
+    assert "Manage or withdraw your signature" in page
