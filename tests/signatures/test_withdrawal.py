@@ -309,3 +309,33 @@ def test_the_petition_page_forgets_a_withdrawn_signature(app, client, worker, si
     page = client.get("/p/vote").get_data(as_text=True)
     assert "You signed this petition" not in page
     assert "Manage or withdraw your signature" in page
+
+
+def test_the_organisers_see_a_withdrawn_signature_as_withdrawn(app, client, signed):
+    from tests.helpers import sign_in
+
+    assert client.post("/p/vote/withdraw", data={"token": token_for(app, "W1")}).status_code == 200
+    sign_in(app, client)
+    page = client.get("/organiser/p/vote/signatures?status=invalidated")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Withdrawn</span>" in text
+    assert "by the member" in text
+    # An organiser cannot cancel it a second time.
+    refused = app.test_cli_runner().invoke(
+        args=[
+            "signature",
+            "invalidate",
+            "vote",
+            "1",
+            "--reason",
+            "other",
+            "--by",
+            "x",
+            "--note",
+            "n",
+        ]
+    )
+    assert refused.exit_code != 0
+    assert "already invalidated" in refused.output
+    assert petition(app).signature_count == 1
