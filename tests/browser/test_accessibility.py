@@ -106,8 +106,8 @@ PUBLIC_PAGES = {
     "home": "/",
     "petition": "/p/vote",
     "check-email": "/p/vote/check-email",
-    "manage": "/p/vote/manage",
-    "manage-check-email": "/p/vote/manage/check-email",
+    "withdraw-manage": "/p/vote/manage",
+    "withdraw-check-email": "/p/vote/manage/check-email",
     "results": "/p/vote/results",
     "receipt": "/p/vote/receipt?index=0",
     "sign-in": "/sign-in",
@@ -155,7 +155,7 @@ def test_member_pages_have_no_serious_accessibility_violations(browser, arranged
     pages = {
         **PUBLIC_PAGES,
         "confirm": _confirm_url(arranged),
-        "withdraw": _withdraw_url(arranged),
+        "withdraw-confirm": _withdraw_url(arranged),
         "receipt-cancelled": _cancelled_receipt_url(arranged),
     }
     with served(arranged) as base:
