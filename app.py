@@ -37,6 +37,7 @@ from petitions.web import (
     signatures,
     theme,
     whole_numbers,
+    withdraw,
 )
 from petitions.web.api import docs, views
 
@@ -75,6 +76,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(sign.bp)
+    app.register_blueprint(withdraw.bp)
     app.register_blueprint(log_pages.bp)
     csrf.exempt(log_pages.bp)
     for blueprint in (

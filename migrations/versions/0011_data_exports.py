@@ -1,6 +1,6 @@
 """data export requests and exports
 
-Revision ID: 0011_data_exports
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-03 22:55:00.000000
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 import petitions.db.engine
 
-revision = "0011_data_exports"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None

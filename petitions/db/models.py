@@ -160,6 +160,8 @@ class SignRequest(Work, table=True):
     member_number: str | None = Field(default=None, max_length=64)
     network: str | None = Field(default=None, max_length=64)
     outcome: str | None = Field(default=None, max_length=32)
+    # "sign" asks for a signing link; "manage" for the link to withdraw a signature made.
+    kind: str = Field(default="sign", max_length=16, sa_column_kwargs={"server_default": "sign"})
 
 
 class Mail(Work, table=True):
@@ -210,7 +212,16 @@ class Signature(SQLModel, table=True):
 
     __tablename__ = "signature"
     __table_args__ = (
-        UniqueConstraint("petition_id", "member_id", name="uq_signature_petition_member"),
+        # One signature per member that is not withdrawn: a member who withdrew may sign again,
+        # which is a new signature with a new number and leaf (README, "Withdrawing").
+        Index(
+            "uq_signature_petition_member",
+            "petition_id",
+            "member_id",
+            unique=True,
+            postgresql_where=text("withdrawn_at IS NULL"),
+            sqlite_where=text("withdrawn_at IS NULL"),
+        ),
         UniqueConstraint("petition_id", "number", name="uq_signature_petition_number"),
         # The signatures waiting for the sequencer: few, and found without reading the rest.
         Index(
@@ -227,7 +238,11 @@ class Signature(SQLModel, table=True):
     number: int | None = None
     nonce: str = Field(max_length=64)
     confirmed_at: datetime = _time(nullable=False, default=utcnow)
+    # When the signature stopped counting (an invalidation, or a withdrawal, which sets both).
     invalidated_at: datetime | None = _time(nullable=True)
+    # A member's withdrawal: ``withdrawal_leaf`` is the index of the log leaf cancelling it.
+    withdrawn_at: datetime | None = _time(nullable=True)
+    withdrawal_leaf: int | None = None
 
 
 class ThresholdEvent(SQLModel, table=True):

@@ -39,7 +39,8 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "mail"
 
 class MailPurpose(StrEnum):
     """What a mail is for, as ``Mail.purpose`` stores it. The first six are also what a request
-    to sign came to (its ``outcome``); of those only ``confirm_link`` is ever mailed (README,
+    to sign came to (its ``outcome``), and the last two what a request for the link to withdraw
+    came to; of those only ``confirm_link`` and ``manage_link`` are ever mailed (README,
     "Security"), so only mailed purposes have a template and a subject."""
 
     CONFIRM_LINK = "confirm_link"
@@ -51,6 +52,9 @@ class MailPurpose(StrEnum):
     SIGN_IN = "sign_in"
     INVITATION = "invitation"
     DATA_EXPORT = "data_export"
+    # A request for the link to withdraw a signature: mailed only to a member who has signed.
+    MANAGE_LINK = "manage_link"
+    NOT_SIGNED = "not_signed"
 
 
 SUBJECTS = {
@@ -58,6 +62,7 @@ SUBJECTS = {
     MailPurpose.SIGN_IN: "Your sign-in link for {organisation}",
     MailPurpose.INVITATION: "You are invited to sign: {title}",
     MailPurpose.DATA_EXPORT: "The data {organisation} holds about you",
+    MailPurpose.MANAGE_LINK: "Your signature: {title}",
 }
 # The button's colour in the HTML part without ORG_PRIMARY_COLOUR (white text on it: 7.8:1).
 DEFAULT_BUTTON_COLOUR = "#0b5394"

@@ -322,7 +322,8 @@ def _request_figures(session: Session, petition: Petition, cutoff: datetime) -> 
     outcomes = dict(
         session.execute(
             select(SignRequest.outcome, func.count())
-            .where(SignRequest.petition_id == petition.id)
+            # Requests for the link to withdraw are not requests to sign.
+            .where(SignRequest.petition_id == petition.id, SignRequest.kind == "sign")
             .group_by(SignRequest.outcome)
         ).all()
     )

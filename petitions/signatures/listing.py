@@ -61,7 +61,7 @@ class Filters:
 
 @dataclass(frozen=True)
 class Row:
-    """One signature as the page shows it, with its invalidation if it has one."""
+    """One signature as the page shows it, with its invalidation or withdrawal if it has one."""
 
     number: int
     confirmed_at: datetime
@@ -73,6 +73,7 @@ class Row:
     note: str | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
+    withdrawn_at: datetime | None = None
 
     @property
     def counted(self) -> bool:
@@ -237,6 +238,7 @@ def _rows_query() -> Select:
             Invalidation.note,
             Invalidation.decided_by,
             Invalidation.decided_at,
+            Signature.withdrawn_at,
         )
         .select_from(Signature)
         .join(Member, Member.id == Signature.member_id)

@@ -60,15 +60,18 @@ class ReceiptStatus:
 def cancellations_of(session: Session, petition_id: int, index: int) -> list[Cancellation]:
     """The leaves of the log that cancel leaf ``index``, oldest first (none for a leaf that is
     not a signature's)."""
-    signature_id = session.scalar(
-        select(LogLeaf.signature_id).where(
+    signed = session.execute(
+        select(LogLeaf.signature_id, Signature.withdrawal_leaf)
+        .join(Signature, Signature.id == LogLeaf.signature_id)
+        .where(
             LogLeaf.petition_id == petition_id, LogLeaf.index == index, LogLeaf.kind == "signature"
         )
-    )
-    if signature_id is None:
+    ).first()
+    if signed is None:
         return []
-    # Every cancelling leaf is appended with its invalidation's record, which names the leaf: a
-    # lookup by primary key and by the log's unique index, however long the log.
+    signature_id = signed.signature_id
+    # Every cancelling leaf is named by its invalidation's record or its signature's withdrawal:
+    # a lookup by primary key and by the log's unique index, however long the log.
     cancelling = session.scalars(
         select(LogLeaf)
         .join(
@@ -78,7 +81,15 @@ def cancellations_of(session: Session, petition_id: int, index: int) -> list[Can
         )
         .where(Invalidation.signature_id == signature_id, LogLeaf.petition_id == petition_id)
         .order_by(LogLeaf.index)
-    )
+    ).all()
+    if signed.withdrawal_leaf is not None:
+        # A withdrawal's leaf is named by its signature.
+        withdrawn = session.scalar(
+            select(LogLeaf).where(
+                LogLeaf.petition_id == petition_id, LogLeaf.index == signed.withdrawal_leaf
+            )
+        )
+        cancelling = sorted([*cancelling, withdrawn], key=lambda leaf: leaf.index)
     found = []
     for leaf in cancelling:
         fields = leaves.decode(leaf.data)

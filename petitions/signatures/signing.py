@@ -33,6 +33,7 @@ from petitions.outbox.mail import MailPurpose
 from petitions.roll import member_numbers
 from petitions.roll.addresses import parse_address
 from petitions.signatures import sequencer, tokens
+from petitions.signatures import withdrawal as withdrawal_links
 from petitions.signatures.outcomes import SigningOutcome
 
 MAX_MEMBER_NUMBER = 64
@@ -91,9 +92,12 @@ def request_signature(
     email: str,
     member_number: str | None = None,
     network: str | None = None,
+    kind: str = "sign",
 ) -> SignRequest:
     """Record a request to sign ``slug`` as ``email``; the answer goes by mail, later.
-    ``network`` is the requester's network (kept to spot floods from one place).
+    ``network`` is the requester's network (kept to spot floods from one place). With
+    ``kind="manage"`` it asks for the link to withdraw a signature made instead, and is
+    answered the same way (petitions.signatures.withdrawal).
 
     Raises InvalidAddress for a malformed address and SigningError for a petition that is
     unknown or closed, or a membership number that cannot be one; nothing about the roll.
@@ -113,6 +117,7 @@ def request_signature(
         email_key=address.key,
         member_number=number,
         network=network,
+        kind=kind,
     )
     session.add(request)
     session.flush()
@@ -144,6 +149,7 @@ def _roll_for(session: Session, requests: list[SignRequest]) -> _Roll:
         select(Signature.petition_id, Signature.member_id).where(
             Signature.petition_id.in_({r.petition_id for r in requests}),
             Signature.member_id.in_([m.id for m in members]),
+            Signature.withdrawn_at.is_(None),
         )
     ).all()
     return _Roll(by_key, {tuple(row) for row in signed})
@@ -269,7 +275,30 @@ def _answer(
     session: Session, settings: Settings, request: SignRequest, petition: Petition, roll: _Roll
 ) -> None:
     outcome, member = _decide(request, petition, roll)
-    if member is not None:
+    if request.kind == "manage":
+        # Only a member who has signed (and has not withdrawn) has a signature to manage; the
+        # link goes to nobody else, and what the request came to is kept apart from signing's.
+        if outcome == MailPurpose.ALREADY_SIGNED:
+            outcome = MailPurpose.MANAGE_LINK
+        else:
+            outcome, member = MailPurpose.NOT_SIGNED, None
+    if member is not None and outcome == MailPurpose.MANAGE_LINK:
+        session.add(
+            mail.compose(
+                MailPurpose.MANAGE_LINK,
+                member.email,
+                {
+                    "name": member.name,
+                    "petition": petition,
+                    "max_age_hours": round(settings.confirm_link_max_age / 3600),
+                    "button": "Withdraw my signature",
+                },
+                petition.id,
+                {"link": withdrawal_links.manage_link_spec(petition, member.id)},
+                organisation=settings.organisation,
+            )
+        )
+    elif member is not None:
         context = {
             "name": member.name,
             "petition": petition,
@@ -312,7 +341,9 @@ def _existing_signature(engine: Engine, link: tokens.SignLink) -> tuple[int, int
     with Session(reader(engine)) as session:
         row = session.execute(
             select(Signature.id, Signature.number).where(
-                Signature.petition_id == link.petition_id, Signature.member_id == link.member_id
+                Signature.petition_id == link.petition_id,
+                Signature.member_id == link.member_id,
+                Signature.withdrawn_at.is_(None),
             )
         ).first()
     return None if row is None else (row.id, row.number)

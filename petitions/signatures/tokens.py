@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 SALT = "petitions.confirm-signature"
+# The link to withdraw a signature names the same things, under a salt of its own: a link of one
+# kind is no link of the other.
+MANAGE_SALT = "petitions.manage-signature"
 
 
 class TokenInvalid(Exception):
@@ -34,15 +37,18 @@ class SignLink:
     nonce: str
 
 
-def _serializer(secret_key: str, fallbacks: list[str]) -> URLSafeTimedSerializer:
+def _serializer(secret_key: str, fallbacks: list[str], salt: str) -> URLSafeTimedSerializer:
     # itsdangerous signs with the last key and verifies with any, so the current key goes last.
-    return URLSafeTimedSerializer([*reversed(fallbacks), secret_key], salt=SALT)
+    return URLSafeTimedSerializer([*reversed(fallbacks), secret_key], salt=salt)
 
 
-def make_token(secret_key: str, fallbacks: list[str], petition_id: int, member_id: int) -> str:
-    """A fresh token for ``member_id`` signing ``petition_id``."""
+def make_token(
+    secret_key: str, fallbacks: list[str], petition_id: int, member_id: int, salt: str = SALT
+) -> str:
+    """A fresh token for ``member_id`` signing ``petition_id`` (with MANAGE_SALT: withdrawing
+    their signature of it)."""
     payload = {"p": petition_id, "m": member_id, "n": secrets.token_urlsafe(9)}
-    return _serializer(secret_key, fallbacks).dumps(payload)
+    return _serializer(secret_key, fallbacks, salt).dumps(payload)
 
 
 def _link(payload) -> SignLink:
@@ -52,10 +58,12 @@ def _link(payload) -> SignLink:
         raise TokenInvalid("malformed payload") from None
 
 
-def read_token(secret_key: str, fallbacks: list[str], token: str, max_age: int | None) -> SignLink:
+def read_token(
+    secret_key: str, fallbacks: list[str], token: str, max_age: int | None, salt: str = SALT
+) -> SignLink:
     """The link a token names; raise TokenExpired or TokenInvalid. ``max_age=None`` accepts
     a genuine token of any age (to offer a fresh link in place of an expired one)."""
-    serializer = _serializer(secret_key, fallbacks)
+    serializer = _serializer(secret_key, fallbacks, salt)
     try:
         return _link(serializer.loads(token, max_age=max_age))
     except SignatureExpired as exc:

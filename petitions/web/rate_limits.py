@@ -41,8 +41,15 @@ from petitions.web.errors import wants_json
 # it is counted as one too (per network, and per the member's address), besides as a
 # confirmation.
 RENEW_ENDPOINT = "signing.renew"
-SIGN_ENDPOINTS = ("signing.sign", "api.request_signature", RENEW_ENDPOINT)
-CONFIRM_ENDPOINTS = ("signing.confirm", RENEW_ENDPOINT, "api.confirm_signature")
+# Asking for the link to withdraw a signature is answered like a request to sign, so it is
+# limited as one; withdrawing is limited as a confirmation.
+SIGN_ENDPOINTS = ("signing.sign", "api.request_signature", RENEW_ENDPOINT, "withdrawal.ask")
+CONFIRM_ENDPOINTS = (
+    "signing.confirm",
+    RENEW_ENDPOINT,
+    "api.confirm_signature",
+    "withdrawal.withdraw",
+)
 # Asking for a sign-in link and spending one share the per-network count; asking is also counted
 # per address. Only POSTs count: showing the form costs nothing.
 SIGN_IN_ENDPOINTS = ("auth.sign_in", "auth.use_link")

@@ -15,7 +15,7 @@ from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.roll.addresses import InvalidAddress
-from petitions.signatures import signing, tokens
+from petitions.signatures import signing, tokens, withdrawal
 from petitions.signatures.outcomes import SigningOutcome
 from petitions.web import mail_delay, rate_limits, signed_cookie
 from petitions.web.forms import SignForm, TokenForm
@@ -118,13 +118,26 @@ def renew(slug: str):
     return redirect(url_for("signing.check_email", slug=slug), code=303)
 
 
+def _withdraw_token(result: signing.Confirmation) -> str | None:
+    """A fresh link to withdraw for the member whose signature the page shows, if it counts."""
+    signed = result.status in (SigningOutcome.CONFIRMED, SigningOutcome.ALREADY_SIGNED)
+    if not signed or result.link is None or result.number is None:
+        return None
+    settings = settings_of(current_app)
+    return withdrawal.manage_token(settings, result.link.petition_id, result.link.member_id)
+
+
 def _is_closed(petition) -> bool:
     return rules.effective_state(petition) not in signing.SIGNING_STATES
 
 
 def _outcome(result: signing.Confirmation, token: str):
     page = render_template(
-        f"sign/{result.status}.html", result=result, petition=result.petition, token=token
+        f"sign/{result.status}.html",
+        result=result,
+        petition=result.petition,
+        token=token,
+        withdraw_token=_withdraw_token(result),
     )
     response = make_response(page, OUTCOME_STATUS[result.status])
     signed = result.status in (SigningOutcome.CONFIRMED, SigningOutcome.ALREADY_SIGNED)

@@ -15,7 +15,7 @@ from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import LogLeaf, Member
 from petitions.roll.importer import import_roll
-from petitions.signatures import invalidation, signing, tokens
+from petitions.signatures import invalidation, signing, tokens, withdrawal
 from tests.browser_support import (
     AXE,
     DESKTOP,
@@ -85,6 +85,14 @@ def _confirm_url(app) -> str:
     return f"/p/vote/confirm?token={token}"
 
 
+def _withdraw_url(app) -> str:
+    """The page a link to withdraw signature 1 opens."""
+    with Session(flask_db.engine_of(app)) as session:
+        member = session.scalars(select(Member.id).order_by(Member.id)).first()
+    token = withdrawal.manage_token(settings_of(app), petition(app).id, member)
+    return f"/p/vote/withdraw?token={token}"
+
+
 def _cancelled_receipt_url(app) -> str:
     """The receipt of signature 2, which ``arranged`` invalidated."""
     with Session(flask_db.engine_of(app)) as session:
@@ -98,6 +106,8 @@ PUBLIC_PAGES = {
     "home": "/",
     "petition": "/p/vote",
     "check-email": "/p/vote/check-email",
+    "withdraw-manage": "/p/vote/manage",
+    "withdraw-check-email": "/p/vote/manage/check-email",
     "results": "/p/vote/results",
     "receipt": "/p/vote/receipt?index=0",
     "sign-in": "/sign-in",
@@ -147,6 +157,7 @@ def test_member_pages_have_no_serious_accessibility_violations(browser, arranged
     pages = {
         **PUBLIC_PAGES,
         "confirm": _confirm_url(arranged),
+        "withdraw-confirm": _withdraw_url(arranged),
         "receipt-cancelled": _cancelled_receipt_url(arranged),
     }
     with served(arranged) as base:

@@ -539,3 +539,20 @@ def test_a_stranger_naming_a_members_address_gets_them_only_the_links_the_limits
     assert statuses == {email: [202, 202, 429, 429] for email in statuses}
     mails = sent_mail(app)
     assert [(m.to_address, m.purpose) for m in mails] == [("ann@example.org", "confirm_link")] * 2
+
+
+def test_asking_for_the_link_to_withdraw_counts_as_a_request_to_sign(make_app):
+    client = make_app(
+        SIGN_LIMIT_PER_ADDRESS="2 per hour", CONFIRM_LIMIT_PER_NETWORK="1 per hour"
+    ).test_client()
+    assert sign_form(client, "ann@example.org", "203.0.113.1").status_code == 303
+    manage = {"email": "ANN@example.org"}
+    assert client.post("/p/vote/manage", data=manage, **from_ip("198.51.100.1")).status_code == 303
+    refused = client.post("/p/vote/manage", data=manage, **from_ip("192.0.2.1"))
+    assert refused.status_code == 429
+    assert "this e-mail address" in text_of(refused)
+    # Showing the form costs nothing; withdrawing is counted as a confirmation.
+    assert client.get("/p/vote/manage", **from_ip("192.0.2.1")).status_code == 200
+    withdraw = {"token": FORGED}
+    assert client.post("/p/vote/withdraw", data=withdraw, **from_ip("192.0.2.9")).status_code == 400
+    assert client.post("/p/vote/withdraw", data=withdraw, **from_ip("192.0.2.9")).status_code == 429
