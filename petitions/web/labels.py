@@ -76,6 +76,8 @@ MAIL_PURPOSES = {
     MailPurpose.SIGN_IN: "Sign-in links",
     MailPurpose.INVITATION: "Invitations",
     MailPurpose.DATA_EXPORT: "Links to members' data",
+    MailPurpose.MANAGE_LINK: "Links to withdraw a signature",
+    MailPurpose.NOT_SIGNED: "Answers to members who had not signed",
 }
 # A threshold webhook's delivery, as the dashboard sums it up.
 WEBHOOK_STATES = {
