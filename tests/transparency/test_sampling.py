@@ -142,10 +142,7 @@ def test_a_draw_lists_counted_signatures_with_their_members_contact_details(
         assert row["note"] == ""
 
 
-def test_the_default_list_is_named_for_the_petition_and_head(
-    app, runner, signed, tmp_path, monkeypatch
-):
-    monkeypatch.chdir(tmp_path)
+def test_the_default_list_is_named_for_the_petition_and_head(app, runner, signed, tmp_path):
     result = sample_slug(runner, "--size", "3")
     assert result.exit_code == 0, result.output
     _leaves, head_size, _root = stored_log(app)
