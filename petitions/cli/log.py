@@ -10,6 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from petitions import audit
+from petitions.cli.log_sample import sample_command
 from petitions.cli.support import AUDIT_ACTOR, needs_schema
 from petitions.config import settings_of
 from petitions.db import flask_db
@@ -20,6 +21,7 @@ from petitions.transparency import evidence, recount
 from petitions.transparency import verify as log_verify
 
 log_cli = AppGroup("log", help="Check a petition's public signature log.")
+log_cli.add_command(sample_command)
 
 
 def _heads_from(paths: tuple[Path, ...]) -> list[dict]:

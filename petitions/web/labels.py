@@ -113,6 +113,7 @@ AUDIT_ACTIONS = {
     "petition.threshold_reached": "Threshold reached",
     "signature.invalidate": "Signature invalidated",
     "log.commitment_key": "Commitment key revealed",
+    "log.sample": "Sample drawn for scrutineers",
     "roll.upload": "Roll uploaded",
     "invitations.start": "Invitations started",
     "invitations.pause": "Invitations paused",
