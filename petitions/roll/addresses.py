@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 
 MAX_ADDRESS_LENGTH = 254
+# Longer text is refused before email-validator sees it, which takes seconds over a megabyte.
+# No address is this long: normalising it (NFC) shortens text by at most a third (Hangul jamo).
+_MAX_TEXT_LENGTH = 4 * MAX_ADDRESS_LENGTH
 
 # Providers whose mailboxes ignore dots in the local part and/or anything after a "+".
 _IGNORES_DOTS = frozenset({"gmail.com"})
@@ -87,6 +90,11 @@ def parse_address(text: str) -> Address:
     text = text.strip()
     if not text:
         raise InvalidAddress("no e-mail address given")
+    if len(text) > _MAX_TEXT_LENGTH:
+        raise InvalidAddress(
+            f"The email address is too long ({len(text)} characters; an address has at most "
+            f"{MAX_ADDRESS_LENGTH})."
+        )
     plain = _plain(text)
     if plain is not None:
         return plain

@@ -166,6 +166,12 @@ def _check(line: int, values: tuple[str, ...]) -> RollRow:
 
 def _refuse_undecodable(line: int, fields: list[str]) -> None:
     joined = "".join(fields)
+    # The head of the file is checked for NUL bytes before reading; one further on would reach
+    # the database, which cannot store it (PostgreSQL refuses NUL in text).
+    if "\x00" in joined:
+        raise RollFileError(
+            f"this is not a text file (line {line} contains a NUL byte): export the roll as CSV"
+        )
     if joined.isascii():
         return
     try:

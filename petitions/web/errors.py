@@ -36,10 +36,15 @@ def json_error(status: int, code: str, message: str):
 
 
 def _handle_http(exc: HTTPException):
+    # The error's own headers (a 405's Allow, which HTTP requires) go with the answer; its
+    # Content-Type is the answer's own.
+    headers = [(name, value) for name, value in exc.get_headers() if name != "Content-Type"]
     if wants_json():
-        return json_error(exc.code or 500, _error_code(exc), exc.description or exc.name)
+        response = json_error(exc.code or 500, _error_code(exc), exc.description or exc.name)
+        response.headers.extend(headers)
+        return response
     page = render_template("error.html", error=exc)
-    return page, exc.code
+    return page, exc.code, headers
 
 
 def _handle_unexpected(exc: Exception):

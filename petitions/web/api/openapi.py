@@ -47,11 +47,32 @@ def _ref(model: type[BaseModel]) -> dict:
     return {"$ref": REF.format(model=model.__name__)}
 
 
-def _json(description: str, model: type[BaseModel], headers: dict | None = None) -> dict:
+def _json(
+    description: str,
+    model: type[BaseModel],
+    headers: dict | None = None,
+    links: dict | None = None,
+) -> dict:
     answer = {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
     if headers:
         answer["headers"] = headers
+    if links:
+        answer["links"] = links
     return answer
+
+
+# The slug an answer about a petition was asked for, as a link passes it on.
+_SAME_SLUG = {"slug": "$request.path.slug"}
+
+
+def _link(operation_id: str, description: str, **parameters: str) -> dict:
+    """An OpenAPI link: where a client can go next with values from this answer (runtime
+    expressions), e.g. from a petition to its log."""
+    return {
+        "operationId": operation_id,
+        "description": description,
+        "parameters": _SAME_SLUG | parameters,
+    }
 
 
 def _body(model: type[BaseModel]) -> dict:
@@ -62,13 +83,13 @@ def _slug() -> dict:
     return {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def _query(name: str, description: str, required: bool = True) -> dict:
+def _query(name: str, description: str, required: bool = True, minimum: int = 0) -> dict:
     return {
         "name": name,
         "in": "query",
         "required": required,
         "description": description,
-        "schema": {"type": "integer", "minimum": 0},
+        "schema": {"type": "integer", "minimum": minimum},
     }
 
 
@@ -114,11 +135,31 @@ def _log_paths() -> dict:
             "get": _operation(
                 "getLogLeaves",
                 "The petition's log leaves in order, paged.",
-                {200: _json("A page of leaves.", models.Leaves)},
+                {
+                    200: _json(
+                        "A page of leaves.",
+                        models.Leaves,
+                        links={
+                            "InclusionProof": _link(
+                                "getInclusionProof",
+                                "The proof that the page's first leaf is in the log.",
+                                index="$response.body#/leaves/0/index",
+                                size="$response.body#/size",
+                            ),
+                            "Cancellations": _link(
+                                "getCancellations",
+                                "What cancels the page's first leaf, if anything does.",
+                                index="$response.body#/leaves/0/index",
+                            ),
+                        },
+                    )
+                },
                 parameters=(
                     _slug(),
                     _query("start", "first leaf (default 0)", False),
-                    _query("limit", "leaves per page (default 100, at most 1000)", False),
+                    _query(
+                        "limit", "leaves per page (default 100, at most 1000)", False, minimum=1
+                    ),
                 ),
                 errors={
                     400: "invalid_parameter: start or limit is not a whole number, or too small.",
@@ -130,7 +171,24 @@ def _log_paths() -> dict:
             "get": _operation(
                 "getLogHead",
                 "The newest signed tree head.",
-                {200: _json("The head.", models.Head)},
+                {
+                    200: _json(
+                        "The head.",
+                        models.Head,
+                        links={
+                            "InclusionProof": _link(
+                                "getInclusionProof",
+                                "A leaf's proof of inclusion in the tree this head signs.",
+                                size="$response.body#/size",
+                            ),
+                            "ConsistencyProof": _link(
+                                "getConsistencyProof",
+                                "The proof that an earlier tree is a prefix of this one.",
+                                second="$response.body#/size",
+                            ),
+                        },
+                    )
+                },
                 parameters=(_slug(),),
                 errors={404: "not_found: unknown petition; or no_head: no head yet."},
             )
@@ -140,7 +198,11 @@ def _log_paths() -> dict:
                 "getInclusionProof",
                 "RFC 6962 inclusion proof of a leaf in the tree of `size` leaves.",
                 {200: _json("The audit path.", models.InclusionProof)},
-                parameters=(_slug(), _query("index", "the leaf"), _query("size", "tree size")),
+                parameters=(
+                    _slug(),
+                    _query("index", "the leaf"),
+                    _query("size", "tree size", minimum=1),
+                ),
                 errors={
                     400: "invalid_parameter: index or size missing or out of range.",
                     404: _NOT_FOUND,
@@ -167,8 +229,8 @@ def _log_paths() -> dict:
                 {200: _json("The proof.", models.ConsistencyProof)},
                 parameters=(
                     _slug(),
-                    _query("first", "the smaller size"),
-                    _query("second", "the larger size"),
+                    _query("first", "the smaller size", minimum=1),
+                    _query("second", "the larger size", minimum=1),
                 ),
                 errors={
                     400: "invalid_parameter: sizes missing or out of range.",
@@ -208,7 +270,19 @@ def _paths() -> dict:
             "get": _operation(
                 "getPetition",
                 "A petition's state, count and threshold, and whether links are arriving slowly.",
-                {200: _json("The petition.", models.Petition)},
+                {
+                    200: _json(
+                        "The petition.",
+                        models.Petition,
+                        links={
+                            "LiveCount": _link("getLiveCount", "The petition's live count."),
+                            "Sign": _link("requestSignature", "Ask to sign the petition."),
+                            "LogLeaves": _link("getLogLeaves", "The petition's log leaves."),
+                            "LogHead": _link("getLogHead", "The newest signed head of its log."),
+                            "EvidencePack": _link("getEvidencePack", "Its evidence pack."),
+                        },
+                    )
+                },
                 parameters=(_slug(),),
                 errors={404: _NOT_FOUND},
             )
@@ -240,7 +314,19 @@ def _paths() -> dict:
             "get": _operation(
                 "getLiveCount",
                 "The live count, for pages that poll it (about once a second).",
-                {200: _json("The count.", models.LiveCount)},
+                {
+                    200: _json(
+                        "The count.",
+                        models.LiveCount,
+                        links={
+                            "Petition": _link(
+                                "getPetition",
+                                "The petition counted.",
+                                slug="$response.body#/slug",
+                            )
+                        },
+                    )
+                },
                 description="Cheap whatever the number of signatures: each web process "
                 "reads the maintained counter at most twice a second and answers everyone "
                 "from that. Sent with Cache-Control: public, max-age=1; a confirmation shows "

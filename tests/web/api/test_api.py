@@ -160,3 +160,37 @@ def test_openapi_health_schema_matches_a_real_answer(client):
     assert set(schema["required"]) == set(answer)
     for field, value in answer.items():
         assert value in schema["properties"][field]["enum"]
+
+
+def test_a_405_says_which_methods_are_allowed(client):
+    # HTTP requires the Allow header on a 405; the API's JSON error and the HTML page keep it.
+    response = client.put("/api/v1/petitions/fair-pay/log")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    page = client.delete("/privacy")
+    assert page.status_code == 405
+    assert page.mimetype == "text/html"
+    assert "GET" in page.headers["Allow"]
+
+
+def test_every_link_in_the_document_leads_to_an_operation_and_its_parameters(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    operations = {
+        operation["operationId"]: operation
+        for methods in document["paths"].values()
+        for operation in methods.values()
+    }
+    links = [
+        (name, link)
+        for operation in operations.values()
+        for answer in operation["responses"].values()
+        for name, link in answer.get("links", {}).items()
+    ]
+    assert len(links) >= 10
+    for name, link in links:
+        target = operations[link["operationId"]]
+        names = {parameter["name"] for parameter in target.get("parameters", [])}
+        assert set(link["parameters"]) <= names, name
+        assert all(
+            value.startswith(("$request.", "$response.")) for value in link["parameters"].values()
+        )
