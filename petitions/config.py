@@ -375,7 +375,7 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         redis_url=redis_url,
         base_url=base_url,
         smtp_url=_smtp_url(smtp_url) if smtp_url else None,
-        mail_from=environ.get("MAIL_FROM", "").strip() or DEFAULT_MAIL_FROM,
+        mail_from=_mail_from(environ.get("MAIL_FROM", "").strip() or DEFAULT_MAIL_FROM),
         ballot_webhook_url=(_http_url("BALLOT_WEBHOOK_URL", webhook_url) if webhook_url else None),
         ballot_webhook_secret=webhook_secret,
         confirm_link_max_age=(
@@ -418,6 +418,15 @@ def _refuse_weak(secret_key: str, base_url: str, redis_url: str | None) -> None:
             "REDIS_URL must be set when PETITIONS_ENV=production: without it the rate limits "
             "are counted per process and jobs run inside the web processes"
         )
+
+
+def _mail_from(raw: str) -> str:
+    # It becomes the From header of every mail: a line break there would end the header.
+    if breaks_lines(raw):
+        raise SettingsError(
+            f"MAIL_FROM must be one line, without line breaks or control characters, got {raw!r}"
+        )
+    return raw
 
 
 def _allowed_networks(environ: Mapping[str, str]) -> tuple[webhook_targets.Network, ...]:
