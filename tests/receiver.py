@@ -3,6 +3,7 @@ records what arrived, and answers as each test scripts it."""
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterable
@@ -96,6 +97,7 @@ class Receiver:
         default: Answer | None = None,
         port: int = 0,
         host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
     ):
         self.secret = secret
         self.answers = list(answers)
@@ -105,6 +107,8 @@ class Receiver:
         self._changed = threading.Condition()
         self._server = _Server((host, port), _Handler)
         self._server.receiver = self
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 

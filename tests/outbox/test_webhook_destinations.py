@@ -9,8 +9,14 @@ WEBHOOK_ALLOWED_NETWORKS names it: each test allows exactly what it needs.
 
 import ipaddress
 import socket
+import ssl
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from petitions.db.engine import utcnow
 from petitions.outbox import webhooks
@@ -257,3 +263,65 @@ def test_a_port_nothing_listens_on_behind_an_allowed_address_is_an_ordinary_fail
     trigger(app, client, webhook_url=url, webhook_allowed=LOOPBACK_ONLY)
     worker.run_pending()
     assert "ConnectionError" in the_delivery(app).last_error
+
+
+# --- https to the checked address -------------------------------------------------------------
+
+
+def _certificate(tmp_path, name: str) -> tuple[ssl.SSLContext, str]:
+    """A server context with a self-signed certificate for ``name``, and the certificate's
+    file for the client to trust."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file = tmp_path / f"{name}.pem"
+    key_file = tmp_path / f"{name}.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context, str(cert_file)
+
+
+@pytest.mark.parametrize(("certified", "delivered"), [("ballot.test", True), ("other.test", False)])
+def test_https_to_the_checked_address_verifies_the_urls_name(
+    app, client, worker, dns, monkeypatch, tmp_path, certified, delivered
+):
+    context, trusted = _certificate(tmp_path, certified)
+    # The client trusts this one certificate, as an operator's private CA would be trusted.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", trusted)
+    configure(app, webhook_allowed_networks=LOOPBACK_ONLY)
+    with Receiver(SECRET, tls=context) as ballot:
+        dns["ballot.test"] = ["127.0.0.1"]
+        url = f"https://ballot.test:{ballot.port}/hook"
+        trigger(app, client, webhook_url=url, webhook_allowed=LOOPBACK_ONLY)
+        worker.run_pending()
+
+    delivery = the_delivery(app)
+    if delivered:
+        assert delivery.outcome == "delivered"
+        assert ballot.received[0].host == f"ballot.test:{ballot.port}"
+    else:
+        assert delivery.done_at is None
+        assert ballot.received == []
+        [attempt] = attempts(app, delivery.id)
+        assert attempt.error.startswith("SSLError")
+        assert "ballot.test" in attempt.error
