@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 from limits import parse_many
 
-from petitions import organisation
+from petitions import organisation, webhook_targets
 from petitions.text import breaks_lines
 
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
@@ -223,6 +223,9 @@ class Settings:
     org_primary_colour: str | None = None
     org_contact_email: str | None = None
     org_contact_url: str | None = None
+    # Networks a petition's own webhook URL may reach although they are not public (README,
+    # "Security"): checked by _allowed_networks.
+    webhook_allowed_networks: tuple[webhook_targets.Network, ...] = ()
 
     @property
     def production(self) -> bool:
@@ -372,7 +375,7 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         redis_url=redis_url,
         base_url=base_url,
         smtp_url=_smtp_url(smtp_url) if smtp_url else None,
-        mail_from=environ.get("MAIL_FROM", "").strip() or DEFAULT_MAIL_FROM,
+        mail_from=_mail_from(environ.get("MAIL_FROM", "").strip() or DEFAULT_MAIL_FROM),
         ballot_webhook_url=(_http_url("BALLOT_WEBHOOK_URL", webhook_url) if webhook_url else None),
         ballot_webhook_secret=webhook_secret,
         confirm_link_max_age=(
@@ -384,6 +387,7 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         webhook_timeout=_positive_int("WEBHOOK_TIMEOUT", timeout) if timeout else 15,
         work_lease_seconds=_positive_int("WORK_LEASE_SECONDS", lease) if lease else 120,
         proxy_fix_hops=proxy_hops(environ),
+        webhook_allowed_networks=_allowed_networks(environ),
         **_organisation_settings(environ),
         **numbers,
         **limits,
@@ -414,6 +418,22 @@ def _refuse_weak(secret_key: str, base_url: str, redis_url: str | None) -> None:
             "REDIS_URL must be set when PETITIONS_ENV=production: without it the rate limits "
             "are counted per process and jobs run inside the web processes"
         )
+
+
+def _mail_from(raw: str) -> str:
+    # It becomes the From header of every mail: a line break there would end the header.
+    if breaks_lines(raw):
+        raise SettingsError(
+            f"MAIL_FROM must be one line, without line breaks or control characters, got {raw!r}"
+        )
+    return raw
+
+
+def _allowed_networks(environ: Mapping[str, str]) -> tuple[webhook_targets.Network, ...]:
+    try:
+        return webhook_targets.parse_networks(environ.get("WEBHOOK_ALLOWED_NETWORKS", ""))
+    except ValueError as exc:
+        raise SettingsError(f"WEBHOOK_ALLOWED_NETWORKS: {exc}") from None
 
 
 def _int_setting(environ: Mapping[str, str], name: str, default: int) -> int:

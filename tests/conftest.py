@@ -17,10 +17,12 @@ from hypothesis import HealthCheck, settings
 from sqlmodel import Session
 
 from app import create_app
+from petitions import webhook_targets
 from petitions.db import flask_db, schema
 from petitions.jobs import dispatch
 from petitions.outbox import smtp
 from tests import api_contract, browser_support
+from tests.fake_dns import FakeDns
 
 PG_URL = os.environ.get(
     "PETITIONS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -146,6 +148,15 @@ def api_answers_are_documented(monkeypatch):
     """Every answer a test client gets from the JSON API must be one that /api/v1/openapi.json
     describes (tests/api_contract.py), whichever app the client is for."""
     monkeypatch.setattr(FlaskClient, "open", api_contract.checked(FlaskClient.open))
+
+
+@pytest.fixture(autouse=True)
+def dns(monkeypatch):
+    """Host names resolve only as the test sets them (``dns["ballot.test"] = ["127.0.0.1"]``):
+    no test sends a query to a real DNS server."""
+    fake = FakeDns()
+    monkeypatch.setattr(webhook_targets, "resolve", fake.resolve)
+    return fake
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@ records what arrived, and answers as each test scripts it."""
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterable
@@ -23,6 +24,7 @@ class Answer:
     body: str = OK
     delay: float = 0.0
     hold: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Received:
     verified: bool
     error: str | None
     arrived: float
+    host: str | None = None
 
 
 def free_port() -> int:
@@ -62,6 +65,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(answer.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
+            for name, value in answer.headers:
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
         except OSError:
@@ -91,6 +96,8 @@ class Receiver:
         answers: Iterable[Answer] = (),
         default: Answer | None = None,
         port: int = 0,
+        host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
     ):
         self.secret = secret
         self.answers = list(answers)
@@ -98,8 +105,10 @@ class Receiver:
         self.received: list[Received] = []
         self.released = threading.Event()
         self._changed = threading.Condition()
-        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server = _Server((host, port), _Handler)
         self._server.receiver = self
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -111,7 +120,7 @@ class Receiver:
     @property
     def url(self) -> str:
         """The address to send webhooks to."""
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"http://{self._server.server_address[0]}:{self.port}/hook"
 
     def _arrived(self, path: str, headers: dict[str, str], body: str) -> Answer:
         try:
@@ -131,6 +140,7 @@ class Receiver:
                     verified=verified,
                     error=error,
                     arrived=time.time(),
+                    host=lowered.get("host"),
                 )
             )
             answer = self.answers.pop(0) if self.answers else self.default

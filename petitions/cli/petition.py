@@ -6,11 +6,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from petitions.cli.support import AUDIT_ACTOR, needs_schema
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import Petition
 from petitions.lifecycle import actions, rules
@@ -125,6 +127,7 @@ def create_command(
             threshold_percent=threshold_percent,
             closes_at=closes_at,
             webhook_url=webhook_url,
+            webhook_allowed=settings_of(current_app).webhook_allowed_networks,
         )
 
     click.echo(f"created petition {slug!r}: threshold {actions.describe_rule(petition)}")

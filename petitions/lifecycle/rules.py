@@ -21,6 +21,7 @@ from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from petitions import webhook_targets
 from petitions.db.engine import utcnow
 from petitions.db.models import Member, MemberStatus, Petition, PetitionState
 from petitions.lifecycle import slugs
@@ -48,6 +49,14 @@ class PetitionError(Exception):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+class WebhookTargetError(PetitionError):
+    """A webhook URL names or resolves to an address a webhook may not reach (see
+    petitions.webhook_targets); the message says which address and why."""
+
+    def __init__(self, message: str):
+        super().__init__(message, "webhook_url")
 
 
 def validate_slug(slug: str) -> str:
@@ -128,7 +137,12 @@ def _validate_closes_at(closes_at: datetime | None, now: datetime) -> datetime |
     return closes_at
 
 
-def _validate_webhook_url(url: str | None) -> str | None:
+def _validate_webhook_url(
+    url: str | None, allowed: tuple[webhook_targets.Network, ...] = ()
+) -> str | None:
+    """``url`` checked as a petition's webhook URL may be: well formed, and reaching only public
+    addresses or those in the ``allowed`` networks (WEBHOOK_ALLOWED_NETWORKS). Its name is
+    resolved here, so the caller should not hold a row lock."""
     if url is None:
         return None
     url = url.strip()
@@ -148,32 +162,42 @@ def _validate_webhook_url(url: str | None) -> str | None:
     # A NUL or other control character would be refused by the database, not by a rule.
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
         raise PetitionError("webhook URL must not contain control characters", "webhook_url")
+    try:
+        webhook_targets.check_url(url, allowed)
+    except webhook_targets.TargetRefused as exc:
+        raise WebhookTargetError(str(exc)) from None
     return url
 
 
 # What each field of a petition is checked by; create_petition and update_draft apply the same.
 _FIELD_RULES = {
-    "slug": lambda value, now: validate_slug(value),
-    "title": lambda value, now: _validate_title(value),
-    "body": lambda value, now: _validate_body(value),
-    "threshold": lambda value, now: _validate_absolute(value),
-    "threshold_percent": lambda value, now: _validate_percent(value),
-    "closes_at": _validate_closes_at,
-    "webhook_url": lambda value, now: _validate_webhook_url(value),
+    "slug": lambda value, now, allowed: validate_slug(value),
+    "title": lambda value, now, allowed: _validate_title(value),
+    "body": lambda value, now, allowed: _validate_body(value),
+    "threshold": lambda value, now, allowed: _validate_absolute(value),
+    "threshold_percent": lambda value, now, allowed: _validate_percent(value),
+    "closes_at": lambda value, now, allowed: _validate_closes_at(value, now),
+    "webhook_url": lambda value, now, allowed: _validate_webhook_url(value, allowed),
 }
 EDITABLE_FIELDS = ("title", "body", "threshold", "threshold_percent", "closes_at", "webhook_url")
 
 
-def validate_field(name: str, value, *, now: datetime | None = None):
+def validate_field(
+    name: str,
+    value,
+    *,
+    now: datetime | None = None,
+    webhook_allowed: tuple[webhook_targets.Network, ...] = (),
+):
     """``value`` of the petition field ``name`` as the rules store it (a title trimmed, a
     percentage as a Decimal); raise PetitionError, naming the field, if a rule refuses it.
 
     The same checks as create_petition and update_draft, one field at a time, so that a form can
-    report every faulty field at once.
+    report every faulty field at once. ``webhook_allowed`` is WEBHOOK_ALLOWED_NETWORKS.
     """
     if name not in _FIELD_RULES:
         raise ValueError(f"unknown petition field {name!r}")
-    return _FIELD_RULES[name](value, now or utcnow())
+    return _FIELD_RULES[name](value, now or utcnow(), webhook_allowed)
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -243,6 +267,7 @@ def create_petition(
     threshold_percent: float | Decimal | None = None,
     closes_at: datetime | None = None,
     webhook_url: str | None = None,
+    webhook_allowed: tuple[webhook_targets.Network, ...] = (),
     now: datetime | None = None,
 ) -> Petition:
     """Create a draft petition after checking every field; raise PetitionError on the first fault.
@@ -250,7 +275,8 @@ def create_petition(
     Exactly one of ``threshold`` (an absolute number, at least 1) or ``threshold_percent``
     (0 < P <= 100, of the members active when the petition opens) must be given. A ``slug`` of
     None is made from the title, unique (petitions.lifecycle.slugs). If another petition takes
-    the slug at the same moment the session is rolled back before raising.
+    the slug at the same moment the session is rolled back before raising. ``webhook_allowed``
+    is WEBHOOK_ALLOWED_NETWORKS: a webhook URL may reach only public addresses or those.
     """
     now = now or utcnow()
     title = _validate_title(title)
@@ -261,7 +287,7 @@ def create_petition(
         "title": title,
         "body": _validate_body(body),
         "closes_at": _validate_closes_at(closes_at, now),
-        "webhook_url": _validate_webhook_url(webhook_url),
+        "webhook_url": _validate_webhook_url(webhook_url, webhook_allowed),
     }
     if (threshold is None) == (threshold_percent is None):
         raise PetitionError("give exactly one of a threshold or a threshold percentage")
@@ -336,25 +362,34 @@ class DraftEdit:
 
 
 def update_draft(
-    session: Session, slug: str, *, now: datetime | None = None, **fields
+    session: Session,
+    slug: str,
+    *,
+    now: datetime | None = None,
+    webhook_allowed: tuple[webhook_targets.Network, ...] = (),
+    **fields,
 ) -> DraftEdit:
     """Change fields of the draft ``slug`` (any of EDITABLE_FIELDS) after checking each one as
     create_petition does; fields not given keep their values. The slug cannot change.
 
     Giving ``threshold`` or ``threshold_percent`` sets the threshold rule: exactly one of them
     must then be a value, and the other kind is cleared. Only a draft can be edited: an open
-    petition's rules are what its members signed under.
+    petition's rules are what its members signed under. ``webhook_allowed`` is as for
+    create_petition.
     """
     unknown = sorted(set(fields) - set(EDITABLE_FIELDS))
     if unknown:
         raise ValueError(f"not editable petition fields: {', '.join(unknown)}")
     now = now or utcnow()
+    wanted = {}
+    # The webhook URL's name is resolved before the row is locked: DNS can be slow.
+    if "webhook_url" in fields:
+        wanted["webhook_url"] = _validate_webhook_url(fields["webhook_url"], webhook_allowed)
     petition = _get_for_update(session, slug)
     if petition.state != PetitionState.DRAFT:
         raise PetitionError(f"petition {slug!r} is {petition.state}; only a draft can be edited")
 
-    wanted = {}
-    for name in ("title", "body", "closes_at", "webhook_url"):
+    for name in ("title", "body", "closes_at"):
         if name in fields:
             wanted[name] = validate_field(name, fields[name], now=now)
     if "threshold" in fields or "threshold_percent" in fields:

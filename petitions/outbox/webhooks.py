@@ -1,5 +1,9 @@
 """Delivering the threshold webhook: signed per Standard Webhooks, the same id and body on every
-try, every try recorded; a 2xx ends it, a 410 disables it, anything else is retried later."""
+try, every try recorded; a 2xx ends it, a 410 disables it, anything else is retried later.
+
+A petition's own webhook URL goes only where petitions.webhook_targets allows, checked on every
+try; a redirect is never followed; at most RESPONSE_KEPT bytes of an answer are read and kept.
+"""
 
 import json
 import time
@@ -7,16 +11,23 @@ from collections.abc import Mapping
 from datetime import datetime
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 from sqlmodel import Session
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from petitions import webhook_targets
 from petitions.config import Settings
 from petitions.db.engine import utcnow
 from petitions.db.models import DevWebhookReceipt, ThresholdEvent, WebhookAttempt, WebhookDelivery
 
 CONNECT_TIMEOUT = 5
-RESPONSE_KEPT = 10_000
+# The most of a ballot system's answer that is kept (and read): enough for {"ballot_url": ...}
+# and an error message, not a page of HTML.
+RESPONSE_KEPT = 2048
+ERROR_KEPT = 2000
+LOCATION_KEPT = 500
 USER_AGENT = "petitions-webhook/1"
 
 
@@ -64,20 +75,96 @@ def receive_in_dev(engine, secret: str, headers: Mapping[str, str], body: str, b
     return 200, json.dumps({"ballot_url": f"{base_url}/dev/webhooks#receipt-{receipt_id}"})
 
 
-def _post(
-    url: str, headers: dict[str, str], body: str, timeout: int
-) -> tuple[int | None, str, str | None]:
-    try:
-        response = requests.post(
-            url,
-            data=body.encode(),
-            headers=headers,
-            timeout=(min(CONNECT_TIMEOUT, timeout), timeout),
-            allow_redirects=False,
+class _PinnedAdapter(HTTPAdapter):
+    """Connects to the address that was checked (``target.address``) whatever the URL's name
+    resolves to by now, while the request still names the host (``Host``) and TLS still
+    offers and verifies that name (SNI, the certificate). Never through a proxy: a proxy
+    would resolve the name itself."""
+
+    def __init__(self, target: webhook_targets.Target):
+        self._target = target
+        super().__init__(max_retries=0)
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        """The pool for the checked address, with the URL's name for TLS."""
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
         )
-    except requests.RequestException as exc:
-        return None, "", f"{type(exc).__name__}: {exc}"[:2000]
-    return response.status_code, response.text[:RESPONSE_KEPT], None
+        host_params["host"] = str(self._target.address)
+        if host_params["scheme"] == "https":
+            pool_kwargs["server_hostname"] = self._target.host
+            pool_kwargs["assert_hostname"] = self._target.host
+        return host_params, pool_kwargs
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        """A direct connection, never one through a proxy."""
+        return super().get_connection_with_tls_context(request, verify, None, cert)
+
+    def request_url(self, request, proxies):
+        """The path, as a direct connection sends it."""
+        return request.path_url
+
+
+def kept_answer(raw: bytes) -> str:
+    """What is kept of a ballot system's answer: its first RESPONSE_KEPT bytes as text, with a
+    note when there was more."""
+    text = raw[:RESPONSE_KEPT].decode("utf-8", errors="replace")
+    if len(raw) > RESPONSE_KEPT:
+        text += f"\n[cut: only the first {RESPONSE_KEPT:,} bytes of the answer are kept]"
+    return text
+
+
+def _post(
+    url: str,
+    headers: dict[str, str],
+    body: str,
+    timeout: int,
+    target: webhook_targets.Target | None,
+) -> tuple[int | None, str, str | None]:
+    """POST ``body`` to ``url`` (at ``target``'s address when it was checked); return the
+    status, what is kept of the answer, and an error in words."""
+    with requests.Session() as session:
+        if target is not None:
+            adapter = _PinnedAdapter(target)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            headers = {**headers, "host": target.host_header}
+        try:
+            with session.post(
+                url,
+                data=body.encode(),
+                headers=headers,
+                timeout=(min(CONNECT_TIMEOUT, timeout), timeout),
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                # Read no more than is kept (and one byte to know there was more).
+                raw = response.raw.read(RESPONSE_KEPT + 1, decode_content=True) or b""
+                status, location = response.status_code, response.headers.get("location")
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            return None, "", f"{type(exc).__name__}: {exc}"[:ERROR_KEPT]
+    error = None
+    if 300 <= status < 400:
+        # Never followed: the new address was not checked, and a redirect is how a checked
+        # URL would be turned towards an inside one.
+        error = f"HTTP {status}: redirect to {(location or 'nowhere')[:LOCATION_KEPT]} not followed"
+    return status, kept_answer(raw), error
+
+
+def _try(
+    url: str, headers: dict[str, str], body: str, settings: Settings
+) -> tuple[int | None, str, str | None]:
+    """One try at ``url``: the deployment's own BALLOT_WEBHOOK_URL as it is, any other (a
+    petition's own) only to an address that the target rules allow, checked now."""
+    target = None
+    if url != settings.ballot_webhook_url:
+        try:
+            target = webhook_targets.resolve_target(url, settings.webhook_allowed_networks)
+        except webhook_targets.TargetRefused as exc:
+            return None, "", f"refused: {exc}"[:ERROR_KEPT]
+        except webhook_targets.Unresolved as exc:
+            return None, "", f"not sent: {exc}"[:ERROR_KEPT]
+    return _post(url, headers, body, settings.webhook_timeout, target)
 
 
 def deliver(engine, settings: Settings, delivery_id: int) -> None:
@@ -101,7 +188,7 @@ def deliver(engine, settings: Settings, delivery_id: int) -> None:
         )
         error = None
     else:
-        status, answer, error = _post(url, headers, body, settings.webhook_timeout)
+        status, answer, error = _try(url, headers, body, settings)
     elapsed = round((time.perf_counter() - clock) * 1000)
     if error is None and status is not None and not 200 <= status < 300 and status != 410:
         error = f"HTTP {status}"

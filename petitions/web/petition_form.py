@@ -10,13 +10,15 @@ actions (petitions.lifecycle.actions).
 import re
 from datetime import UTC, datetime
 
+from flask import current_app
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import AnyOf, ValidationError
 
+from petitions.config import settings_of
 from petitions.db.engine import utcnow
 from petitions.db.models import Petition
 from petitions.lifecycle import rules
-from petitions.lifecycle.rules import PetitionError
+from petitions.lifecycle.rules import PetitionError, WebhookTargetError
 from petitions.web.forms import Form, sentence
 
 # The order fields appear on the form, which is also the order of the error summary.
@@ -67,7 +69,11 @@ def _rule(name: str, read=None):
     def check(form: "PetitionForm", field) -> None:
         typed = field.data if read is None else read(field.data)
         try:
-            form.clean[name] = rules.validate_field(name, typed, now=form.now)
+            form.clean[name] = rules.validate_field(
+                name, typed, now=form.now, webhook_allowed=form.clean["webhook_allowed"]
+            )
+        except WebhookTargetError as exc:
+            raise ValidationError(sentence(str(exc))) from None
         except PetitionError:
             if name == "title" and not (typed or "").strip():
                 raise ValidationError(EMPTY_TITLE) from None
@@ -204,7 +210,10 @@ class PetitionForm(Form):
     def __init__(self, formdata=None, **kwargs):
         super().__init__(formdata, **kwargs)
         self.now = utcnow()
-        self.clean: dict = {}
+        # The webhook URL may reach the networks the deployment allows, and public addresses.
+        self.clean: dict = {
+            "webhook_allowed": settings_of(current_app).webhook_allowed_networks,
+        }
 
     def error_list(self) -> list[tuple[str, str]]:
         """(field, message) for every fault in the order of the form; a fault of no one field

@@ -25,6 +25,10 @@ def _safe_next(target: str | None) -> str | None:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
+    # Browsers read a backslash as a slash ("/\\evil.example" is "//evil.example", another
+    # site) and drop tabs and line breaks from an address ("/\t/evil.example").
+    if any(ch == "\\" or ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return None
     return target
 
 

@@ -181,8 +181,8 @@ def test_bad_webhook_urls_are_refused(db, url):
 
 
 def test_http_webhook_urls_are_accepted(db):
-    assert create(db, webhook_url="http://127.0.0.1:8000/h").webhook_url == (
-        "http://127.0.0.1:8000/h"
+    assert create(db, webhook_url="http://ballot.example.org:8000/h").webhook_url == (
+        "http://ballot.example.org:8000/h"
     )
 
 

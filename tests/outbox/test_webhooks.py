@@ -4,6 +4,7 @@ signature, retried with growing delays and the same webhook-id until a 2xx, disa
 Time passing is simulated by making the delivery due now instead of sleeping.
 """
 
+import ipaddress
 import json
 import random
 from datetime import UTC, datetime, timedelta
@@ -317,15 +318,21 @@ def test_the_body_has_exactly_the_published_shape(app, client, worker, receiver)
     assert log["size"] == 2
 
 
-def test_a_petitions_own_webhook_url_overrides_the_setting(app, client, worker, receiver):
+def test_a_petitions_own_webhook_url_overrides_the_setting(app, client, worker, receiver, dns):
+    # The test's ballot system listens on loopback, which only an allowed network reaches.
+    loopback = (ipaddress.ip_network("127.0.0.1/32"),)
+    configure(app, webhook_allowed_networks=loopback)
     with Receiver(SECRET) as own:
-        trigger(app, client, "own-ballot", webhook_url=own.url)
+        dns["ballot.test"] = ["127.0.0.1"]
+        url = f"http://ballot.test:{own.port}/hook"
+        trigger(app, client, "own-ballot", webhook_url=url, webhook_allowed=loopback)
         worker.run_pending()
 
     delivery = the_delivery(app)
-    assert delivery.url == own.url
+    assert delivery.url == url
     assert delivery.outcome == "delivered"
     assert len(own.received) == 1
+    assert own.received[0].host == f"ballot.test:{own.port}"
     assert_all_verified(own, delivery.webhook_id)
     assert receiver.received == []
 

@@ -319,7 +319,7 @@ def test_a_draft_is_edited_and_the_edit_recorded(app, organiser):
             threshold="4000",
             threshold_percent="10",
             closes_at=FUTURE.strftime("%Y-%m-%dT%H:%M"),
-            webhook_url="http://127.0.0.1:9/hook",
+            webhook_url="http://ballot.example.org:9/hook",
         ),
     )
     assert response.status_code == 303
@@ -330,14 +330,14 @@ def test_a_draft_is_edited_and_the_edit_recorded(app, organiser):
     assert saved.body == "We ask for a vote.\n\nA second paragraph."
     assert (saved.threshold_absolute, saved.threshold_percent) == (None, 10.0)
     assert saved.closes_at == FUTURE
-    assert saved.webhook_url == "http://127.0.0.1:9/hook"
+    assert saved.webhook_url == "http://ballot.example.org:9/hook"
 
     event = audit_events(app)[-1]
     assert (event.actor, event.action, event.petition_id) == (ORGANISER, "petition.edit", saved.id)
     assert "title 'Fair pay for all staff' -> 'Fair pay now'" in event.detail
     assert "threshold 4,000 signatures -> 10% of active members" in event.detail
     assert "closes never -> " in event.detail
-    assert "webhook the default -> http://127.0.0.1:9/hook" in event.detail
+    assert "webhook the default -> http://ballot.example.org:9/hook" in event.detail
     assert "text" not in event.detail
     assert "Changes saved." in page_text(organiser.get("/organiser/p/fair-pay/settings"))
 
