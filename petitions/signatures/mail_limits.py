@@ -119,8 +119,9 @@ class Ledger:
 
     def answered_by_earlier_mail(self, key: str, link: tuple) -> bool:
         """True when a request for ``link`` should mail nothing: the mailbox's limit is used
-        up and it holds that link already. Otherwise the mail is recorded as sent."""
-        if self.used_up(key) and self.holds(key, link):
-            return True
+        up and it holds that link already."""
+        return self.used_up(key) and self.holds(key, link)
+
+    def record(self, key: str, link: tuple) -> None:
+        """Count ``link`` as mailed to ``key``'s mailbox now."""
         self.mailed.setdefault(key, []).append(_Mailed(self.now, link))
-        return False

@@ -313,9 +313,8 @@ def _answer(
             outcome = MailPurpose.MANAGE_LINK
         else:
             outcome, member = MailPurpose.NOT_SIGNED, None
-    if member is not None and ledger.answered_by_earlier_mail(
-        request.email_key, (petition.id, request.kind, member.id)
-    ):
+    link = None if member is None else (petition.id, request.kind, member.id)
+    if link is not None and ledger.answered_by_earlier_mail(request.email_key, link):
         # The mailbox has had its links for now and holds this one, still working.
         outcome, member = MailPurpose.ALREADY_MAILED, None
     if member is not None and outcome == MailPurpose.MANAGE_LINK:
@@ -352,6 +351,8 @@ def _answer(
                 organisation=settings.organisation,
             )
         )
+    if member is not None:
+        ledger.record(request.email_key, link)
     request.outcome = outcome
     request.done_at = utcnow()
     request.leased_until = None
