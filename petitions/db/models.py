@@ -151,6 +151,8 @@ class SignRequest(Work, table=True):
     __table_args__ = (
         Index("ix_sign_request_due", "done_at", "next_attempt_at"),
         Index("ix_sign_request_petition_created", "petition_id", "created_at"),
+        # The links lately mailed to one mailbox (petitions.signatures.mail_limits).
+        Index("ix_sign_request_key_done", "email_key", "done_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

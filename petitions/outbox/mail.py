@@ -39,9 +39,11 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "mail"
 
 class MailPurpose(StrEnum):
     """What a mail is for, as ``Mail.purpose`` stores it. The first six are also what a request
-    to sign came to (its ``outcome``), and the last two what a request for the link to withdraw
-    came to; of those only ``confirm_link`` and ``manage_link`` are ever mailed (README,
-    "Security"), so only mailed purposes have a template and a subject."""
+    to sign came to (its ``outcome``), ``manage_link`` and ``not_signed`` what a request for
+    the link to withdraw came to, and ``already_mailed`` either of them answered by a link
+    mailed earlier (petitions.signatures.mail_limits); of those only ``confirm_link`` and
+    ``manage_link`` are ever mailed (README, "Security"), so only mailed purposes have a
+    template and a subject."""
 
     CONFIRM_LINK = "confirm_link"
     HOUSEHOLD_NEEDS_NUMBER = "household_needs_number"
@@ -55,6 +57,8 @@ class MailPurpose(StrEnum):
     # A request for the link to withdraw a signature: mailed only to a member who has signed.
     MANAGE_LINK = "manage_link"
     NOT_SIGNED = "not_signed"
+    # The mailbox's link limit was used up and it holds a working link for the request already.
+    ALREADY_MAILED = "already_mailed"
 
 
 SUBJECTS = {

@@ -20,6 +20,7 @@ from petitions.db.models import DataExport, DataExportRequest, Member
 from petitions.outbox import mail
 from petitions.privacy import export
 from petitions.roll.addresses import parse_address
+from petitions.signatures import mail_limits
 
 SALT = "petitions.data-export"
 PATH = "/privacy/export/"
@@ -78,6 +79,8 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
         key = parse_address(request.email).key
         if not export.holds_anything(export.collect(session, key)):
             return
+        if _answered_by_earlier_link(session, settings, key):
+            return
         nonce = secrets.token_urlsafe(24)
         session.add(DataExport(nonce=nonce, email_key=key))
         context = {
@@ -96,6 +99,28 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
                 organisation=settings.organisation,
             )
         )
+
+
+def _answered_by_earlier_link(session: Session, settings: Settings, email_key: str) -> bool:
+    """True when the mailbox has had as many export links lately as PRIVACY_LIMIT_PER_ADDRESS
+    allows and holds one still unused with at least half its life ahead: then that link answers
+    the request, and nothing is mailed. Otherwise a new link is mailed, whoever asked, so the
+    member always has one that works (README, "Security")."""
+    budget = mail_limits.Budget.of(
+        settings.privacy_limit_per_address, settings.privacy_export_link_max_age
+    )
+    now = utcnow()
+    mailed = session.execute(
+        select(DataExport.created_at, DataExport.used_at).where(
+            DataExport.email_key == email_key,
+            DataExport.made_by.is_(None),
+            DataExport.created_at >= now - budget.lookback,
+        )
+    ).all()
+    since = now - budget.still_valid
+    return budget.used_up((row.created_at for row in mailed), now) and any(
+        row.used_at is None and row.created_at > since for row in mailed
+    )
 
 
 def make_link(settings: Settings, spec: dict) -> str:

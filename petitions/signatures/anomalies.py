@@ -3,7 +3,8 @@ want to look at before deciding whether any signature should not count.
 
 - ``burst``: a minute (or a few minutes together) with confirmations far above the recent rate;
 - ``late_surge``: the rate in the last hours before the closing time far above the earlier rate;
-- ``network``: many sign requests from one network (an IPv4 /24 or an IPv6 /64).
+- ``network``: many sign requests from one network (an IPv4 /24 or an IPv6 /64): past the
+  notice level (SIGN_NOTICE_PER_NETWORK), far below the safety valve that refuses requests.
 
 Signals inform; they never change anything. Every figure comes from aggregating queries (counts
 per minute, per network), so the work done in Python grows with the number of active minutes
@@ -15,6 +16,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from limits import parse_many
 from sqlalchemy import BigInteger, Integer, case, cast, distinct, func, select
 from sqlmodel import Session
 
@@ -51,12 +53,13 @@ LATE_SURGE_FACTOR = 3
 LATE_SURGE_MIN_COUNT = 20
 LATE_MIN_ELAPSED = timedelta(hours=1)
 
-# Networks. The sign form lets one network ask 60 times an hour (rate_limits); a third of that
-# within one hour for one petition is more than an office or a household usually makes.
-# NETWORK_SHARE catches a network that stays under the hourly bar but makes a large part of all
-# requests; NETWORK_SHARE_MIN_REQUESTS keeps it quiet on petitions with few requests.
-NETWORK_WINDOW = timedelta(hours=1)  # an hour: busy networks are first found by clock hours
-NETWORK_WINDOW_REQUESTS = 20
+# Networks. One network may ask to sign up to a safety valve (SIGN_LIMIT_PER_NETWORK, 2,000 an
+# hour) so that members behind one office, meeting hall or carrier-grade NAT are all served;
+# past the notice level (SIGN_NOTICE_PER_NETWORK, 60 an hour, for one petition) a network is
+# shown here: more than an office or a household usually makes, and what a flood under the
+# valve looks like. NETWORK_SHARE catches a network that stays under the notice level but makes
+# a large part of all requests; NETWORK_SHARE_MIN_REQUESTS keeps it quiet on petitions with few
+# requests.
 NETWORK_SHARE = 0.25
 NETWORK_SHARE_MIN_REQUESTS = 20
 # Addresses that are not a network (rate_limits.network_of could not read the client address).
@@ -67,6 +70,33 @@ MAX_SIGNALS_PER_KIND = 20
 
 _MINUTE = 60
 _HOUR = 3600
+
+
+@dataclass(frozen=True)
+class NetworkNotice:
+    """The notice level: ``requests`` sign requests from one network within ``window``."""
+
+    requests: int
+    window: timedelta
+
+    @classmethod
+    def of(cls, level: str) -> "NetworkNotice":
+        """The level a rate in Flask-Limiter's notation ("60 per hour") names (its first)."""
+        item = parse_many(level)[0]
+        return cls(item.amount, timedelta(seconds=item.get_expiry()))
+
+    @property
+    def window_words(self) -> str:
+        """The window for people: "one hour", "30 minutes"."""
+        seconds = int(self.window.total_seconds())
+        for unit, size in (("day", 86400), ("hour", _HOUR), ("minute", _MINUTE)):
+            if seconds % size == 0:
+                count = seconds // size
+                return f"one {unit}" if count == 1 else f"{count:,} {unit}s"
+        return f"{seconds:,} seconds"
+
+
+DEFAULT_NOTICE = NetworkNotice(60, timedelta(hours=1))
 
 
 @dataclass(frozen=True)
@@ -100,8 +130,14 @@ class _Minute:
     last: int
 
 
-def signals(session: Session, petition: Petition, now: datetime | None = None) -> list[Signal]:
-    """Every anomaly signal of ``petition`` as of ``now``, in time order. Reads only."""
+def signals(
+    session: Session,
+    petition: Petition,
+    now: datetime | None = None,
+    notice: NetworkNotice = DEFAULT_NOTICE,
+) -> list[Signal]:
+    """Every anomaly signal of ``petition`` as of ``now``, in time order, networks judged
+    against ``notice``. Reads only."""
     now = now or utcnow()
     minutes = _minutes(session, petition, now)
     found: list[Signal] = []
@@ -111,7 +147,7 @@ def signals(session: Session, petition: Petition, now: datetime | None = None) -
         surge = _late_surge(petition, minutes, start, now)
         if surge is not None:
             found.append(surge)
-    found += _networks(session, petition, now)
+    found += _networks(session, petition, now, notice)
     return sorted(found, key=lambda signal: (signal.when, KINDS.index(signal.kind)))
 
 
@@ -310,7 +346,9 @@ def _late_surge(
     )
 
 
-def _networks(session: Session, petition: Petition, now: datetime) -> list[Signal]:
+def _networks(
+    session: Session, petition: Petition, now: datetime, notice: NetworkNotice
+) -> list[Signal]:
     mine = (
         SignRequest.petition_id == petition.id,
         SignRequest.created_at < now,
@@ -322,7 +360,7 @@ def _networks(session: Session, petition: Petition, now: datetime) -> list[Signa
         .select_from(SignRequest)
         .where(SignRequest.petition_id == petition.id, SignRequest.created_at < now)
     ).scalar_one()
-    floor = min(NETWORK_WINDOW_REQUESTS, NETWORK_SHARE_MIN_REQUESTS)
+    floor = min(notice.requests, NETWORK_SHARE_MIN_REQUESTS)
     totals = {
         row.network: row
         for row in session.execute(
@@ -339,24 +377,26 @@ def _networks(session: Session, petition: Petition, now: datetime) -> list[Signa
     }
     if not totals:
         return []
-    # Only networks that can reach NETWORK_WINDOW_REQUESTS are looked at closely: a sliding
-    # hour overlaps at most two clock hours, so such a network has half of them in some clock
-    # hour. Grouping by clock hours is cheap; the sliding count is made for those only.
+    # Only networks that can reach the notice level are looked at closely: a sliding window
+    # overlaps at most ``hours`` clock hours, so such a network has at least its share of the
+    # level in some clock hour. Grouping by clock hours is cheap; the sliding count is made for
+    # those only.
+    hours = math.ceil(notice.window.total_seconds() / _HOUR) + 1
     busy = (
         select(SignRequest.network)
         .where(*mine)
         .group_by(SignRequest.network, _bucket(session, SignRequest.created_at, "hour")[0])
-        .having(func.count() >= math.ceil(NETWORK_WINDOW_REQUESTS / 2))
+        .having(func.count() >= math.ceil(notice.requests / hours))
         .distinct()
     )
     # Asked first, on its own: as a subquery the planner may count every network's windows.
     busy_networks = session.execute(busy).scalars().all()
-    busiest = _busiest_windows(session, mine, busy_networks) if busy_networks else {}
+    busiest = _busiest_windows(session, mine, busy_networks, notice.window) if busy_networks else {}
     flagged = []
     for network, row in totals.items():
         window_start, window_count = busiest.get(network, (None, 0))
         share = row.requests / total
-        if window_count >= NETWORK_WINDOW_REQUESTS or (
+        if window_count >= notice.requests or (
             row.requests >= NETWORK_SHARE_MIN_REQUESTS and share >= NETWORK_SHARE
         ):
             flagged.append((network, row, share, window_start, window_count))
@@ -368,25 +408,24 @@ def _networks(session: Session, petition: Petition, now: datetime) -> list[Signa
     # Networks flagged for their share alone: their busiest window, for the evidence.
     quiet = [name for name in names if name not in busiest]
     if quiet:
-        busiest.update(_busiest_windows(session, mine, quiet))
+        busiest.update(_busiest_windows(session, mine, quiet, notice.window))
         flagged = [(*item[:3], *busiest[item[0]]) for item in flagged]
     outcomes = _outcomes(session, mine, names)
     addresses = _addresses(session, mine, names)
     signed = _signatures_from(session, petition, mine, names)
     return [
         _network_signal(
-            item, outcomes.get(item[0], {}), addresses[item[0]], signed.get(item[0]), total
+            item, outcomes.get(item[0], {}), addresses[item[0]], signed.get(item[0]), total, notice
         )
         for item in flagged
     ]
 
 
 def _busiest_windows(
-    session: Session, mine: tuple, among: list[str]
+    session: Session, mine: tuple, among: list[str], window: timedelta
 ) -> dict[str, tuple[datetime, int]]:
-    """The start of the busiest NETWORK_WINDOW of each network ``among``, and the requests in
-    it."""
-    seconds = int(NETWORK_WINDOW.total_seconds())
+    """The start of the busiest ``window`` of each network ``among``, and the requests in it."""
+    seconds = int(window.total_seconds())
     at = _epoch(session, SignRequest.created_at)
     # Requests in the window starting at each request, counted by the database.
     windowed = (
@@ -468,20 +507,25 @@ def _signatures_from(
 
 
 def _network_signal(
-    item: tuple, outcomes: dict, addresses: int, signed: tuple | None, total: int
+    item: tuple,
+    outcomes: dict,
+    addresses: int,
+    signed: tuple | None,
+    total: int,
+    notice: NetworkNotice,
 ) -> Signal:
     network, row, share, window_start, window_count = item
     signatures, still_counted, first, last = signed or (0, 0, None, None)
     when = window_start or row.first
     summary = (
         f"{row.requests:,} sign requests from {network} ({figure(share * 100)}% of all), "
-        f"{window_count:,} of them within one hour from {_written(when)}"
+        f"{window_count:,} of them within {notice.window_words} from {_written(when)}"
     )
     return Signal(
         kind="network",
         summary=summary,
         when=when,
-        until=when + NETWORK_WINDOW,
+        until=when + notice.window,
         evidence={
             "network": network,
             "requests": row.requests,
@@ -494,7 +538,8 @@ def _network_signal(
             "outcomes": outcomes,
             "signatures": signatures,
             "still_counted": still_counted,
-            "window_requests": NETWORK_WINDOW_REQUESTS,
+            "window_requests": notice.requests,
+            "notice_window": notice.window_words,
             "share_threshold_percent": round(NETWORK_SHARE * 100),
         },
         first_number=first,

@@ -32,7 +32,7 @@ from petitions.outbox import mail
 from petitions.outbox.mail import MailPurpose
 from petitions.roll import member_numbers
 from petitions.roll.addresses import parse_address
-from petitions.signatures import sequencer, tokens
+from petitions.signatures import mail_limits, sequencer, tokens
 from petitions.signatures import withdrawal as withdrawal_links
 from petitions.signatures.outcomes import SigningOutcome
 
@@ -155,6 +155,31 @@ def _roll_for(session: Session, requests: list[SignRequest]) -> _Roll:
     return _Roll(by_key, {tuple(row) for row in signed})
 
 
+def _named(
+    email_key: str, member_number: str | None, roll: _Roll
+) -> tuple[MailPurpose | None, Member | None]:
+    """The one member in good standing a request names (its address's matching key, and its
+    membership number if it gives one), or why there is none."""
+    candidates = roll.by_key.get(email_key, [])
+    if not candidates:
+        return MailPurpose.NOT_IN_GOOD_STANDING, None
+    if member_number is not None:
+        chosen = member_numbers.matching(member_number, candidates)
+        if not chosen:
+            if len(candidates) > 1:
+                return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, None
+            return MailPurpose.WRONG_NUMBER, None
+        if len(chosen) > 1:
+            # Numbers that differ only in case, and a typed one that is neither exactly: which
+            # member is meant cannot be told, so nobody is picked.
+            return MailPurpose.WRONG_NUMBER, None
+    elif len(candidates) > 1:
+        return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, None
+    else:
+        chosen = candidates
+    return None, chosen[0]
+
+
 def _decide(
     request: SignRequest, petition: Petition, roll: _Roll
 ) -> tuple[MailPurpose, Member | None]:
@@ -168,24 +193,9 @@ def _decide(
     """
     if rules.effective_state(petition) not in SIGNING_STATES:
         return MailPurpose.PETITION_CLOSED, None
-    candidates = roll.by_key.get(request.email_key, [])
-    if not candidates:
-        return MailPurpose.NOT_IN_GOOD_STANDING, None
-    if request.member_number is not None:
-        chosen = member_numbers.matching(request.member_number, candidates)
-        if not chosen:
-            if len(candidates) > 1:
-                return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, None
-            return MailPurpose.WRONG_NUMBER, None
-        if len(chosen) > 1:
-            # Numbers that differ only in case, and a typed one that is neither exactly: which
-            # member is meant cannot be told, so nobody is picked.
-            return MailPurpose.WRONG_NUMBER, None
-    elif len(candidates) > 1:
-        return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, None
-    else:
-        chosen = candidates
-    member = chosen[0]
+    refused, member = _named(request.email_key, request.member_number, roll)
+    if member is None:
+        return refused, None
     # A member who has signed already still gets their link: confirming it again shows their
     # receipt, which is what a member who asks twice wants to find.
     if (petition.id, member.id) in roll.signed:
@@ -259,20 +269,41 @@ def _answer_batch(
             )
         }
         roll = _roll_for(session, requests)
+        ledger = _ledger(session, settings, requests, roll)
         for request in requests:
+            petition = petitions[request.petition_id]
             if not alone:
-                _answer(session, settings, request, petitions[request.petition_id], roll)
+                _answer(session, settings, request, petition, roll, ledger)
                 continue
             try:
                 with session.begin_nested():
-                    _answer(session, settings, request, petitions[request.petition_id], roll)
+                    _answer(session, settings, request, petition, roll, ledger)
             except Exception as exc:
                 errors[request.id] = f"{type(exc).__name__}: {exc}"
     return errors
 
 
+def _ledger(
+    session: Session, settings: Settings, requests: list[SignRequest], roll: _Roll
+) -> mail_limits.Ledger:
+    """The links lately mailed to the batch's mailboxes, under SIGN_LIMIT_PER_ADDRESS."""
+
+    def member_of(email_key: str, member_number: str | None) -> int | None:
+        member = _named(email_key, member_number, roll)[1]
+        return None if member is None else member.id
+
+    budget = mail_limits.Budget.of(settings.sign_limit_per_address, settings.confirm_link_max_age)
+    keys = {request.email_key for request in requests}
+    return mail_limits.Ledger.load(session, budget, keys, utcnow(), member_of)
+
+
 def _answer(
-    session: Session, settings: Settings, request: SignRequest, petition: Petition, roll: _Roll
+    session: Session,
+    settings: Settings,
+    request: SignRequest,
+    petition: Petition,
+    roll: _Roll,
+    ledger: mail_limits.Ledger,
 ) -> None:
     outcome, member = _decide(request, petition, roll)
     if request.kind == "manage":
@@ -282,6 +313,10 @@ def _answer(
             outcome = MailPurpose.MANAGE_LINK
         else:
             outcome, member = MailPurpose.NOT_SIGNED, None
+    link = None if member is None else (petition.id, request.kind, member.id)
+    if link is not None and ledger.answered_by_earlier_mail(request.email_key, link):
+        # The mailbox has had its links for now and holds this one, still working.
+        outcome, member = MailPurpose.ALREADY_MAILED, None
     if member is not None and outcome == MailPurpose.MANAGE_LINK:
         session.add(
             mail.compose(
@@ -316,6 +351,8 @@ def _answer(
                 organisation=settings.organisation,
             )
         )
+    if member is not None:
+        ledger.record(request.email_key, link)
     request.outcome = outcome
     request.done_at = utcnow()
     request.leased_until = None

@@ -78,6 +78,7 @@ MAIL_PURPOSES = {
     MailPurpose.DATA_EXPORT: "Links to members' data",
     MailPurpose.MANAGE_LINK: "Links to withdraw a signature",
     MailPurpose.NOT_SIGNED: "Answers to members who had not signed",
+    MailPurpose.ALREADY_MAILED: "Requests answered by a link mailed earlier",
 }
 # A threshold webhook's delivery, as the dashboard sums it up.
 WEBHOOK_STATES = {

@@ -1,10 +1,16 @@
 """Rate limits on asking to sign, on confirming and on signing in, so that one network cannot
-flood the service, nobody can fill one mailbox with our mail, and sign-in links cannot be
-guessed at or sprayed.
+flood the service and sign-in links cannot be guessed at or sprayed, without refusing members
+who share a network or whose address someone else typed.
 
-- Asking to sign (the form and the API share the counts): per network, and per matching key of
-  the address given (every variant of one mailbox is one key; a malformed address is not
-  counted here: it is refused anyway and sends nothing).
+- Asking to sign or to withdraw, and for a fresh link (the form and the API share the counts):
+  per network only, at a safety valve (SIGN_LIMIT_PER_NETWORK) far above what a branch meeting
+  or a carrier-grade NAT full of members asks in an hour. Below it, a busy network is shown to
+  the organisers as an anomaly signal (SIGN_NOTICE_PER_NETWORK), never refused. Nothing is
+  refused per address: anyone may type anyone's address, so such a limit would let a stranger
+  lock a member out. The mail that requests cause to one mailbox is limited instead, by the
+  worker that answers them (petitions.signatures.mail_limits), and the answer is the same.
+- Asking what is held about an address: per network here; per address, the mail it causes
+  (petitions.privacy.links), for the same reason.
 - Confirming (the form, the fresh-link button and the API share the counts): per network.
 - Signing in (asking for a link, and using one): per network; asking, also per address.
 
@@ -23,23 +29,16 @@ import ipaddress
 import math
 import time
 
-from flask import Flask, current_app, g, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits.errors import ConfigurationError
-from sqlalchemy import select
-from sqlmodel import Session
 
 from petitions.config import SettingsError, settings_of
-from petitions.db import flask_db
-from petitions.db.engine import reader
-from petitions.db.models import Member
 from petitions.roll.addresses import InvalidAddress, matching_key
-from petitions.signatures import tokens
 from petitions.web.errors import wants_json
 
 # Asking for a fresh link in place of an expired one mails a member like a request to sign, so
-# it is counted as one too (per network, and per the member's address), besides as a
-# confirmation.
+# it is counted as one too, besides as a confirmation.
 RENEW_ENDPOINT = "signing.renew"
 # Asking for the link to withdraw a signature is answered like a request to sign, so it is
 # limited as one; withdrawing is limited as a confirmation.
@@ -54,21 +53,20 @@ CONFIRM_ENDPOINTS = (
 # per address. Only POSTs count: showing the form costs nothing.
 SIGN_IN_ENDPOINTS = ("auth.sign_in", "auth.use_link")
 # Asking what is held about an address mails that address, so it is limited as asking to sign
-# is: per network, and per the address's matching key.
+# is: per network here, and the mail per address where it is answered.
 PRIVACY_ENDPOINT = "privacy.request_export"
 KEY_PREFIX = "petitions-limits"
 # A Redis that does not answer must not hold a request for long (the limits then count in memory).
 REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
 _EXTENSION = "petitions.web.rate_limits"
+_SHARED = f"{_EXTENSION}.shared"
 
 MESSAGES = {
     "sign-network": "Too many requests to sign have come from your network.",
-    "sign-address": "Too many requests to sign have been made with this e-mail address.",
     "confirm-network": "Too many confirmations have come from your network.",
     "sign-in-network": "Too many sign-in attempts have come from your network.",
     "sign-in-address": "Too many sign-in links have been asked for this e-mail address.",
     "privacy-network": "Too many requests for members' data have come from your network.",
-    "privacy-address": "Too many requests for members' data have been made for this address.",
 }
 
 
@@ -98,32 +96,8 @@ def _given_address() -> str | None:
     return email if isinstance(email, str) else None
 
 
-def _renewed_member_key() -> str | None:
-    # The member a genuine link names, however old; read once per request.
-    if "renewed_member_key" not in g:
-        settings = settings_of(current_app)
-        try:
-            link = tokens.read_token(
-                settings.secret_key,
-                settings.secret_key_fallbacks,
-                request.form.get("token", ""),
-                max_age=None,
-            )
-        except tokens.TokenInvalid:
-            g.renewed_member_key = None
-        else:
-            with Session(reader(flask_db.engine())) as session:
-                g.renewed_member_key = session.scalar(
-                    select(Member.email_key).where(Member.id == link.member_id)
-                )
-    return g.renewed_member_key
-
-
 def address_key() -> str | None:
-    """The matching key of the address the request gives (for a fresh link, the address on the
-    roll of the member the old link names), or None when there is none."""
-    if request.endpoint == RENEW_ENDPOINT:
-        return _renewed_member_key()
+    """The matching key of the address the request gives, or None when there is none."""
     email = _given_address()
     if email is None:
         return None
@@ -197,13 +171,6 @@ def init_app(app: Flask) -> None:
         "sign-network",
         error_message=MESSAGES["sign-network"],
     )
-    by_address = limiter.shared_limit(
-        settings.sign_limit_per_address,
-        "sign-address",
-        key_func=_address_limit_key,
-        exempt_when=_no_usable_address,
-        error_message=MESSAGES["sign-address"],
-    )
     confirming = limiter.shared_limit(
         settings.confirm_limit_per_network,
         "confirm-network",
@@ -228,23 +195,30 @@ def init_app(app: Flask) -> None:
         "privacy-network",
         error_message=MESSAGES["privacy-network"],
     )
-    privacy_address = limiter.shared_limit(
-        settings.privacy_limit_per_address,
-        "privacy-address",
-        key_func=_address_limit_key,
-        exempt_when=_no_usable_address,
-        error_message=MESSAGES["privacy-address"],
-    )
-    app.view_functions[PRIVACY_ENDPOINT] = privacy_network(
-        privacy_address(app.view_functions[PRIVACY_ENDPOINT])
-    )
+    app.extensions[_SHARED] = {
+        "sign": by_network,
+        "confirm": confirming,
+        "privacy": privacy_network,
+    }
+    app.view_functions[PRIVACY_ENDPOINT] = privacy_network(app.view_functions[PRIVACY_ENDPOINT])
     for endpoint in SIGN_IN_ENDPOINTS:
         app.view_functions[endpoint] = signing_in(app.view_functions[endpoint])
     app.view_functions["auth.sign_in"] = sign_in_address(app.view_functions["auth.sign_in"])
     for endpoint in SIGN_ENDPOINTS:
-        app.view_functions[endpoint] = by_network(by_address(app.view_functions[endpoint]))
+        app.view_functions[endpoint] = by_network(app.view_functions[endpoint])
     for endpoint in CONFIRM_ENDPOINTS:
         app.view_functions[endpoint] = confirming(app.view_functions[endpoint])
+
+
+def count_as(app: Flask, endpoint: str, kind: str = "sign") -> None:
+    """Count the view ``endpoint`` of ``app`` against the per-network limit of ``kind``
+    ("sign", "confirm" or "privacy"), shared with the views already counted there. For a new
+    form that mails the address it is given, "sign": the same safety valve, and its mail
+    limited per address where the request is answered, never the request. Call after
+    init_app, once the view is registered; nothing happens when the limits are off."""
+    shared = app.extensions.get(_SHARED)
+    if shared is not None:
+        app.view_functions[endpoint] = shared[kind](app.view_functions[endpoint])
 
 
 def retry_after() -> int:
@@ -265,10 +239,6 @@ ADVICE = {
         "If you asked for a signing link earlier, that link still works: look for our e-mail in "
         "your inbox, and in your spam or junk folder."
     ),
-    "sign-address": (
-        "The signing links already sent to this address still work: look for our e-mail in "
-        "your inbox, and in your spam or junk folder."
-    ),
     "confirm-network": (
         "Nothing was counted this time, and your signing link still works until it expires: "
         "open it again later. If you cannot find it, look in your spam or junk folder."
@@ -283,10 +253,6 @@ ADVICE = {
     ),
     "privacy-network": (
         "If you asked earlier, the link we sent still works until it expires: look for our "
-        "e-mail in your inbox, and in your spam or junk folder."
-    ),
-    "privacy-address": (
-        "The link already sent to this address still works until it expires: look for our "
         "e-mail in your inbox, and in your spam or junk folder."
     ),
 }

@@ -61,10 +61,11 @@ EVIDENCE_LABELS = {
     "addresses": "Different addresses",
     "first_request": "First request",
     "last_request": "Last request",
-    "busiest_hour_requests": "Requests in its busiest hour",
+    "busiest_hour_requests": "Requests in its busiest window",
     "outcomes": "What the requests led to",
     "signatures": "Signatures of those addresses' members",
-    "window_requests": "Signal at (requests in an hour)",
+    "window_requests": "Notice level (requests in the window)",
+    "notice_window": "Window",
     "share_threshold_percent": "Or at a share of (%)",
 }
 
@@ -126,9 +127,11 @@ def index(slug: str):
 @auth.require_role(*auth.READERS)
 def signals(slug: str):
     """The anomaly signals of the petition with their evidence. They change nothing."""
+    settings = settings_of(current_app)
+    notice = anomalies.NetworkNotice.of(settings.sign_notice_per_network)
     with Session(flask_db.engine(), expire_on_commit=False) as session:
         petition = petition_or_404(slug, drafts=True, session=session)
-        found = anomalies.signals(session, petition)
+        found = anomalies.signals(session, petition, notice=notice)
     entries = [
         {
             "signal": signal,
@@ -145,6 +148,8 @@ def signals(slug: str):
         entries=entries,
         titles=SIGNAL_TITLES,
         anomalies=anomalies,
+        notice=notice,
+        valve=settings.sign_limit_per_network,
     )
 
 

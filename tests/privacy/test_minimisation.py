@@ -117,10 +117,11 @@ def test_nothing_personal_is_logged_at_info(app, worker, runner, tmp_path, caplo
 
 @pytest.fixture
 def limited(database_url, tmp_path, monkeypatch):
-    """The app with its rate limits on, one request to sign per address an hour."""
+    """The app with its rate limits on, one sign-in link per address an hour (the only limit
+    that refuses requests per address: for signing, the mail is limited instead)."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("SECRET_KEY", "test-secret-key")
-    monkeypatch.setenv("SIGN_LIMIT_PER_ADDRESS", "1 per hour")
+    monkeypatch.setenv("SIGN_IN_LIMIT_PER_ADDRESS", "1 per hour")
     for name in ("REDIS_URL", "SMTP_URL", "PETITIONS_ENV"):
         monkeypatch.delenv(name, raising=False)
     built = create_app(
@@ -134,10 +135,9 @@ def limited(database_url, tmp_path, monkeypatch):
 
 def test_an_exceeded_limit_per_address_logs_no_address(limited, caplog):
     caplog.set_level(logging.INFO)
-    open_petition(limited, "vote")
     client = limited.test_client()
     for _ in range(2):
-        answer = client.post("/p/vote/sign", data={"email": "Someone.Else+x@Example.org"})
+        answer = client.post("/sign-in", data={"email": "Someone.Else+x@Example.org"})
     assert answer.status_code == 429
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "exceeded" in logged, "the limiter logged the exceeded limit"

@@ -246,6 +246,33 @@ def test_a_busy_office_among_many_requests_is_no_flood(app):
     assert found(app, T0 + timedelta(days=1)) == []
 
 
+def notice_signals(app, now, level):
+    with Session(flask_db.engine_of(app)) as session:
+        petition = session.scalars(select(Petition)).one()
+        return anomalies.signals(session, petition, now, anomalies.NetworkNotice.of(level))
+
+
+def test_a_network_past_the_notice_level_is_found_whatever_the_level(app):
+    # 45 requests within ten minutes, among 200 from elsewhere: a small share, a busy window.
+    office = [(FLOOD, T0 + timedelta(seconds=13 * i), "confirm_link", None) for i in range(45)]
+    others = [(f"10.{i % 250}.{i // 250}.0/24", T0 + minutes(i), None, None) for i in range(200)]
+    arrange(app, [], requests=office + others)
+    later = T0 + timedelta(days=1)
+    assert found(app, later) == []  # the default level: 60 within an hour
+    assert notice_signals(app, later, "46 per hour") == []
+    (signal,) = notice_signals(app, later, "45 per hour")
+    assert signal.network == FLOOD
+    assert signal.evidence["window_requests"] == 45
+    assert signal.evidence["busiest_hour_requests"] == 45
+    (short,) = notice_signals(app, later, "40 per 10 minutes")
+    assert short.until - short.when == minutes(10)
+    assert short.evidence["notice_window"] == "10 minutes"
+    assert "within 10 minutes" in short.summary
+    # A day's window spans many clock hours: the level is still found.
+    (daily,) = notice_signals(app, later, "45 per day")
+    assert daily.evidence["busiest_hour_requests"] == 45
+
+
 def test_nothing_fires_on_an_empty_or_tiny_petition(app):
     arrange(app, [])
     assert found(app, T0 + timedelta(days=1)) == []

@@ -157,6 +157,7 @@ def test_every_reason_a_request_did_not_become_a_signature(arranged):
         "household_needs_number": 1,
         "wrong_number": 1,
         "already_signed": 1,
+        "already_mailed": 0,
         "petition_closed": 0,
         "link_expired": 1,
         "awaiting": 1,

@@ -24,8 +24,8 @@ _BUSY = (
     "import); try again after Retry-After seconds."
 )
 _RATE_LIMITED = (
-    "rate_limited: too many requests from this network, or for this address; try again after "
-    "Retry-After seconds."
+    "rate_limited: too many requests from this network (a safety valve far above what a crowd "
+    "of members asks; never for the address given); try again after Retry-After seconds."
 )
 _NOT_FOUND = "not_found: no published petition has this slug."
 _RETRY_AFTER = {
