@@ -55,6 +55,8 @@ class MailPurpose(StrEnum):
     # A request for the link to withdraw a signature: mailed only to a member who has signed.
     MANAGE_LINK = "manage_link"
     NOT_SIGNED = "not_signed"
+    # A request to erase one's data: the link to the page that erases it.
+    ERASURE_LINK = "erasure_link"
 
 
 SUBJECTS = {
@@ -63,6 +65,7 @@ SUBJECTS = {
     MailPurpose.INVITATION: "You are invited to sign: {title}",
     MailPurpose.DATA_EXPORT: "The data {organisation} holds about you",
     MailPurpose.MANAGE_LINK: "Your signature: {title}",
+    MailPurpose.ERASURE_LINK: "Erasing the data {organisation} holds about you",
 }
 # The button's colour in the HTML part without ORG_PRIMARY_COLOUR (white text on it: 7.8:1).
 DEFAULT_BUTTON_COLOUR = "#0b5394"

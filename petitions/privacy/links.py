@@ -58,9 +58,10 @@ def request_export(session: Session, email: str) -> DataExportRequest:
     return request
 
 
-def _recipient(session: Session, email_key: str, given: str) -> str:
-    # Anything about a member goes only to the member's address on the roll; an address not on
-    # the roll (someone who only asked to sign) gets it as it was given, the same mailbox.
+def recipient(session: Session, email_key: str, given: str) -> str:
+    """Where a link about an address goes: only to the member's address on the roll, or, for
+    an address not on the roll (someone who only asked to sign), to it as it was given, the
+    same mailbox."""
     on_roll = session.scalar(select(Member.email).where(Member.email_key == email_key).limit(1))
     return on_roll or given
 
@@ -89,7 +90,7 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
         session.add(
             mail.compose(
                 mail.MailPurpose.DATA_EXPORT,
-                _recipient(session, key, request.email),
+                recipient(session, key, request.email),
                 context,
                 None,
                 {"link": {"kind": "data_export", "nonce": nonce}},

@@ -78,6 +78,7 @@ MAIL_PURPOSES = {
     MailPurpose.DATA_EXPORT: "Links to members' data",
     MailPurpose.MANAGE_LINK: "Links to withdraw a signature",
     MailPurpose.NOT_SIGNED: "Answers to members who had not signed",
+    MailPurpose.ERASURE_LINK: "Links to erase members' data",
 }
 # A threshold webhook's delivery, as the dashboard sums it up.
 WEBHOOK_STATES = {
@@ -122,6 +123,8 @@ AUDIT_ACTIONS = {
     "user.add": "Account added",
     "user.role": "Account's role changed",
     "user.disable": "Account disabled",
+    "privacy.export": "Member's data exported",
+    "privacy.erase": "Member's data erased",
 }
 
 TABLES: dict[str, dict] = {

@@ -53,9 +53,10 @@ CONFIRM_ENDPOINTS = (
 # Asking for a sign-in link and spending one share the per-network count; asking is also counted
 # per address. Only POSTs count: showing the form costs nothing.
 SIGN_IN_ENDPOINTS = ("auth.sign_in", "auth.use_link")
-# Asking what is held about an address mails that address, so it is limited as asking to sign
-# is: per network, and per the address's matching key.
-PRIVACY_ENDPOINT = "privacy.request_export"
+# Asking what is held about an address, or for it to be erased, mails that address, so it is
+# limited as asking to sign is: per network, and per the address's matching key (one count for
+# both forms).
+PRIVACY_ENDPOINTS = ("privacy.request_export", "erasure.request_erasure")
 KEY_PREFIX = "petitions-limits"
 # A Redis that does not answer must not hold a request for long (the limits then count in memory).
 REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
@@ -235,9 +236,10 @@ def init_app(app: Flask) -> None:
         exempt_when=_no_usable_address,
         error_message=MESSAGES["privacy-address"],
     )
-    app.view_functions[PRIVACY_ENDPOINT] = privacy_network(
-        privacy_address(app.view_functions[PRIVACY_ENDPOINT])
-    )
+    for endpoint in PRIVACY_ENDPOINTS:
+        app.view_functions[endpoint] = privacy_network(
+            privacy_address(app.view_functions[endpoint])
+        )
     for endpoint in SIGN_IN_ENDPOINTS:
         app.view_functions[endpoint] = signing_in(app.view_functions[endpoint])
     app.view_functions["auth.sign_in"] = sign_in_address(app.view_functions["auth.sign_in"])
