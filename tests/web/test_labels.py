@@ -57,7 +57,7 @@ def test_every_audit_action_the_code_records_has_its_words():
     recorded = {"petition.create", "petition.open", "petition.close", "petition.edit"}
     recorded |= {"signature.invalidate", "log.commitment_key", "roll.upload", "webhook.retry"}
     recorded |= {f"invitations.{a}" for a in ("start", "pause", "resume", "cancel")}
-    recorded |= {"user.add", "user.role", "user.disable"}
+    recorded |= {"user.add", "user.role", "user.disable", "privacy.export", "privacy.erase"}
     assert recorded <= set(labels.AUDIT_ACTIONS)
 
 
