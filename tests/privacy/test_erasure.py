@@ -19,7 +19,11 @@ from petitions.db import flask_db
 from petitions.db.engine import utcnow
 from petitions.db.models import (
     AuditEvent,
+    DataExport,
+    DataExportRequest,
     Erasure,
+    ErasureRequest,
+    Mail,
     Member,
     RollUpload,
     Signature,
@@ -435,3 +439,25 @@ def test_a_reimported_member_cannot_sign_the_same_petition_twice(
     open_petition(app, slug="third", threshold=10)
     assert sign(app, client, worker, JO[1], slug="third").status_code in (200, 303)
     assert petition(app, "third").signature_count == 1
+
+
+def test_requests_for_data_lose_their_address_after_their_retention(app, client, worker, history):
+    ask(app, client, worker, JO[1])
+    ask(app, client, worker, "nobody@example.net")
+    engine = flask_db.engine_of(app)
+    settings = settings_of(app)
+    assert (
+        purge.purge(engine, settings, utcnow() + timedelta(days=29)).counts["erasure requests"] == 0
+    )
+    report = purge.purge(engine, settings, utcnow() + timedelta(days=32))
+    for step in ("data export requests", "data export links", "erasure requests", "erasure links"):
+        assert report.counts[step] >= 1, step
+    with Session(engine) as session:
+        for model, column in (
+            (DataExportRequest, DataExportRequest.email),
+            (ErasureRequest, ErasureRequest.email),
+            (DataExport, DataExport.email_key),
+            (Erasure, Erasure.email_key),
+            (Mail, Mail.to_address),
+        ):
+            assert set(session.scalars(select(column))) == {""}, model.__tablename__
