@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import json
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -461,3 +463,21 @@ def test_requests_for_data_lose_their_address_after_their_retention(app, client,
             (Mail, Mail.to_address),
         ):
             assert set(session.scalars(select(column))) == {""}, model.__tablename__
+
+
+def test_a_link_pressed_twice_at_once_erases_once(app, client, worker, history):
+    _response, [mail] = ask(app, client, worker, JO[1])
+    token = erase_token(mail.text_body)
+    barrier = threading.Barrier(4)
+
+    def press() -> int:
+        barrier.wait()
+        return app.test_client().post(f"/privacy/erase/{token}").status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = sorted(pool.map(lambda _n: press(), range(4)))
+    assert answers == [200, 410, 410, 410]
+    with Session(flask_db.engine_of(app)) as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "privacy.erase"))
+        assert len(events.all()) == 1
+    assert where_found(app, jo_forms(app)) == []
