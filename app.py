@@ -19,6 +19,7 @@ from petitions.web import (
     body_limits,
     dashboard,
     dev,
+    erasure,
     errors,
     invitations,
     labels,
@@ -88,6 +89,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         roll.bp,
         scrutiny.bp,
         privacy.bp,
+        erasure.bp,
     ):
         app.register_blueprint(blueprint)
     auth.init_app(app)

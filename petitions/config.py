@@ -148,6 +148,7 @@ RETENTION_DAYS = {
     "SESSION_RETENTION_DAYS": 30,
     "INVITATION_RETENTION_DAYS": 90,
     "ROLL_REPORT_RETENTION_DAYS": 90,
+    "PRIVACY_REQUEST_RETENTION_DAYS": 30,
 }
 # The longest a retention may be set to: ten years, so that a typo cannot keep data forever.
 MAX_RETENTION_DAYS = 3650
@@ -206,6 +207,7 @@ class Settings:
     session_retention_days: int
     invitation_retention_days: int
     roll_report_retention_days: int
+    privacy_request_retention_days: int
     privacy_export_link_max_age: int
     sign_limit_per_network: str
     sign_limit_per_address: str

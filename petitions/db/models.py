@@ -59,6 +59,10 @@ class Member(SQLModel, table=True):
     status: str = Field(default=MemberStatus.ACTIVE, max_length=16)
     joined_on: date | None = None
     updated_at: datetime = _time(nullable=False, default=utcnow)
+    # Set when the member's personal data was erased (petitions.privacy.erasure): the row stays
+    # only so that their signatures keep their place in the counts, with no address, name or
+    # member number (``number`` is then a random placeholder).
+    erased_at: datetime | None = _time(nullable=True)
 
 
 class RollImport(SQLModel, table=True):
@@ -232,6 +236,14 @@ class Signature(SQLModel, table=True):
             postgresql_where=text("number IS NULL"),
             sqlite_where=text("number IS NULL"),
         ),
+        # The signatures of erased members, found by the commitment their leaf carries.
+        Index(
+            "ix_signature_commitment",
+            "petition_id",
+            "commitment",
+            postgresql_where=text("commitment IS NOT NULL"),
+            sqlite_where=text("commitment IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -245,6 +257,9 @@ class Signature(SQLModel, table=True):
     # A member's withdrawal: ``withdrawal_leaf`` is the index of the log leaf cancelling it.
     withdrawn_at: datetime | None = _time(nullable=True)
     withdrawal_leaf: int | None = None
+    # Set when the member's data is erased: the commitment of their leaf (as the public log
+    # has it), so that one signature per member still holds if the roll brings them back.
+    commitment: str | None = Field(default=None, max_length=64)
 
 
 class ThresholdEvent(SQLModel, table=True):
@@ -535,3 +550,31 @@ class DataExport(SQLModel, table=True):
     made_by: str | None = Field(default=None, max_length=320)
     created_at: datetime = _time(nullable=False, default=utcnow)
     used_at: datetime | None = _time(nullable=True)
+
+
+class ErasureRequest(Work, table=True):
+    """Someone asked, by address, for everything held about it to be erased; a worker decides
+    whether there is anything (so the form does the same work for every address)."""
+
+    __tablename__ = "erasure_request"
+    __table_args__ = (Index("ix_erasure_request_due", "done_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320)
+
+
+class Erasure(SQLModel, table=True):
+    """An erasure of what is held about one address: mailed as a link that works once
+    (``used_at``), or done at once by an organiser for a request by post (``made_by``). Once
+    done, ``email_key`` is blanked and ``counts`` says how many rows of each kind went."""
+
+    __tablename__ = "erasure"
+    __table_args__ = (UniqueConstraint("nonce", name="uq_erasure_nonce"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(max_length=64)
+    email_key: str = Field(max_length=320)
+    made_by: str | None = Field(default=None, max_length=320)
+    created_at: datetime = _time(nullable=False, default=utcnow)
+    used_at: datetime | None = _time(nullable=True)
+    counts: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

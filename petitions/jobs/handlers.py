@@ -8,6 +8,7 @@ from petitions.config import Settings
 from petitions.invitations import opt_out, runs
 from petitions.outbox import mail, webhooks, work
 from petitions.outbox.work import DEFAULT_LEASE, WorkItem, WorkKind
+from petitions.privacy import erasure_links
 from petitions.privacy import links as privacy_links
 from petitions.roll import uploads
 from petitions.signatures import signing, withdrawal
@@ -19,6 +20,7 @@ LINK_MAKERS = {
     "sign_in": links.make_link,
     "opt_out": opt_out.make_link,
     "data_export": privacy_links.make_link,
+    "erasure": erasure_links.make_link,
 }
 
 
@@ -33,6 +35,7 @@ HANDLERS = {
     WorkKind.INVITATION_RUN: runs.send_batch,
     WorkKind.SIGN_IN_REQUEST: links.answer_sign_in,
     WorkKind.DATA_EXPORT_REQUEST: privacy_links.answer_request,
+    WorkKind.ERASURE_REQUEST: erasure_links.answer_request,
 }
 # Kinds done many rows to a job: the handler, and the setting that bounds the batch.
 BATCH_HANDLERS = {

@@ -59,6 +59,8 @@ class MailPurpose(StrEnum):
     NOT_SIGNED = "not_signed"
     # The mailbox's link limit was used up and it holds a working link for the request already.
     ALREADY_MAILED = "already_mailed"
+    # A request to erase one's data: the link to the page that erases it.
+    ERASURE_LINK = "erasure_link"
 
 
 SUBJECTS = {
@@ -67,6 +69,7 @@ SUBJECTS = {
     MailPurpose.INVITATION: "You are invited to sign: {title}",
     MailPurpose.DATA_EXPORT: "The data {organisation} holds about you",
     MailPurpose.MANAGE_LINK: "Your signature: {title}",
+    MailPurpose.ERASURE_LINK: "Erasing the data {organisation} holds about you",
 }
 # The button's colour in the HTML part without ORG_PRIMARY_COLOUR (white text on it: 7.8:1).
 DEFAULT_BUTTON_COLOUR = "#0b5394"

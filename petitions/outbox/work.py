@@ -24,6 +24,7 @@ from sqlmodel import Session
 from petitions.db.engine import utcnow
 from petitions.db.models import (
     DataExportRequest,
+    ErasureRequest,
     InvitationRun,
     Mail,
     RollUpload,
@@ -44,6 +45,7 @@ class WorkKind(StrEnum):
     INVITATION_RUN = "invitation_run"
     SIGN_IN_REQUEST = "sign_in_request"
     DATA_EXPORT_REQUEST = "data_export_request"
+    ERASURE_REQUEST = "erasure_request"
 
 
 KINDS: dict[WorkKind, type[Work]] = {
@@ -54,6 +56,7 @@ KINDS: dict[WorkKind, type[Work]] = {
     WorkKind.INVITATION_RUN: InvitationRun,
     WorkKind.SIGN_IN_REQUEST: SignInRequest,
     WorkKind.DATA_EXPORT_REQUEST: DataExportRequest,
+    WorkKind.ERASURE_REQUEST: ErasureRequest,
 }
 # How long the first retry waits, and the longest any retry waits, per kind.
 RETRY_DELAYS = {
@@ -66,6 +69,7 @@ RETRY_DELAYS = {
     WorkKind.INVITATION_RUN: (5.0, 60.0),
     WorkKind.SIGN_IN_REQUEST: (2.0, 300.0),
     WorkKind.DATA_EXPORT_REQUEST: (2.0, 300.0),
+    WorkKind.ERASURE_REQUEST: (2.0, 300.0),
 }
 DEFAULT_LEASE = timedelta(minutes=2)
 # How long one job goes on taking full batches of its kind before it ends.

@@ -6,6 +6,7 @@ member's rows are never read into an export. Mails are listed by subject, time a
 bodies are not, since a body may quote what was written to someone else.
 """
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -68,9 +69,41 @@ def _mail_state(mail: Mail) -> str:
     return "failed" if mail.transport == "failed" else "sent"
 
 
-def collect(session: Session, email_key: str) -> dict[str, Any]:
-    """What is held about the address whose matching key is ``email_key``: one list per
-    section (SECTIONS), each item a JSON-ready dict, plus the key itself."""
+@dataclass(frozen=True)
+class Held:
+    """The rows held about one matching key, found the one way both the export and the erasure
+    (petitions.privacy.erasure) use."""
+
+    members: list[Member]
+    requests: list[SignRequest]
+    accounts: list[UserAccount]
+    signatures: list[Signature]
+    invalidations: dict[int, Invalidation]
+    invitations: list[Invitation]
+    mails: list[Mail]
+    opt_outs: list[MailOptOut]
+
+    @property
+    def addresses(self) -> set[str]:
+        """Every address, as stored, that mail for this key can have gone to."""
+        return _addresses(self.members, self.requests, self.accounts)
+
+
+def _addresses(members, requests, accounts) -> set[str]:
+    # Mail goes only to addresses on the roll, on accounts or given in a request: those of one
+    # key are every address its mail can have gone to (an erased row's blank one is none).
+    return {
+        *(member.email for member in members),
+        *(request.email for request in requests),
+        *(account.email for account in accounts),
+    } - {""}
+
+
+def find(session: Session, email_key: str) -> Held:
+    """The rows held about the address whose matching key is ``email_key``, and no others."""
+    if not email_key:
+        # Blank is the key of erased and purged rows, never of an address.
+        return Held([], [], [], [], {}, [], [], [])
     members = list(session.scalars(select(Member).where(Member.email_key == email_key)))
     member_ids = {member.id for member in members}
     requests = list(
@@ -111,13 +144,7 @@ def collect(session: Session, email_key: str) -> dict[str, Any]:
         if member_ids
         else []
     )
-    # Mail goes only to addresses on the roll, on accounts or given in a request: those of this
-    # key are every address its mail can have gone to.
-    addresses = {
-        *(member.email for member in members),
-        *(request.email for request in requests),
-        *(account.email for account in accounts),
-    }
+    addresses = _addresses(members, requests, accounts)
     mails = (
         list(
             session.scalars(
@@ -128,6 +155,18 @@ def collect(session: Session, email_key: str) -> dict[str, Any]:
         else []
     )
     opt_outs = list(session.scalars(select(MailOptOut).where(MailOptOut.email_key == email_key)))
+    return Held(
+        members, requests, accounts, signatures, invalidations, invitations, mails, opt_outs
+    )
+
+
+def collect(session: Session, email_key: str) -> dict[str, Any]:
+    """What is held about the address whose matching key is ``email_key``: one list per
+    section (SECTIONS), each item a JSON-ready dict, plus the key itself."""
+    held = find(session, email_key)
+    members, requests, accounts = held.members, held.requests, held.accounts
+    signatures, invalidations, invitations = held.signatures, held.invalidations, held.invitations
+    mails, opt_outs = held.mails, held.opt_outs
     petitions = _petitions(
         session,
         {row.petition_id for row in [*requests, *signatures, *invitations, *mails]} - {None},

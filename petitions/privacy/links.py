@@ -59,9 +59,10 @@ def request_export(session: Session, email: str) -> DataExportRequest:
     return request
 
 
-def _recipient(session: Session, email_key: str, given: str) -> str:
-    # Anything about a member goes only to the member's address on the roll; an address not on
-    # the roll (someone who only asked to sign) gets it as it was given, the same mailbox.
+def recipient(session: Session, email_key: str, given: str) -> str:
+    """Where a link about an address goes: only to the member's address on the roll, or, for
+    an address not on the roll (someone who only asked to sign), to it as it was given, the
+    same mailbox."""
     on_roll = session.scalar(select(Member.email).where(Member.email_key == email_key).limit(1))
     return on_roll or given
 
@@ -79,7 +80,7 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
         key = parse_address(request.email).key
         if not export.holds_anything(export.collect(session, key)):
             return
-        if _answered_by_earlier_link(session, settings, key):
+        if answered_by_earlier_link(session, settings, DataExport, key):
             return
         nonce = secrets.token_urlsafe(24)
         session.add(DataExport(nonce=nonce, email_key=key))
@@ -92,7 +93,7 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
         session.add(
             mail.compose(
                 mail.MailPurpose.DATA_EXPORT,
-                _recipient(session, key, request.email),
+                recipient(session, key, request.email),
                 context,
                 None,
                 {"link": {"kind": "data_export", "nonce": nonce}},
@@ -101,20 +102,21 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
         )
 
 
-def _answered_by_earlier_link(session: Session, settings: Settings, email_key: str) -> bool:
-    """True when the mailbox has had as many export links lately as PRIVACY_LIMIT_PER_ADDRESS
-    allows and holds one still unused with at least half its life ahead: then that link answers
-    the request, and nothing is mailed. Otherwise a new link is mailed, whoever asked, so the
-    member always has one that works (README, "Security")."""
+def answered_by_earlier_link(session: Session, settings: Settings, links, email_key: str) -> bool:
+    """True when the mailbox has had as many links of one kind (``links``: the DataExport or
+    Erasure table) lately as PRIVACY_LIMIT_PER_ADDRESS allows and holds one still unused with at
+    least half its life ahead: then that link answers the request, and nothing is mailed.
+    Otherwise a new link is mailed, whoever asked, so the member always has one that works
+    (README, "Security")."""
     budget = mail_limits.Budget.of(
         settings.privacy_limit_per_address, settings.privacy_export_link_max_age
     )
     now = utcnow()
     mailed = session.execute(
-        select(DataExport.created_at, DataExport.used_at).where(
-            DataExport.email_key == email_key,
-            DataExport.made_by.is_(None),
-            DataExport.created_at >= now - budget.lookback,
+        select(links.created_at, links.used_at).where(
+            links.email_key == email_key,
+            links.made_by.is_(None),
+            links.created_at >= now - budget.lookback,
         )
     ).all()
     since = now - budget.still_valid

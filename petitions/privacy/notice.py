@@ -17,7 +17,11 @@ class Kept:
 # Each kind of data: what the page calls it, the setting that holds its period in days, and
 # what the period counts from.
 RETENTION = (
-    ("The bodies of the e-mails we send", "mail_body_retention_days", "after sending"),
+    (
+        "The e-mails we send: their text and the address they went to",
+        "mail_body_retention_days",
+        "after sending",
+    ),
     (
         "Requests to sign, with the network (/24 or /64) they came from",
         "sign_request_retention_days",
@@ -26,6 +30,11 @@ RETENTION = (
     ("Organisers' sessions and sign-in links", "session_retention_days", "after they end"),
     ("Invitations", "invitation_retention_days", "after the petition closes"),
     ("Roll import reports", "roll_report_retention_days", "after the import"),
+    (
+        "Requests to see or erase your data, and the links we mailed for them",
+        "privacy_request_retention_days",
+        "after they are answered",
+    ),
 )
 
 

@@ -17,6 +17,10 @@ from sqlalchemy.sql import ColumnElement
 
 from petitions.config import Settings
 from petitions.db.models import (
+    DataExport,
+    DataExportRequest,
+    Erasure,
+    ErasureRequest,
     Invitation,
     Mail,
     Petition,
@@ -56,12 +60,42 @@ def _closed_before(petition_id, cutoff: datetime) -> ColumnElement[bool]:
 
 
 def _mail_bodies(settings: Settings, now: datetime) -> ColumnElement[bool]:
+    # The recipient goes with the body: nothing reads a sent mail's address again (invitations
+    # are sent once by their own rows, not by looking for earlier mail).
     cutoff = _before(settings.mail_body_retention_days, now)
     return and_(
         Mail.done_at.is_not(None),
         Mail.done_at < cutoff,
-        or_(Mail.text_body != "", Mail.html_body != "", Mail.links.is_not(None)),
+        or_(
+            Mail.text_body != "",
+            Mail.html_body != "",
+            Mail.links.is_not(None),
+            Mail.to_address != "",
+        ),
     )
+
+
+def _answered(model) -> Callable[[Settings, datetime], ColumnElement[bool]]:
+    """Requests for one's data or its erasure, answered long enough ago, still with their
+    address."""
+
+    def due(settings: Settings, now: datetime) -> ColumnElement[bool]:
+        cutoff = _before(settings.privacy_request_retention_days, now)
+        return and_(model.done_at.is_not(None), model.done_at < cutoff, model.email != "")
+
+    return due
+
+
+def _links_ended(model) -> Callable[[Settings, datetime], ColumnElement[bool]]:
+    """Links to one's data or its erasure that expired long enough ago, still with the
+    address's matching key."""
+
+    def due(settings: Settings, now: datetime) -> ColumnElement[bool]:
+        cutoff = _before(settings.privacy_request_retention_days, now)
+        expired = cutoff - timedelta(seconds=settings.privacy_export_link_max_age)
+        return and_(model.created_at < expired, model.email_key != "")
+
+    return due
 
 
 def _sign_requests(settings: Settings, now: datetime) -> ColumnElement[bool]:
@@ -128,7 +162,7 @@ STEPS = (
         "mail bodies",
         Mail,
         _mail_bodies,
-        {"text_body": "", "html_body": "", "links": None},
+        {"text_body": "", "html_body": "", "links": None, "to_address": ""},
     ),
     Step(
         "sign requests",
@@ -142,6 +176,10 @@ STEPS = (
     Step("invitations", Invitation, _invitations),
     Step("roll import notes", RollImportNote, _roll_notes),
     Step("roll upload files", RollUpload, _roll_uploads, {"data": b""}),
+    Step("data export requests", DataExportRequest, _answered(DataExportRequest), {"email": ""}),
+    Step("data export links", DataExport, _links_ended(DataExport), {"email_key": ""}),
+    Step("erasure requests", ErasureRequest, _answered(ErasureRequest), {"email": ""}),
+    Step("erasure links", Erasure, _links_ended(Erasure), {"email_key": ""}),
 )
 
 

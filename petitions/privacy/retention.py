@@ -28,9 +28,9 @@ def in_force(settings: Settings) -> list[Retention]:
             "mail bodies",
             "MAIL_BODY_RETENTION_DAYS",
             settings.mail_body_retention_days,
-            "The text of each e-mail sent (and what its links were made from)",
+            "The text of each e-mail sent (and what its links were made from) and its address",
             "after it was sent (or given up on)",
-            "blanked; the address, subject, purpose and time are kept",
+            "blanked; the subject, purpose and time are kept",
         ),
         Retention(
             "sign requests",
@@ -63,5 +63,13 @@ def in_force(settings: Settings) -> list[Retention]:
             "The lines of a roll import's report and the uploaded roll file",
             "after the import finished",
             "removed; the import's totals and the file's checksum are kept",
+        ),
+        Retention(
+            "requests for members' data",
+            "PRIVACY_REQUEST_RETENTION_DAYS",
+            settings.privacy_request_retention_days,
+            "Requests to see or erase one's data: the address asked about, and the links mailed",
+            "after the request was answered (for a link, after it expired)",
+            "blanked; when each was asked for and used is kept",
         ),
     ]

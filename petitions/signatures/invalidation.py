@@ -92,7 +92,11 @@ def invalidate(
         made = []
         next_index = counted - len(wanted)
         for signature, member_number, signed_leaf in rows:
-            commitment = leaves.commitment(petition.log_secret, member_number)
+            # An erased member's signature keeps its leaf's commitment; the roll row no
+            # longer holds the number it was made from.
+            commitment = signature.commitment or leaves.commitment(
+                petition.log_secret, member_number
+            )
             leaf = leaves.cancelling_leaf(
                 "invalidation", next_index, commitment, signed_leaf, reason, now
             )

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, true
+from sqlalchemy import exists, insert, select, true
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -35,6 +35,7 @@ from petitions.roll.addresses import parse_address
 from petitions.signatures import mail_limits, sequencer, tokens
 from petitions.signatures import withdrawal as withdrawal_links
 from petitions.signatures.outcomes import SigningOutcome
+from petitions.transparency import leaves
 
 MAX_MEMBER_NUMBER = 64
 SIGNING_STATES = sequencer.SIGNING_STATES
@@ -369,8 +370,29 @@ def read_link(settings: Settings, token: str) -> tokens.SignLink:
 
 
 class _Refused(Exception):
-    def __init__(self, status: SigningOutcome):
+    def __init__(self, status: SigningOutcome, number: int | None = None):
         self.status = status
+        self.number = number
+
+
+def _erased_signature(petition_id: int):
+    """A signature of the petition whose member's data was erased (it keeps its commitment)."""
+    return (Signature.petition_id == petition_id) & Signature.commitment.is_not(None)
+
+
+def _refuse_if_signed_before_erasure(session: Session, petition: Petition, member: Member):
+    """Raise _Refused(ALREADY_SIGNED) if the member signed before their data was erased and the
+    roll brought them back: their old signature, still standing, carries their commitment."""
+    commitment = leaves.commitment(petition.log_secret, member.number)
+    number = session.scalar(
+        select(Signature.number).where(
+            _erased_signature(petition.id),
+            Signature.commitment == commitment,
+            Signature.withdrawn_at.is_(None),
+        )
+    )
+    if number is not None:
+        raise _Refused(SigningOutcome.ALREADY_SIGNED, number)
 
 
 def _existing_signature(engine: Engine, link: tokens.SignLink) -> tuple[int, int | None] | None:
@@ -413,7 +435,7 @@ def confirm(
             signature_id, petition = _record(connection, link, slug, now)
         except _Refused as refused:
             connection.close()
-            return _refusal(engine, settings, link, refused.status)
+            return _refusal(engine, settings, link, refused.status, refused.number)
         sequenced = sequencer.sequence_petition(connection, settings, petition.id, signature_id)
     if sequenced is None:
         return Confirmation(SigningOutcome.PETITION_CLOSED, petition, link=link)
@@ -434,15 +456,16 @@ def _record(
     """Insert the link's signature, not yet numbered, and commit; return its id and the
     petition (detached). Raises _Refused with the outcome when there is nothing to insert."""
     with Session(bind=connection, expire_on_commit=False) as session, session.begin():
-        # Both rows in one round trip: two primary-key lookups joined on nothing.
+        # Both rows in one round trip: two primary-key lookups joined on nothing, and whether
+        # the petition has signatures of erased members (an index lookup, nearly always none).
         found = session.execute(
-            select(Petition, Member)
+            select(Petition, Member, exists().where(_erased_signature(link.petition_id)))
             .join(Member, true())
             .where(Petition.id == link.petition_id, Member.id == link.member_id)
         ).first()
         if found is None:
             raise _Refused(SigningOutcome.INVALID)
-        petition, member = found
+        petition, member, has_erased = found
         if petition.state == PetitionState.DRAFT or (slug and petition.slug != slug):
             raise _Refused(SigningOutcome.INVALID)
         if member.status != MemberStatus.ACTIVE:
@@ -451,6 +474,8 @@ def _record(
         # which refuses what it finds waiting on a closed petition.
         if rules.effective_state(petition, now) not in SIGNING_STATES:
             raise _Refused(SigningOutcome.PETITION_CLOSED)
+        if has_erased:
+            _refuse_if_signed_before_erasure(session, petition, member)
         try:
             signature_id = session.execute(
                 insert(Signature)
@@ -469,12 +494,16 @@ def _record(
 
 
 def _refusal(
-    engine: Engine, settings: Settings, link: tokens.SignLink, status: SigningOutcome
+    engine: Engine,
+    settings: Settings,
+    link: tokens.SignLink,
+    status: SigningOutcome,
+    number: int | None = None,
 ) -> Confirmation:
     """The answer to a confirmation that counted nothing; "already signed" carries the number
-    of the member's signature, counting it first if it is still waiting for the sequencer."""
-    number = None
-    if status == SigningOutcome.ALREADY_SIGNED:
+    of the member's signature (``number`` when known already), counting it first if it is
+    still waiting for the sequencer."""
+    if status == SigningOutcome.ALREADY_SIGNED and number is None:
         existing = _existing_signature(engine, link)
         if existing is not None and existing[1] is None:
             sequencer.sequence_petition(engine, settings, link.petition_id)

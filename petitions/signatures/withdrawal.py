@@ -196,7 +196,8 @@ def withdraw(
             .join(Member, Member.id == Signature.member_id)
             .where(Signature.id == signature.id, LogLeaf.kind == "signature")
         ).one()
-        commitment = leaves.commitment(petition.log_secret, member_number)
+        # An erased member's signature keeps its leaf's commitment (see invalidation).
+        commitment = signature.commitment or leaves.commitment(petition.log_secret, member_number)
         leaf = leaves.cancelling_leaf("withdrawal", index, commitment, signed_leaf, REASON, now)
         digest = store.append(session, petition, index, "withdrawal", leaf, signature.id)
         # ``invalidated_at`` is when a signature stopped counting, whoever decided: every count,

@@ -79,6 +79,7 @@ MAIL_PURPOSES = {
     MailPurpose.MANAGE_LINK: "Links to withdraw a signature",
     MailPurpose.NOT_SIGNED: "Answers to members who had not signed",
     MailPurpose.ALREADY_MAILED: "Requests answered by a link mailed earlier",
+    MailPurpose.ERASURE_LINK: "Links to erase members' data",
 }
 # A threshold webhook's delivery, as the dashboard sums it up.
 WEBHOOK_STATES = {
@@ -124,6 +125,8 @@ AUDIT_ACTIONS = {
     "user.add": "Account added",
     "user.role": "Account's role changed",
     "user.disable": "Account disabled",
+    "privacy.export": "Member's data exported",
+    "privacy.erase": "Member's data erased",
 }
 
 TABLES: dict[str, dict] = {

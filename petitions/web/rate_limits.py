@@ -52,9 +52,10 @@ CONFIRM_ENDPOINTS = (
 # Asking for a sign-in link and spending one share the per-network count; asking is also counted
 # per address. Only POSTs count: showing the form costs nothing.
 SIGN_IN_ENDPOINTS = ("auth.sign_in", "auth.use_link")
-# Asking what is held about an address mails that address, so it is limited as asking to sign
-# is: per network here, and the mail per address where it is answered.
-PRIVACY_ENDPOINT = "privacy.request_export"
+# Asking what is held about an address, or for it to be erased, mails that address, so it is
+# limited as asking to sign is: per network here (one count for both forms), and the mail per
+# address where it is answered.
+PRIVACY_ENDPOINTS = ("privacy.request_export", "erasure.request_erasure")
 KEY_PREFIX = "petitions-limits"
 # A Redis that does not answer must not hold a request for long (the limits then count in memory).
 REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
@@ -200,7 +201,8 @@ def init_app(app: Flask) -> None:
         "confirm": confirming,
         "privacy": privacy_network,
     }
-    app.view_functions[PRIVACY_ENDPOINT] = privacy_network(app.view_functions[PRIVACY_ENDPOINT])
+    for endpoint in PRIVACY_ENDPOINTS:
+        app.view_functions[endpoint] = privacy_network(app.view_functions[endpoint])
     for endpoint in SIGN_IN_ENDPOINTS:
         app.view_functions[endpoint] = signing_in(app.view_functions[endpoint])
     app.view_functions["auth.sign_in"] = sign_in_address(app.view_functions["auth.sign_in"])

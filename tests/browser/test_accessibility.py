@@ -126,6 +126,7 @@ ORGANISER_PAGES = {
     "scrutiny": "/scrutiny/",
     "scrutiny-petition": "/scrutiny/p/vote",
     "export-postal": "/organiser/privacy/export",
+    "erase-postal": "/organiser/privacy/erase",
 }
 
 

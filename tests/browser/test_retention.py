@@ -48,6 +48,7 @@ def test_organisers_see_the_retention_in_force(browser, app, size, viewport):
             "Sessions and sign-in links",
             "Invitations",
             "Roll import reports",
+            "Requests for members' data",
         ]
         details = section.locator("dd").all_inner_texts()
         assert "kept 14 days after it was sent" in details[0]
@@ -55,6 +56,7 @@ def test_organisers_see_the_retention_in_force(browser, app, size, viewport):
         assert "kept 1 day after the petition closes" in details[1]
         assert "kept 30 days" in details[2]
         assert "kept 90 days after the import finished" in details[4]
+        assert "PRIVACY_REQUEST_RETENTION_DAYS" in details[5]
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1
         assert axe_problems(page) == []

@@ -36,6 +36,7 @@ def test_each_retention_is_read_from_the_environment_and_shown(tmp_path):
         "SESSION_RETENTION_DAYS": 2,
         "INVITATION_RETENTION_DAYS": 30,
         "ROLL_REPORT_RETENTION_DAYS": 1,
+        "PRIVACY_REQUEST_RETENTION_DAYS": 30,
     }
     assert settings.purge_batch_size == 100
 

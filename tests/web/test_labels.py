@@ -63,7 +63,7 @@ def test_every_audit_action_the_code_records_has_its_words():
         "webhook.retry",
     }
     recorded |= {f"invitations.{a}" for a in ("start", "pause", "resume", "cancel")}
-    recorded |= {"user.add", "user.role", "user.disable"}
+    recorded |= {"user.add", "user.role", "user.disable", "privacy.export", "privacy.erase"}
     assert recorded <= set(labels.AUDIT_ACTIONS)
 
 
