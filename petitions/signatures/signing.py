@@ -32,7 +32,7 @@ from petitions.outbox import mail
 from petitions.outbox.mail import MailPurpose
 from petitions.roll import member_numbers
 from petitions.roll.addresses import parse_address
-from petitions.signatures import sequencer, tokens
+from petitions.signatures import name_check, sequencer, tokens
 from petitions.signatures import withdrawal as withdrawal_links
 from petitions.signatures.outcomes import SigningOutcome
 
@@ -97,13 +97,16 @@ def request_signature(
     """Record a request to sign ``slug`` as ``email``; the answer goes by mail, later.
     ``network`` is the requester's network (kept to spot floods from one place). With
     ``kind="manage"`` it asks for the link to withdraw a signature made instead, and is
-    answered the same way (petitions.signatures.withdrawal).
+    answered the same way (petitions.signatures.withdrawal); with ``kind="name_check"``,
+    whether a signature is counted in the member's name (petitions.signatures.name_check),
+    which may be asked after the close too.
 
     Raises InvalidAddress for a malformed address and SigningError for a petition that is
     unknown or closed, or a membership number that cannot be one; nothing about the roll.
     """
     petition = public_petition(session, slug)
-    if rules.effective_state(petition) not in SIGNING_STATES:
+    # Whether one's name was used can be asked after the close too: the log stays public.
+    if kind != "name_check" and rules.effective_state(petition) not in SIGNING_STATES:
         raise SigningError(SigningOutcome.PETITION_CLOSED, "this petition is closed")
     address = parse_address(email)
     number = (member_number or "").strip() or None
@@ -168,29 +171,37 @@ def _decide(
     """
     if rules.effective_state(petition) not in SIGNING_STATES:
         return MailPurpose.PETITION_CLOSED, None
+    found = match_member(request, roll)
+    if isinstance(found, MailPurpose):
+        return found, None
+    # A member who has signed already still gets their link: confirming it again shows their
+    # receipt, which is what a member who asks twice wants to find.
+    if (petition.id, found.id) in roll.signed:
+        return MailPurpose.ALREADY_SIGNED, found
+    return MailPurpose.CONFIRM_LINK, found
+
+
+def match_member(request: SignRequest, roll: _Roll) -> Member | MailPurpose:
+    """The one active member a request names (by its address's matching key, and its
+    membership number where a household shares the address), or why it names none."""
     candidates = roll.by_key.get(request.email_key, [])
     if not candidates:
-        return MailPurpose.NOT_IN_GOOD_STANDING, None
+        return MailPurpose.NOT_IN_GOOD_STANDING
     if request.member_number is not None:
         chosen = member_numbers.matching(request.member_number, candidates)
         if not chosen:
             if len(candidates) > 1:
-                return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, None
-            return MailPurpose.WRONG_NUMBER, None
+                return MailPurpose.HOUSEHOLD_NEEDS_NUMBER
+            return MailPurpose.WRONG_NUMBER
         if len(chosen) > 1:
             # Numbers that differ only in case, and a typed one that is neither exactly: which
             # member is meant cannot be told, so nobody is picked.
-            return MailPurpose.WRONG_NUMBER, None
+            return MailPurpose.WRONG_NUMBER
     elif len(candidates) > 1:
-        return MailPurpose.HOUSEHOLD_NEEDS_NUMBER, None
+        return MailPurpose.HOUSEHOLD_NEEDS_NUMBER
     else:
         chosen = candidates
-    member = chosen[0]
-    # A member who has signed already still gets their link: confirming it again shows their
-    # receipt, which is what a member who asks twice wants to find.
-    if (petition.id, member.id) in roll.signed:
-        return MailPurpose.ALREADY_SIGNED, member
-    return MailPurpose.CONFIRM_LINK, member
+    return chosen[0]
 
 
 def confirm_link_spec(petition: Petition, member_id: int) -> mail.LinkSpec:
@@ -274,6 +285,15 @@ def _answer_batch(
 def _answer(
     session: Session, settings: Settings, request: SignRequest, petition: Petition, roll: _Roll
 ) -> None:
+    if request.kind == "name_check":
+        found = match_member(request, roll)
+        if isinstance(found, MailPurpose):
+            request.outcome = found
+        else:
+            request.outcome = name_check.answer(session, settings, petition, found)
+        request.done_at = utcnow()
+        request.leased_until = None
+        return
     outcome, member = _decide(request, petition, roll)
     if request.kind == "manage":
         # Only a member who has signed (and has not withdrawn) has a signature to manage; the

@@ -78,6 +78,9 @@ MAIL_PURPOSES = {
     MailPurpose.DATA_EXPORT: "Links to members' data",
     MailPurpose.MANAGE_LINK: "Links to withdraw a signature",
     MailPurpose.NOT_SIGNED: "Answers to members who had not signed",
+    MailPurpose.NAME_USED: 'Answers to "Was my name used?": a signature in the name',
+    MailPurpose.NAME_NOT_USED: 'Answers to "Was my name used?": no signature in the name',
+    MailPurpose.NAME_REPORTED: "Reports of a signature the member did not make, to scrutineers",
 }
 # A threshold webhook's delivery, as the dashboard sums it up.
 WEBHOOK_STATES = {
@@ -112,6 +115,7 @@ AUDIT_ACTIONS = {
     "petition.close": "Petition closed",
     "petition.threshold_reached": "Threshold reached",
     "signature.invalidate": "Signature invalidated",
+    "signature.reported": "Signature reported by the member named",
     "log.commitment_key": "Commitment key revealed",
     "roll.upload": "Roll uploaded",
     "invitations.start": "Invitations started",
