@@ -240,7 +240,7 @@ def test_a_report_reaches_every_scrutineer_the_audit_trail_and_the_public_count(
 
     assert client.get("/api/v1/petitions/vote").get_json()["name_reports"] == 1
     results = client.get("/p/vote/results").get_data(as_text=True)
-    assert re.search(r"Signatures reported by the member named</dt><dd>1\b", results)
+    assert re.search(r'<dd id="name-reports">1\b', results)
 
 
 def test_the_scrutiny_page_lists_the_disputed_leaves(app, client, worker, signed):
