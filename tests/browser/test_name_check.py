@@ -69,6 +69,13 @@ def test_a_member_asks_and_reports_in_the_browser(app, base_url, browser, worker
         expect(frame.locator("body")).to_contain_text("entry 2 of the public log")
         looked_at(page, "mail", size)
 
+        # The HTML part on its own: its long receipt link wraps rather than scrolling sideways.
+        page.set_content(mail.html_body)
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        expect(page.get_by_role("link", name="I did not sign this")).to_be_visible()
+        if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
+            page.screenshot(path=SCREENSHOTS / f"name-check-mail-html-{size}.png", full_page=True)
+
         # The receipt the mail links to checks the entry in the browser.
         [receipt] = RECEIPT_LINK.findall(mail.text_body)
         page.goto(base_url + receipt)
