@@ -5,6 +5,7 @@ the public count, once per signature."""
 
 import re
 import time
+from datetime import timedelta
 
 import itsdangerous.timed
 import pytest
@@ -14,8 +15,10 @@ from sqlmodel import Session
 from petitions.accounts import users
 from petitions.config import settings_of
 from petitions.db import flask_db
+from petitions.db.engine import utcnow
 from petitions.db.models import AuditEvent, Mail, Member, NameReport, SignRequest
 from petitions.lifecycle import rules
+from petitions.privacy import purge
 from petitions.signatures import name_check, withdrawal
 from tests.helpers import (
     add_members,
@@ -330,3 +333,27 @@ def test_unknown_and_draft_petitions_are_not_found(app, client):
         session.commit()
     assert client.get("/p/draft/name-check").status_code == 404
     assert client.post("/p/nowhere/name-check", data={"email": "a@example.org"}).status_code == 404
+
+
+def test_the_purge_blanks_the_question_and_keeps_the_report(app, client, worker, signed):
+    with Session(flask_db.engine_of(app)) as session:
+        rules.close_petition(session, "vote")
+        session.commit()
+    ask(client, worker, "bob@example.org")
+    token = report_token_in(last_mail(app, "bob@example.org").text_body)
+    client.post("/p/vote/name-report", data={"token": token})
+    later = utcnow() + timedelta(days=settings_of(app).sign_request_retention_days + 1)
+    purge.purge(flask_db.engine_of(app), settings_of(app), later)
+    with Session(flask_db.engine_of(app)) as session:
+        question = session.scalars(
+            select(SignRequest).where(SignRequest.kind == "name_check")
+        ).one()
+        reports = session.scalars(select(NameReport)).all()
+        audited = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == name_check.AUDIT_ACTION)
+        ).all()
+    assert (question.email, question.email_key, question.network) == ("", "", None)
+    assert question.outcome == "name_used"
+    assert [r.leaf_index for r in reports] == [1]
+    assert len(audited) == 1
+    assert client.get("/api/v1/petitions/vote").get_json()["name_reports"] == 1
