@@ -25,6 +25,7 @@ from petitions.web import (
     labels,
     log_pages,
     moments,
+    name_check,
     organiser,
     privacy,
     public,
@@ -78,6 +79,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(docs.bp)
     app.register_blueprint(sign.bp)
     app.register_blueprint(withdraw.bp)
+    app.register_blueprint(name_check.bp)
     app.register_blueprint(log_pages.bp)
     csrf.exempt(log_pages.bp)
     for blueprint in (

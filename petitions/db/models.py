@@ -166,7 +166,9 @@ class SignRequest(Work, table=True):
     member_number: str | None = Field(default=None, max_length=64)
     network: str | None = Field(default=None, max_length=64)
     outcome: str | None = Field(default=None, max_length=32)
-    # "sign" asks for a signing link; "manage" for the link to withdraw a signature made.
+    # "sign" asks for a signing link; "manage" for the link to withdraw a signature made;
+    # "name_check" whether a signature is counted in the member's name (answered after the
+    # close too).
     kind: str = Field(default="sign", max_length=16, sa_column_kwargs={"server_default": "sign"})
 
 
@@ -578,3 +580,21 @@ class Erasure(SQLModel, table=True):
     created_at: datetime = _time(nullable=False, default=utcnow)
     used_at: datetime | None = _time(nullable=True)
     counts: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class NameReport(SQLModel, table=True):
+    """A member's report that a signature in their name is not theirs, made from the answer to
+    "Was my name used?". It names the signature by its public leaf and holds nothing personal;
+    one report per leaf, however many links name it. ``notified`` is how many scrutineers were
+    mailed about it."""
+
+    __tablename__ = "name_report"
+    __table_args__ = (
+        UniqueConstraint("petition_id", "leaf_index", name="uq_name_report_petition_leaf"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    petition_id: int = Field(foreign_key="petition.id")
+    leaf_index: int
+    reported_at: datetime = _time(nullable=False, default=utcnow)
+    notified: int = 0

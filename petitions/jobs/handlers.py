@@ -11,12 +11,13 @@ from petitions.outbox.work import DEFAULT_LEASE, WorkItem, WorkKind
 from petitions.privacy import erasure_links
 from petitions.privacy import links as privacy_links
 from petitions.roll import uploads
-from petitions.signatures import signing, withdrawal
+from petitions.signatures import name_check, signing, withdrawal
 
 # How each kind of link in a mail is made when the mail is sent (see outbox.mail).
 LINK_MAKERS = {
     "confirm": signing.make_confirm_link,
     "manage": withdrawal.make_manage_link,
+    "name_report": name_check.make_report_link,
     "sign_in": links.make_link,
     "opt_out": opt_out.make_link,
     "data_export": privacy_links.make_link,

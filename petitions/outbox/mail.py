@@ -40,9 +40,10 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "mail"
 class MailPurpose(StrEnum):
     """What a mail is for, as ``Mail.purpose`` stores it. The first six are also what a request
     to sign came to (its ``outcome``), ``manage_link`` and ``not_signed`` what a request for
-    the link to withdraw came to, and ``already_mailed`` either of them answered by a link
-    mailed earlier (petitions.signatures.mail_limits); of those only ``confirm_link`` and
-    ``manage_link`` are ever mailed (README, "Security"), so only mailed purposes have a
+    the link to withdraw came to, ``name_used`` and ``name_not_used`` what a name check came to,
+    and ``already_mailed`` a request answered by a link mailed earlier
+    (petitions.signatures.mail_limits); of those only ``confirm_link``, ``manage_link`` and the
+    name check's answers are ever mailed (README, "Security"), so only mailed purposes have a
     template and a subject."""
 
     CONFIRM_LINK = "confirm_link"
@@ -61,6 +62,11 @@ class MailPurpose(StrEnum):
     ALREADY_MAILED = "already_mailed"
     # A request to erase one's data: the link to the page that erases it.
     ERASURE_LINK = "erasure_link"
+    # "Was my name used?": the answer to a member on the roll (a signature in their name, or
+    # none), and the report of one they did not make, to every scrutineer.
+    NAME_USED = "name_used"
+    NAME_NOT_USED = "name_not_used"
+    NAME_REPORTED = "name_reported"
 
 
 SUBJECTS = {
@@ -70,6 +76,9 @@ SUBJECTS = {
     MailPurpose.DATA_EXPORT: "The data {organisation} holds about you",
     MailPurpose.MANAGE_LINK: "Your signature: {title}",
     MailPurpose.ERASURE_LINK: "Erasing the data {organisation} holds about you",
+    MailPurpose.NAME_USED: "A signature in your name: {title}",
+    MailPurpose.NAME_NOT_USED: "No signature in your name: {title}",
+    MailPurpose.NAME_REPORTED: "A member reports a signature they did not make: {title}",
 }
 # The button's colour in the HTML part without ORG_PRIMARY_COLOUR (white text on it: 7.8:1).
 DEFAULT_BUTTON_COLOUR = "#0b5394"

@@ -192,6 +192,9 @@ def collect(session: Session, email_key: str) -> dict[str, Any]:
                 "email": request.email,
                 "member_number": request.member_number,
                 "network": request.network,
+                # What was asked: "sign", "manage" (the link to withdraw) or "name_check"
+                # ("Was my name used?").
+                "kind": request.kind,
                 "outcome": request.outcome,
                 "requested_at": _when(request.created_at),
             }

@@ -32,7 +32,7 @@ from petitions.outbox import mail
 from petitions.outbox.mail import MailPurpose
 from petitions.roll import member_numbers
 from petitions.roll.addresses import parse_address
-from petitions.signatures import mail_limits, sequencer, tokens
+from petitions.signatures import mail_limits, name_check, sequencer, tokens
 from petitions.signatures import withdrawal as withdrawal_links
 from petitions.signatures.outcomes import SigningOutcome
 from petitions.transparency import leaves
@@ -98,13 +98,16 @@ def request_signature(
     """Record a request to sign ``slug`` as ``email``; the answer goes by mail, later.
     ``network`` is the requester's network (kept to spot floods from one place). With
     ``kind="manage"`` it asks for the link to withdraw a signature made instead, and is
-    answered the same way (petitions.signatures.withdrawal).
+    answered the same way (petitions.signatures.withdrawal); with ``kind="name_check"``,
+    whether a signature is counted in the member's name (petitions.signatures.name_check),
+    which may be asked after the close too.
 
     Raises InvalidAddress for a malformed address and SigningError for a petition that is
     unknown or closed, or a membership number that cannot be one; nothing about the roll.
     """
     petition = public_petition(session, slug)
-    if rules.effective_state(petition) not in SIGNING_STATES:
+    # Whether one's name was used can be asked after the close too: the log stays public.
+    if kind != "name_check" and rules.effective_state(petition) not in SIGNING_STATES:
         raise SigningError(SigningOutcome.PETITION_CLOSED, "this petition is closed")
     address = parse_address(email)
     number = (member_number or "").strip() or None
@@ -202,6 +205,13 @@ def _decide(
     if (petition.id, member.id) in roll.signed:
         return MailPurpose.ALREADY_SIGNED, member
     return MailPurpose.CONFIRM_LINK, member
+
+
+def match_member(request: SignRequest, roll: _Roll) -> Member | MailPurpose:
+    """The one member in good standing a request names (by its address's matching key, and its
+    membership number where a household shares the address), or why it names none."""
+    refused, member = _named(request.email_key, request.member_number, roll)
+    return refused if member is None else member
 
 
 def confirm_link_spec(petition: Petition, member_id: int) -> mail.LinkSpec:
@@ -306,6 +316,15 @@ def _answer(
     roll: _Roll,
     ledger: mail_limits.Ledger,
 ) -> None:
+    if request.kind == "name_check":
+        found = match_member(request, roll)
+        if isinstance(found, MailPurpose):
+            request.outcome = found
+        else:
+            request.outcome = name_check.answer(session, settings, petition, found)
+        request.done_at = utcnow()
+        request.leased_until = None
+        return
     outcome, member = _decide(request, petition, roll)
     if request.kind == "manage":
         # Only a member who has signed (and has not withdrawn) has a signature to manage; the

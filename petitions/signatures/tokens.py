@@ -14,6 +14,8 @@ SALT = "petitions.confirm-signature"
 # The link to withdraw a signature names the same things, under a salt of its own: a link of one
 # kind is no link of the other.
 MANAGE_SALT = "petitions.manage-signature"
+# The link to report a signature one did not make names the petition and leaves instead.
+NAME_REPORT_SALT = "petitions.name-report"
 
 
 class TokenInvalid(Exception):
@@ -37,7 +39,8 @@ class SignLink:
     nonce: str
 
 
-def _serializer(secret_key: str, fallbacks: list[str], salt: str) -> URLSafeTimedSerializer:
+def serializer(secret_key: str, fallbacks: list[str], salt: str) -> URLSafeTimedSerializer:
+    """The signer of links of the kind ``salt`` names, under SECRET_KEY and its fallbacks."""
     # itsdangerous signs with the last key and verifies with any, so the current key goes last.
     return URLSafeTimedSerializer([*reversed(fallbacks), secret_key], salt=salt)
 
@@ -48,7 +51,7 @@ def make_token(
     """A fresh token for ``member_id`` signing ``petition_id`` (with MANAGE_SALT: withdrawing
     their signature of it)."""
     payload = {"p": petition_id, "m": member_id, "n": secrets.token_urlsafe(9)}
-    return _serializer(secret_key, fallbacks, salt).dumps(payload)
+    return serializer(secret_key, fallbacks, salt).dumps(payload)
 
 
 def _link(payload) -> SignLink:
@@ -63,10 +66,10 @@ def read_token(
 ) -> SignLink:
     """The link a token names; raise TokenExpired or TokenInvalid. ``max_age=None`` accepts
     a genuine token of any age (to offer a fresh link in place of an expired one)."""
-    serializer = _serializer(secret_key, fallbacks, salt)
+    signer = serializer(secret_key, fallbacks, salt)
     try:
-        return _link(serializer.loads(token, max_age=max_age))
+        return _link(signer.loads(token, max_age=max_age))
     except SignatureExpired as exc:
-        raise TokenExpired(_link(serializer.load_payload(exc.payload))) from None
+        raise TokenExpired(_link(signer.load_payload(exc.payload))) from None
     except BadSignature:
         raise TokenInvalid("bad signature") from None

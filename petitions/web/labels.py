@@ -80,6 +80,9 @@ MAIL_PURPOSES = {
     MailPurpose.NOT_SIGNED: "Answers to members who had not signed",
     MailPurpose.ALREADY_MAILED: "Requests answered by a link mailed earlier",
     MailPurpose.ERASURE_LINK: "Links to erase members' data",
+    MailPurpose.NAME_USED: 'Answers to "Was my name used?": a signature in the name',
+    MailPurpose.NAME_NOT_USED: 'Answers to "Was my name used?": no signature in the name',
+    MailPurpose.NAME_REPORTED: "Reports of a signature the member did not make, to scrutineers",
 }
 # A threshold webhook's delivery, as the dashboard sums it up.
 WEBHOOK_STATES = {
@@ -114,6 +117,7 @@ AUDIT_ACTIONS = {
     "petition.close": "Petition closed",
     "petition.threshold_reached": "Threshold reached",
     "signature.invalidate": "Signature invalidated",
+    "signature.reported": "Signature reported by the member named",
     "log.commitment_key": "Commitment key revealed",
     "log.sample": "Sample drawn for scrutineers",
     "roll.upload": "Roll uploaded",

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
-from petitions.signatures import receipts
+from petitions.signatures import name_check, receipts
 from petitions.transparency import evidence, store
 from petitions.web import whole_numbers
 from petitions.web.errors import json_error
@@ -170,6 +170,7 @@ def results(slug: str):
         petition=petition,
         state=rules.effective_state(petition),
         head=store.latest_head(session, petition.id),
+        name_reports=name_check.report_count(session, petition.id),
         public_key=store.public_key(settings_of(current_app)),
     )
 

@@ -42,12 +42,21 @@ from petitions.web.errors import wants_json
 RENEW_ENDPOINT = "signing.renew"
 # Asking for the link to withdraw a signature is answered like a request to sign, so it is
 # limited as one; withdrawing is limited as a confirmation.
-SIGN_ENDPOINTS = ("signing.sign", "api.request_signature", RENEW_ENDPOINT, "withdrawal.ask")
+# Asking "Was my name used?" mails a member like a request to sign, so it is limited as one too;
+# reporting a signature from that mail is limited as a confirmation.
+SIGN_ENDPOINTS = (
+    "signing.sign",
+    "api.request_signature",
+    RENEW_ENDPOINT,
+    "withdrawal.ask",
+    "name_check.ask",
+)
 CONFIRM_ENDPOINTS = (
     "signing.confirm",
     RENEW_ENDPOINT,
     "api.confirm_signature",
     "withdrawal.withdraw",
+    "name_check.report",
 )
 # Asking for a sign-in link and spending one share the per-network count; asking is also counted
 # per address. Only POSTs count: showing the form costs nothing.

@@ -11,7 +11,7 @@ from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.reports import scrutiny
-from petitions.signatures import invalidation
+from petitions.signatures import invalidation, name_check
 from petitions.spreadsheet import SafeWriter
 from petitions.transparency import store as signature_log
 from petitions.web import auth, whole_numbers
@@ -95,6 +95,7 @@ def petition(slug: str):
         petition=found,
         state=rules.effective_state(found),
         trail=scrutiny.petition_trail(session, found),
+        name_reports=name_check.reports_of(session, found.id),
         head=signature_log.latest_head(session, found.id),
         public_key=signature_log.public_key(settings_of(current_app)),
         reasons=invalidation.REASONS,

@@ -15,7 +15,7 @@ from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import LogLeaf, Member
 from petitions.roll.importer import import_roll
-from petitions.signatures import invalidation, signing, tokens, withdrawal
+from petitions.signatures import invalidation, name_check, signing, tokens, withdrawal
 from tests.browser_support import (
     AXE,
     DESKTOP,
@@ -93,6 +93,14 @@ def _withdraw_url(app) -> str:
     return f"/p/vote/withdraw?token={token}"
 
 
+def _name_report_url(app) -> str:
+    """The page a link to report signature 1 (leaf 0) as not the member's own opens."""
+    spec = name_check.report_link_spec(petition(app), [0])
+    return (
+        "/p/vote/name-report?" + name_check.make_report_link(settings_of(app), spec).split("?")[1]
+    )
+
+
 def _cancelled_receipt_url(app) -> str:
     """The receipt of signature 2, which ``arranged`` invalidated."""
     with Session(flask_db.engine_of(app)) as session:
@@ -108,6 +116,8 @@ PUBLIC_PAGES = {
     "check-email": "/p/vote/check-email",
     "withdraw-manage": "/p/vote/manage",
     "withdraw-check-email": "/p/vote/manage/check-email",
+    "name-check": "/p/vote/name-check",
+    "name-check-email": "/p/vote/name-check/check-email",
     "results": "/p/vote/results",
     "receipt": "/p/vote/receipt?index=0",
     "sign-in": "/sign-in",
@@ -159,6 +169,7 @@ def test_member_pages_have_no_serious_accessibility_violations(browser, arranged
         **PUBLIC_PAGES,
         "confirm": _confirm_url(arranged),
         "withdraw-confirm": _withdraw_url(arranged),
+        "name-report": _name_report_url(arranged),
         "receipt-cancelled": _cancelled_receipt_url(arranged),
     }
     with served(arranged) as base:

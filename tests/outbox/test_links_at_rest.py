@@ -107,3 +107,30 @@ def test_an_opt_out_link_expires(app, client, monkeypatch):
     fresh = opt_out.make_token(settings, "ann@example.org")
     assert client.post("/invitations/opt-out", data={"token": old}).status_code == 400
     assert client.post("/invitations/opt-out", data={"token": fresh}).status_code == 303
+
+
+def test_a_link_to_report_a_signature_exists_only_in_the_message_that_leaves(
+    app, client, worker, inbox
+):
+    add_members(app, ("M1", "ann@example.org"))
+    open_petition(app)
+    client.post("/p/vote/sign", data={"email": "ann@example.org"})
+    worker.run_pending()
+    (signing,) = inbox.messages
+    token = token_of(link_in(parts_of(signing["message"])[0]))
+    client.post("/p/vote/confirm", data={"token": token})
+    assert client.post("/p/vote/name-check", data={"email": "ann@example.org"}).status_code == 303
+    worker.run_pending(rounds=1)
+    queued = rows(app)[-1]
+    assert (queued.purpose, queued.done_at) == ("name_used", None)
+    assert f"{PLACEHOLDER}link" in queued.text_body
+    assert "name-report" not in queued.text_body + queued.html_body
+    assert_no_live_link(app)
+    worker.run_pending()
+    assert_no_live_link(app)
+    text, html = parts_of(inbox.messages[-1]["message"])
+    (line,) = [line for line in text.splitlines() if "/name-report?token=" in line]
+    assert line in html
+    reported = client.post("/p/vote/name-report", data={"token": token_of(line)})
+    assert reported.status_code == 200
+    assert "your report is made" in reported.get_data(as_text=True)

@@ -9,7 +9,7 @@ import pytest
 from petitions.db.models import MemberStatus, PetitionState, Role
 from petitions.outbox.mail import MailPurpose
 from petitions.reports import dashboard as dashboard_report
-from petitions.signatures import invalidation
+from petitions.signatures import invalidation, name_check
 from petitions.signatures.outcomes import SigningOutcome
 from petitions.web import labels, moments
 from tests import walk
@@ -64,6 +64,7 @@ def test_every_audit_action_the_code_records_has_its_words():
     }
     recorded |= {f"invitations.{a}" for a in ("start", "pause", "resume", "cancel")}
     recorded |= {"user.add", "user.role", "user.disable", "privacy.export", "privacy.erase"}
+    recorded |= {name_check.AUDIT_ACTION}
     assert recorded <= set(labels.AUDIT_ACTIONS)
 
 

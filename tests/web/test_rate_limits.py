@@ -596,3 +596,39 @@ def test_asking_for_the_link_to_withdraw_counts_as_a_request_to_sign(make_app):
     withdraw = {"token": FORGED}
     assert client.post("/p/vote/withdraw", data=withdraw, **from_ip("192.0.2.9")).status_code == 400
     assert client.post("/p/vote/withdraw", data=withdraw, **from_ip("192.0.2.9")).status_code == 429
+
+
+def test_asking_was_my_name_used_counts_as_a_request_to_sign(make_app):
+    client = make_app(
+        SIGN_LIMIT_PER_ADDRESS="2 per hour",
+        SIGN_LIMIT_PER_NETWORK="3 per hour",
+        CONFIRM_LIMIT_PER_NETWORK="1 per hour",
+    ).test_client()
+    assert sign_form(client, "ann@example.org", "203.0.113.1").status_code == 303
+    asked = {"email": "Ann@example.org"}
+    assert (
+        client.post("/p/vote/name-check", data=asked, **from_ip("198.51.100.1")).status_code == 303
+    )
+    # The same mailbox, from anywhere: over the limit per address.
+    refused = client.post("/p/vote/name-check", data=asked, **from_ip("192.0.2.1"))
+    assert refused.status_code == 429
+    assert "this e-mail address" in text_of(refused)
+    # One network asking about many addresses: over the limit per network.
+    for n in range(3):
+        other = {"email": f"person{n}@example.org"}
+        last = client.post("/p/vote/name-check", data=other, **from_ip("192.0.2.77"))
+    assert last.status_code == 303
+    refused = client.post(
+        "/p/vote/name-check", data={"email": "more@example.org"}, **from_ip("192.0.2.78")
+    )
+    assert refused.status_code == 429
+    assert "your network" in text_of(refused)
+    # Showing the form costs nothing; reporting is counted as a confirmation.
+    assert client.get("/p/vote/name-check", **from_ip("192.0.2.1")).status_code == 200
+    report = {"token": FORGED}
+    assert (
+        client.post("/p/vote/name-report", data=report, **from_ip("192.0.2.9")).status_code == 400
+    )
+    assert (
+        client.post("/p/vote/name-report", data=report, **from_ip("192.0.2.9")).status_code == 429
+    )

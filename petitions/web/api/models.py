@@ -154,6 +154,11 @@ class Petition(Answer):
         "MAIL_SLOW_AFTER_SECONDS or more) and the petition takes signatures: about how many "
         "seconds a link asked for now takes to be sent. Null when links arrive as usual."
     )
+    name_reports: Count = Field(
+        description='Signatures reported by the member named: members who asked "Was my '
+        'name used?" and reported, from the answer mailed to them, a signature they did not '
+        "make. Every scrutineer is told of each; one report per signature."
+    )
 
 
 class LiveCount(Answer):

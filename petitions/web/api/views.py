@@ -7,7 +7,7 @@ from petitions.db import flask_db
 from petitions.db.models import Petition
 from petitions.lifecycle import rules
 from petitions.roll.addresses import InvalidAddress
-from petitions.signatures import counts, signing
+from petitions.signatures import counts, name_check, signing
 from petitions.signatures.outcomes import SigningOutcome
 from petitions.transparency import store
 from petitions.web import live_count as live
@@ -38,6 +38,7 @@ def petition_json(petition: Petition) -> dict:
         "by_region": counts.by_region(flask_db.session(), petition),
         "log": _log_head(petition),
         "mail_delay_seconds": slow.delay_seconds if slow else None,
+        "name_reports": name_check.report_count(flask_db.session(), petition.id),
     }
 
 

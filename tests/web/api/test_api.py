@@ -46,6 +46,7 @@ def test_petition_record_has_exactly_the_published_fields(client, db):
         "by_region": {},
         "log": None,
         "mail_delay_seconds": None,
+        "name_reports": 0,
     }
 
 

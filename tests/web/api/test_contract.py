@@ -20,6 +20,7 @@ PETITION = {
     "by_region": {"North": 2},
     "log": {"size": 1, "root_hash": "ab" * 32},
     "mail_delay_seconds": None,
+    "name_reports": 0,
 }
 
 
