@@ -6,11 +6,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from petitions.cli.support import AUDIT_ACTOR, needs_schema
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import Petition
 from petitions.lifecycle import actions, rules
@@ -88,6 +90,14 @@ def _refusals() -> Iterator[None]:
     help="When signing stops, ISO 8601 (e.g. 2026-12-31T18:00:00Z); without a zone it is UTC.",
 )
 @click.option("--webhook-url", help="Where this petition's threshold event goes (http/https).")
+@click.option(
+    "--witnesses-required",
+    type=click.IntRange(0, None),
+    default=0,
+    show_default=True,
+    help="How many configured witnesses (WITNESSES) must cosign the crossing checkpoint "
+    "before the threshold webhook goes out.",
+)
 @click.option("--text", help="The petition's text.")
 @click.option(
     "--text-file",
@@ -97,7 +107,16 @@ def _refusals() -> Iterator[None]:
 @click.option("--open", "open_now", is_flag=True, help="Open the petition straight away.")
 @needs_schema
 def create_command(
-    slug, title, threshold, threshold_percent, closes_at, webhook_url, text, text_file, open_now
+    slug,
+    title,
+    threshold,
+    threshold_percent,
+    closes_at,
+    webhook_url,
+    witnesses_required,
+    text,
+    text_file,
+    open_now,
 ):
     """Create the petition SLUG as a draft (or open it with --open).
 
@@ -107,6 +126,12 @@ def create_command(
         raise click.UsageError("give exactly one of --threshold or --threshold-percent")
     if text is not None and text_file is not None:
         raise click.UsageError("give --text or --text-file, not both")
+    configured = len(settings_of(current_app).witnesses)
+    if witnesses_required > configured:
+        raise click.UsageError(
+            f"--witnesses-required {witnesses_required} needs as many witnesses in WITNESSES; "
+            f"{configured} are configured"
+        )
     if text_file is not None:
         try:
             text = text_file.read()
@@ -125,6 +150,7 @@ def create_command(
             threshold_percent=threshold_percent,
             closes_at=closes_at,
             webhook_url=webhook_url,
+            witnesses_required=witnesses_required,
         )
 
     click.echo(f"created petition {slug!r}: threshold {actions.describe_rule(petition)}")

@@ -151,6 +151,27 @@ def _validate_webhook_url(url: str | None) -> str | None:
     return url
 
 
+# More witnesses than this cannot be configured sensibly; the number only guards against typos.
+MAX_WITNESSES_REQUIRED = 16
+
+
+def _validate_witnesses_required(value) -> int:
+    if value is None or value == "":
+        return 0
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise PetitionError(
+            "witnesses required must be a whole number", "witnesses_required"
+        ) from None
+    if isinstance(value, float | bool) or not 0 <= number <= MAX_WITNESSES_REQUIRED:
+        raise PetitionError(
+            f"witnesses required must be a whole number from 0 to {MAX_WITNESSES_REQUIRED}",
+            "witnesses_required",
+        )
+    return number
+
+
 # What each field of a petition is checked by; create_petition and update_draft apply the same.
 _FIELD_RULES = {
     "slug": lambda value, now: validate_slug(value),
@@ -160,8 +181,17 @@ _FIELD_RULES = {
     "threshold_percent": lambda value, now: _validate_percent(value),
     "closes_at": _validate_closes_at,
     "webhook_url": lambda value, now: _validate_webhook_url(value),
+    "witnesses_required": lambda value, now: _validate_witnesses_required(value),
 }
-EDITABLE_FIELDS = ("title", "body", "threshold", "threshold_percent", "closes_at", "webhook_url")
+EDITABLE_FIELDS = (
+    "title",
+    "body",
+    "threshold",
+    "threshold_percent",
+    "closes_at",
+    "webhook_url",
+    "witnesses_required",
+)
 
 
 def validate_field(name: str, value, *, now: datetime | None = None):
@@ -243,6 +273,7 @@ def create_petition(
     threshold_percent: float | Decimal | None = None,
     closes_at: datetime | None = None,
     webhook_url: str | None = None,
+    witnesses_required: int = 0,
     now: datetime | None = None,
 ) -> Petition:
     """Create a draft petition after checking every field; raise PetitionError on the first fault.
@@ -262,6 +293,7 @@ def create_petition(
         "body": _validate_body(body),
         "closes_at": _validate_closes_at(closes_at, now),
         "webhook_url": _validate_webhook_url(webhook_url),
+        "witnesses_required": _validate_witnesses_required(witnesses_required),
     }
     if (threshold is None) == (threshold_percent is None):
         raise PetitionError("give exactly one of a threshold or a threshold percentage")
@@ -354,7 +386,7 @@ def update_draft(
         raise PetitionError(f"petition {slug!r} is {petition.state}; only a draft can be edited")
 
     wanted = {}
-    for name in ("title", "body", "closes_at", "webhook_url"):
+    for name in ("title", "body", "closes_at", "webhook_url", "witnesses_required"):
         if name in fields:
             wanted[name] = validate_field(name, fields[name], now=now)
     if "threshold" in fields or "threshold_percent" in fields:
