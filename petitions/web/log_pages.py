@@ -206,6 +206,7 @@ def results(slug: str):
         state=rules.effective_state(petition),
         head=store.latest_head(session, petition.id),
         public_key=store.public_key(settings_of(current_app)),
+        witnesses=witnessing.statuses(session, petition, settings_of(current_app)),
     )
 
 
