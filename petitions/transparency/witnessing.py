@@ -203,6 +203,10 @@ def submit(engine, settings: Settings, submission_id: int) -> None:
             )
         try:
             answer = _post(witness.url, protocol.encode_request(old, proof, note.encode()))
+        except requests.Timeout:
+            raise SubmissionFailed(f"no answer from {witness.url} within {TIMEOUT} s") from None
+        except requests.ConnectionError:
+            raise SubmissionFailed(f"could not connect to {witness.url}") from None
         except requests.RequestException as exc:
             raise SubmissionFailed(f"{type(exc).__name__}: {exc}"[:ANSWER_KEPT]) from None
         if answer.status_code == 409 and answer.headers.get("content-type", "").startswith(
@@ -219,6 +223,11 @@ def submit(engine, settings: Settings, submission_id: int) -> None:
             _set_witness_size(engine, submission_id, reported)
             old = reported
             continue
+        if answer.status_code == 409:
+            raise SubmissionFailed(
+                "the witness refuses this checkpoint: it conflicts with one it cosigned "
+                f"({answer.text.strip()[:200]})"
+            )
         if answer.status_code != 200:
             raise SubmissionFailed(f"HTTP {answer.status_code}: {answer.text.strip()[:200]}")
         cosignature = _cosignature_in(answer.text, note.text, witness)
@@ -388,7 +397,11 @@ def statuses(
                 cosigned_at=row.cosigned_at if row is not None else None,
                 log_size=log_size,
                 stalled=waiting_since is not None and waiting_since < limit,
-                last_error=row.last_error if row is not None and row.done_at is None else None,
+                last_error=(
+                    row.last_error.removeprefix(f"{SubmissionFailed.__name__}: ")
+                    if row is not None and row.done_at is None and row.last_error
+                    else None
+                ),
                 rejected_answers=row.rejected_answers if row is not None else 0,
                 last_rejected_at=row.last_rejected_at if row is not None else None,
             )
