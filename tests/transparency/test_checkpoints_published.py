@@ -190,3 +190,19 @@ def test_witnesses_are_read_from_their_setting(tmp_path):
 def test_bad_witnesses_are_refused_with_a_reason(tmp_path, raw, message):
     with pytest.raises(SettingsError, match=message):
         load_settings({"WITNESSES": raw}, tmp_path)
+
+
+def test_flask_witness_key_and_refusals_need_no_database(runner, tmp_path):
+    key_file = tmp_path / "witness.key"
+    made = runner.invoke(args=["witness", "key", "--key", str(key_file), "--name", "w.example/x"])
+    assert made.exit_code == 0, made.output
+    vkey = made.output.strip()
+    assert cosignatures.CosignatureVerifier.from_vkey(vkey).name == "w.example/x"
+    again = runner.invoke(args=["witness", "key", "--key", str(key_file), "--name", "w.example/x"])
+    assert again.output.strip() == vkey
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    empty = runner.invoke(args=["witness", "refusals", "--state", str(tmp_path / "w.db")])
+    assert empty.output == "no refusals\n"
+    bad = runner.invoke(args=["witness", "key", "--key", str(key_file), "--name", "a b"])
+    assert bad.exit_code != 0
+    assert "cannot be a key name" in bad.output
