@@ -232,6 +232,14 @@ def latest_head(session: Session, petition_id: int) -> Head | None:
     return _head(row) if row is not None else None
 
 
+def head_at(session: Session, petition_id: int, size: int) -> Head | None:
+    """The signed head of the first ``size`` leaves, if one was signed."""
+    row = session.scalars(
+        select(TreeHead).where(TreeHead.petition_id == petition_id, TreeHead.size == size)
+    ).first()
+    return _head(row) if row is not None else None
+
+
 def heads(session: Session, petition_id: int) -> list[Head]:
     """Every signed head of a petition's log, oldest first."""
     rows = session.scalars(

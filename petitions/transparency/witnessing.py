@@ -147,12 +147,9 @@ def cosigned_checkpoint(
         .order_by(WitnessCosignature.size)
     ).all()
     for size in sizes:
-        row = session.scalars(
-            select(TreeHead).where(TreeHead.petition_id == petition.id, TreeHead.size == size)
-        ).first()
-        if row is None:
+        head = store.head_at(session, petition.id, size)
+        if head is None:
             continue
-        head = store.Head(row.size, row.root_hash, "", row.signature)
         note, witnesses = served_note(session, petition, settings, head)
         if len(witnesses) >= required:
             return Cosigned(head, note, witnesses)

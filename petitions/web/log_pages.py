@@ -5,12 +5,10 @@ import base64
 import re
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
-from sqlalchemy import select
 from sqlmodel import Session
 
 from petitions.config import settings_of
 from petitions.db import flask_db
-from petitions.db.models import TreeHead
 from petitions.lifecycle import rules
 from petitions.lifecycle.rules import find_published
 from petitions.signatures import receipts
@@ -159,10 +157,7 @@ def log_checkpoint(slug: str):
         size = whole_numbers.parse(raw.strip())
         if size is None:
             return _text(400, "size must be a whole number")
-        row = session.scalars(
-            select(TreeHead).where(TreeHead.petition_id == petition.id, TreeHead.size == size)
-        ).first()
-        head = store.Head(row.size, row.root_hash, "", row.signature) if row else None
+        head = store.head_at(session, petition.id, size)
     if head is None:
         return _text(404, "the log has no signed head of that size yet")
     note, _witnesses = witnessing.served_note(session, petition, settings_of(current_app), head)
