@@ -7,7 +7,10 @@ never string-keyed mappings; the Flask app keeps it in ``app.extensions`` (see s
 """
 
 import base64
+import binascii
 import dataclasses
+import hashlib
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -30,6 +33,16 @@ ENVIRONMENTS = ("development", "production")
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message is one line meant for the operator."""
+
+
+@dataclass(frozen=True)
+class WitnessSetting:
+    """One witness of WITNESSES: its key name, its submission URL and its Ed25519 public key
+    (raw 32 bytes), whose cosignatures are type 0x04 (c2sp.org/tlog-cosignature)."""
+
+    name: str
+    url: str
+    public_key: bytes
 
 
 def _kept_secret(instance_path: Path, name: str, make) -> str:
@@ -139,6 +152,8 @@ INT_SETTINGS = {
     "PURGE_BATCH_SIZE": 500,
     # Seconds a mailed link to a member's data export stays valid.
     "PRIVACY_EXPORT_LINK_MAX_AGE": 24 * 3600,
+    # A witness is shown as stalled when a head it has not cosigned is older than this.
+    "WITNESS_STALLED_AFTER_SECONDS": 600,
 }
 # How many days each kind of personal data is kept once it is no longer needed (README,
 # "Retention"): what each is counted from is said in petitions.privacy.retention.
@@ -218,6 +233,8 @@ class Settings:
     privacy_limit_per_address: str
     sign_notice_per_network: str = DEFAULT_NOTICES["SIGN_NOTICE_PER_NETWORK"]
     proxy_fix_hops: int | None = None
+    witnesses: tuple[WitnessSetting, ...] = ()
+    witness_stalled_after_seconds: int = 600
     # Not read from the environment: how this process runs, chosen by whoever builds the app
     # (tests and benchmarks). False: no background thread runs jobs without Redis; the caller
     # runs them (the in-process worker's run_pending()).
@@ -411,6 +428,7 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         work_lease_seconds=_positive_int("WORK_LEASE_SECONDS", lease) if lease else 120,
         proxy_fix_hops=proxy_hops(environ),
         webhook_allowed_networks=_allowed_networks(environ),
+        witnesses=witnesses(environ.get("WITNESSES", "")),
         **_organisation_settings(environ),
         **numbers,
         **limits,
@@ -533,3 +551,68 @@ def _contact_email(raw: str) -> str:
         return validate_email(raw, check_deliverability=False).normalized
     except EmailNotValidError:
         raise SettingsError(f"ORG_CONTACT_EMAIL must be an e-mail address, got {raw!r}") from None
+
+
+_WITNESS_FORMAT = (
+    'WITNESSES must be a JSON list of {"name": ..., "url": ..., "public_key": ...}, the key '
+    "as the witness's verifier key (name+keyid+base64) or the base64 of its 32 bytes"
+)
+
+
+def witnesses(raw: str) -> tuple[WitnessSetting, ...]:
+    """The WITNESSES setting: a JSON list of objects with a name, a URL and a public key."""
+    raw = raw.strip()
+    if not raw:
+        return ()
+    try:
+        entries = json.loads(raw)
+    except ValueError:
+        raise SettingsError(f"{_WITNESS_FORMAT}; it is not JSON") from None
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise SettingsError(_WITNESS_FORMAT)
+    found = []
+    for number, entry in enumerate(entries, start=1):
+        name, url, key = (entry.get(field) for field in ("name", "url", "public_key"))
+        if not all(isinstance(value, str) and value.strip() for value in (name, url, key)):
+            raise SettingsError(f"{_WITNESS_FORMAT}; witness {number} lacks one of them")
+        name = name.strip()
+        if "+" in name or any(ch.isspace() for ch in name) or len(name) > 200:
+            raise SettingsError(
+                f"WITNESSES: the name of witness {number} must have no spaces or + "
+                "(at most 200 characters)"
+            )
+        found.append(
+            WitnessSetting(
+                name, _http_url(f"WITNESSES url of {name}", url.strip()), _witness_key(name, key)
+            )
+        )
+    if len({witness.name for witness in found}) != len(found):
+        raise SettingsError("WITNESSES names each witness once")
+    return tuple(found)
+
+
+def _witness_key(name: str, raw: str) -> bytes:
+    raw = raw.strip()
+    parts = raw.split("+", 2)
+    try:
+        if len(parts) == 1:
+            key = base64.b64decode(raw, validate=True)
+            if len(key) == 32:
+                return key
+        else:
+            key_name, key_id, encoded = parts
+            material = base64.b64decode(encoded, validate=True)
+            digest = hashlib.sha256(key_name.encode() + b"\n" + material).digest()[:4]
+            if (
+                key_name == name
+                and len(material) == 33
+                and material[0] == 0x04
+                and digest.hex() == key_id.lower()
+            ):
+                return material[1:]
+    except (ValueError, binascii.Error):
+        pass
+    raise SettingsError(
+        f"WITNESSES: the public_key of {name} must be its cosignature verifier key "
+        f"({name}+keyid+base64 of 0x04 and the key) or the base64 of its 32-byte Ed25519 key"
+    )

@@ -4,7 +4,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from petitions.cli import demo, log, petition, privacy, roll, signature, user, worker
+from petitions.cli import demo, log, petition, privacy, roll, signature, user, witness, worker
 from petitions.db import flask_db, schema
 
 db_cli = AppGroup("db", help="Create or migrate the database schema.")
@@ -28,3 +28,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo.demo_command)
     app.cli.add_command(worker.worker_command)
     app.cli.add_command(privacy.privacy_cli)
+    app.cli.add_command(witness.witness_cli)

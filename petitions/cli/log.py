@@ -17,7 +17,7 @@ from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.reports.scrutiny import KEY_ACTION
 from petitions.roll.file import RollFileError
-from petitions.transparency import evidence, recount
+from petitions.transparency import evidence, recount, witnessing
 from petitions.transparency import verify as log_verify
 
 log_cli = AppGroup("log", help="Check a petition's public signature log.")
@@ -72,6 +72,11 @@ def verify_command(file: Path | None, slug: str | None, head_files: tuple[Path, 
         f"{report.leaves} leaves, {report.heads} signed heads; "
         f"the log counts {report.counted} signatures, the petition reports {report.reported}"
     )
+    if report.checkpoints:
+        click.echo(
+            f"{report.checkpoints} checkpoints signed by the log key, carrying "
+            f"{report.cosignatures} valid witness cosignatures"
+        )
     for note in report.notes:
         click.echo(f"note: {note}")
     for problem in report.problems:
@@ -89,6 +94,17 @@ def _verify_slug(slug: str, extra: list[dict]) -> log_verify.Report:
         raise click.ClickException(f"there is no petition {slug!r}")
     header = evidence.header(session, petition, settings_of(current_app))
     return log_verify.verify(header, evidence.stored_leaves(session, petition), extra)
+
+
+@log_cli.command("vkey")
+@click.option("--slug", required=True, help="The petition whose log's key to print.")
+@needs_schema
+def vkey_command(slug: str) -> None:
+    """Print the verifier key of a petition's checkpoints (origin+keyid+base64 key): what a
+    witness is started with (``witness serve --log VKEY``)."""
+    if rules.find_petition(flask_db.session(), slug) is None:
+        raise click.ClickException(f"there is no petition {slug!r}")
+    click.echo(witnessing.log_vkey(settings_of(current_app), slug))
 
 
 @log_cli.command("commitment-key")

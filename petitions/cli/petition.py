@@ -90,6 +90,14 @@ def _refusals() -> Iterator[None]:
     help="When signing stops, ISO 8601 (e.g. 2026-12-31T18:00:00Z); without a zone it is UTC.",
 )
 @click.option("--webhook-url", help="Where this petition's threshold event goes (http/https).")
+@click.option(
+    "--witnesses-required",
+    type=click.IntRange(0, None),
+    default=0,
+    show_default=True,
+    help="How many configured witnesses (WITNESSES) must cosign the crossing checkpoint "
+    "before the threshold webhook goes out.",
+)
 @click.option("--text", help="The petition's text.")
 @click.option(
     "--text-file",
@@ -99,7 +107,16 @@ def _refusals() -> Iterator[None]:
 @click.option("--open", "open_now", is_flag=True, help="Open the petition straight away.")
 @needs_schema
 def create_command(
-    slug, title, threshold, threshold_percent, closes_at, webhook_url, text, text_file, open_now
+    slug,
+    title,
+    threshold,
+    threshold_percent,
+    closes_at,
+    webhook_url,
+    witnesses_required,
+    text,
+    text_file,
+    open_now,
 ):
     """Create the petition SLUG as a draft (or open it with --open).
 
@@ -109,6 +126,12 @@ def create_command(
         raise click.UsageError("give exactly one of --threshold or --threshold-percent")
     if text is not None and text_file is not None:
         raise click.UsageError("give --text or --text-file, not both")
+    configured = len(settings_of(current_app).witnesses)
+    if witnesses_required > configured:
+        raise click.UsageError(
+            f"--witnesses-required {witnesses_required} needs as many witnesses in WITNESSES; "
+            f"{configured} are configured"
+        )
     if text_file is not None:
         try:
             text = text_file.read()
@@ -128,6 +151,7 @@ def create_command(
             closes_at=closes_at,
             webhook_url=webhook_url,
             webhook_allowed=settings_of(current_app).webhook_allowed_networks,
+            witnesses_required=witnesses_required,
         )
 
     click.echo(f"created petition {slug!r}: threshold {actions.describe_rule(petition)}")

@@ -128,6 +128,9 @@ class Petition(SQLModel, table=True):
     log_size: int = 0
     log_secret: str = Field(default_factory=lambda: secrets.token_hex(32), max_length=64)
     webhook_url: str | None = Field(default=None, max_length=2000)
+    # How many configured witnesses must cosign the crossing checkpoint (or a later one)
+    # before the threshold webhook goes out; 0: it goes out at once.
+    witnesses_required: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = _time(nullable=False, default=utcnow)
     opened_at: datetime | None = _time(nullable=True)
     closes_at: datetime | None = _time(nullable=True)
@@ -297,6 +300,11 @@ class WebhookDelivery(Work, table=True):
     outcome: str | None = Field(default=None, max_length=16)
     response_status: int | None = None
     response_body: str | None = Field(default=None, sa_column=Column(Text))
+    # True while the petition's witnesses have not yet cosigned enough: the body is completed
+    # with the cosigned checkpoint, once, before the first try (signatures.thresholds).
+    awaiting_witnesses: bool = Field(
+        default=False, sa_column_kwargs={"server_default": text("false")}
+    )
 
 
 class WebhookAttempt(SQLModel, table=True):
@@ -365,6 +373,47 @@ class TreeHead(SQLModel, table=True):
     root_hash: str = Field(max_length=64)
     timestamp: datetime = _time(nullable=False)
     signature: str = Field(max_length=200)
+
+
+class WitnessSubmission(Work, table=True):
+    """Keeping one witness up to date with one petition's log: the work is to have the newest
+    signed head cosigned. Reopened whenever a head is signed (transparency.witnessing)."""
+
+    __tablename__ = "witness_submission"
+    __table_args__ = (
+        UniqueConstraint("petition_id", "witness", name="uq_witness_submission"),
+        Index("ix_witness_submission_due", "done_at", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    petition_id: int = Field(foreign_key="petition.id")
+    witness: str = Field(max_length=200)
+    # The size the witness last said it cosigned (a 409 tells it), sent as "old".
+    witness_size: int = 0
+    cosigned_size: int = 0
+    cosigned_at: datetime | None = _time(nullable=True)
+    # Answers that were not a valid cosignature: counted and the last one kept, never trusted.
+    rejected_answers: int = 0
+    last_rejected_answer: str | None = Field(default=None, sa_type=Text)
+    last_rejected_at: datetime | None = _time(nullable=True)
+
+
+class WitnessCosignature(SQLModel, table=True):
+    """A witness's verified cosignature (its note signature line) of one checkpoint."""
+
+    __tablename__ = "witness_cosignature"
+    __table_args__ = (
+        UniqueConstraint("petition_id", "witness", "size", name="uq_witness_cosignature"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    petition_id: int = Field(foreign_key="petition.id")
+    witness: str = Field(max_length=200)
+    size: int
+    root_hash: str = Field(max_length=64)
+    signed_at: datetime = _time(nullable=False)
+    received_at: datetime = _time(nullable=False, default=utcnow)
+    line: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class Invalidation(SQLModel, table=True):

@@ -6,12 +6,13 @@ from datetime import timedelta
 from petitions.accounts import links
 from petitions.config import Settings
 from petitions.invitations import opt_out, runs
-from petitions.outbox import mail, webhooks, work
+from petitions.outbox import mail, work
 from petitions.outbox.work import DEFAULT_LEASE, WorkItem, WorkKind
 from petitions.privacy import erasure_links
 from petitions.privacy import links as privacy_links
 from petitions.roll import uploads
-from petitions.signatures import name_check, signing, withdrawal
+from petitions.signatures import name_check, signing, thresholds, withdrawal
+from petitions.transparency import witnessing
 
 # How each kind of link in a mail is made when the mail is sent (see outbox.mail).
 LINK_MAKERS = {
@@ -31,12 +32,13 @@ def send_mails(engine, settings: Settings, mail_ids: list[int]) -> dict[int, str
 
 
 HANDLERS = {
-    WorkKind.WEBHOOK: webhooks.deliver,
+    WorkKind.WEBHOOK: thresholds.deliver,
     WorkKind.ROLL_UPLOAD: uploads.run_upload,
     WorkKind.INVITATION_RUN: runs.send_batch,
     WorkKind.SIGN_IN_REQUEST: links.answer_sign_in,
     WorkKind.DATA_EXPORT_REQUEST: privacy_links.answer_request,
     WorkKind.ERASURE_REQUEST: erasure_links.answer_request,
+    WorkKind.WITNESS_SUBMISSION: witnessing.submit,
 }
 # Kinds done many rows to a job: the handler, and the setting that bounds the batch.
 BATCH_HANDLERS = {

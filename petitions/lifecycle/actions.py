@@ -95,6 +95,8 @@ def _describe_new(petition: Petition) -> str:
     parts = [f"slug {petition.slug}", f"threshold {describe_rule(petition)}"]
     parts.append(f"closes {rules.iso_utc(petition.closes_at) or 'never'}")
     parts.append(f"webhook {petition.webhook_url or 'the default'}")
+    if petition.witnesses_required:
+        parts.append(f"webhook waits for {petition.witnesses_required} witness cosignatures")
     return "; ".join(parts)
 
 

@@ -169,6 +169,27 @@ def _validate_webhook_url(
     return url
 
 
+# More witnesses than this cannot be configured sensibly; the number only guards against typos.
+MAX_WITNESSES_REQUIRED = 16
+
+
+def _validate_witnesses_required(value) -> int:
+    if value is None or value == "":
+        return 0
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise PetitionError(
+            "witnesses required must be a whole number", "witnesses_required"
+        ) from None
+    if isinstance(value, float | bool) or not 0 <= number <= MAX_WITNESSES_REQUIRED:
+        raise PetitionError(
+            f"witnesses required must be a whole number from 0 to {MAX_WITNESSES_REQUIRED}",
+            "witnesses_required",
+        )
+    return number
+
+
 # What each field of a petition is checked by; create_petition and update_draft apply the same.
 _FIELD_RULES = {
     "slug": lambda value, now, allowed: validate_slug(value),
@@ -178,8 +199,17 @@ _FIELD_RULES = {
     "threshold_percent": lambda value, now, allowed: _validate_percent(value),
     "closes_at": lambda value, now, allowed: _validate_closes_at(value, now),
     "webhook_url": lambda value, now, allowed: _validate_webhook_url(value, allowed),
+    "witnesses_required": lambda value, now, allowed: _validate_witnesses_required(value),
 }
-EDITABLE_FIELDS = ("title", "body", "threshold", "threshold_percent", "closes_at", "webhook_url")
+EDITABLE_FIELDS = (
+    "title",
+    "body",
+    "threshold",
+    "threshold_percent",
+    "closes_at",
+    "webhook_url",
+    "witnesses_required",
+)
 
 
 def validate_field(
@@ -268,6 +298,7 @@ def create_petition(
     closes_at: datetime | None = None,
     webhook_url: str | None = None,
     webhook_allowed: tuple[webhook_targets.Network, ...] = (),
+    witnesses_required: int = 0,
     now: datetime | None = None,
 ) -> Petition:
     """Create a draft petition after checking every field; raise PetitionError on the first fault.
@@ -288,6 +319,7 @@ def create_petition(
         "body": _validate_body(body),
         "closes_at": _validate_closes_at(closes_at, now),
         "webhook_url": _validate_webhook_url(webhook_url, webhook_allowed),
+        "witnesses_required": _validate_witnesses_required(witnesses_required),
     }
     if (threshold is None) == (threshold_percent is None):
         raise PetitionError("give exactly one of a threshold or a threshold percentage")
@@ -389,7 +421,7 @@ def update_draft(
     if petition.state != PetitionState.DRAFT:
         raise PetitionError(f"petition {slug!r} is {petition.state}; only a draft can be edited")
 
-    for name in ("title", "body", "closes_at"):
+    for name in ("title", "body", "closes_at", "witnesses_required"):
         if name in fields:
             wanted[name] = validate_field(name, fields[name], now=now)
     if "threshold" in fields or "threshold_percent" in fields:

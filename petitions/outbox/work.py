@@ -1,6 +1,6 @@
 """Running outbox work (sign requests to answer, mail to send, webhooks to deliver, uploaded
-rolls to import, invitation runs to send, sign-in requests to answer) at least once, whatever
-fails.
+rolls to import, invitation runs to send, sign-in requests to answer, checkpoints to have
+witnesses cosign) at least once, whatever fails.
 
 A row is claimed with a lease before its work starts, so a second copy of the same job finds it
 taken and does nothing; a worker that dies mid-job leaves a lease that runs out, and the relay
@@ -31,6 +31,7 @@ from petitions.db.models import (
     SignInRequest,
     SignRequest,
     WebhookDelivery,
+    WitnessSubmission,
     Work,
 )
 
@@ -46,6 +47,7 @@ class WorkKind(StrEnum):
     SIGN_IN_REQUEST = "sign_in_request"
     DATA_EXPORT_REQUEST = "data_export_request"
     ERASURE_REQUEST = "erasure_request"
+    WITNESS_SUBMISSION = "witness_submission"
 
 
 KINDS: dict[WorkKind, type[Work]] = {
@@ -57,6 +59,7 @@ KINDS: dict[WorkKind, type[Work]] = {
     WorkKind.SIGN_IN_REQUEST: SignInRequest,
     WorkKind.DATA_EXPORT_REQUEST: DataExportRequest,
     WorkKind.ERASURE_REQUEST: ErasureRequest,
+    WorkKind.WITNESS_SUBMISSION: WitnessSubmission,
 }
 # How long the first retry waits, and the longest any retry waits, per kind.
 RETRY_DELAYS = {
@@ -70,6 +73,9 @@ RETRY_DELAYS = {
     WorkKind.SIGN_IN_REQUEST: (2.0, 300.0),
     WorkKind.DATA_EXPORT_REQUEST: (2.0, 300.0),
     WorkKind.ERASURE_REQUEST: (2.0, 300.0),
+    # A witness that is down is asked again at most every ten minutes; it then catches up
+    # from the size it last cosigned.
+    WorkKind.WITNESS_SUBMISSION: (2.0, 600.0),
 }
 DEFAULT_LEASE = timedelta(minutes=2)
 # How long one job goes on taking full batches of its kind before it ends.

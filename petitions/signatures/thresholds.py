@@ -3,15 +3,21 @@ and the webhook deliveries that announce it, inside the transaction of the cross
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from petitions.config import Settings
+from petitions.db.engine import utcnow
 from petitions.db.models import Petition, PetitionState, ThresholdEvent, WebhookDelivery
 from petitions.lifecycle.rules import iso_utc
-from petitions.transparency import store
+from petitions.outbox import webhooks
+from petitions.transparency import store, witnessing
+
+# While it waits for cosignatures, a threshold webhook is looked at again this often, and at
+# once whenever a witness's cosignature of its petition arrives.
+COSIGNATURE_POLL = timedelta(seconds=30)
 
 
 def webhook_body(
@@ -85,6 +91,52 @@ def record_crossing(
             payload=json.dumps(body, separators=(",", ":"), sort_keys=True),
             created_at=now,
             next_attempt_at=now,
+            awaiting_witnesses=petition.witnesses_required > 0,
         )
     )
     return event
+
+
+def deliver(engine, settings: Settings, delivery_id: int) -> None:
+    """One try at a threshold webhook; while its petition's witnesses have not cosigned the
+    crossing checkpoint (or a later one) k times, the try waits instead of sending.
+
+    The body is completed, once and under the delivery's row lock, with the cosigned checkpoint
+    (``data.checkpoint``) before it is first sent; every try after that sends the same bytes.
+    """
+    with Session(engine) as session, session.begin():
+        delivery = session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()
+        ).first()
+        if delivery is None or delivery.done_at is not None:
+            return
+        if delivery.awaiting_witnesses and not _complete(session, delivery, settings):
+            return
+    webhooks.deliver(engine, settings, delivery_id)
+
+
+def _complete(session: Session, delivery: WebhookDelivery, settings: Settings) -> bool:
+    """Add the cosigned checkpoint to the waiting ``delivery``'s body if there is one (True);
+    else put the delivery off (False). The caller holds its row lock."""
+    event = session.get(ThresholdEvent, delivery.event_id)
+    petition = session.get(Petition, event.petition_id)
+    body = json.loads(delivery.payload)
+    crossing_size = (body["data"].get("log") or {}).get("size") or 0
+    required = petition.witnesses_required
+    cosigned = witnessing.cosigned_checkpoint(session, petition, settings, crossing_size, required)
+    now = utcnow()
+    if cosigned is None:
+        delivery.next_attempt_at = now + COSIGNATURE_POLL
+        delivery.leased_until = None
+        # Waiting is not failing: the tries that count towards the retry delays start when
+        # the webhook is first sent.
+        delivery.attempts = max(0, delivery.attempts - 1)
+        delivery.last_error = (
+            f"waiting for {required} witness cosignatures of the crossing checkpoint or a later one"
+        )
+        return False
+    body["data"]["checkpoint"] = cosigned.as_json()
+    delivery.payload = json.dumps(body, separators=(",", ":"), sort_keys=True)
+    delivery.awaiting_witnesses = False
+    delivery.last_error = None
+    return True

@@ -2,7 +2,9 @@
 Lines, so that it streams out of the server and into `flask log verify` however long it is.
 
 Line 1 is the header: the format, the petition and its rules, the roll snapshot's digest, the
-head-signing public key, and every signed head. Each following line is one leaf:
+head-signing public key, every signed head, and every head again as a C2SP checkpoint (with the
+log's origin, its verifier key, the witnesses' keys and every cosignature gathered). Each
+following line is one leaf:
 ``{"index": i, "leaf_input": base64}``.
 """
 
@@ -16,7 +18,7 @@ from sqlmodel import Session
 from petitions.config import Settings
 from petitions.db.models import LogLeaf, Petition, RollImport
 from petitions.lifecycle import rules as lifecycle
-from petitions.transparency import store
+from petitions.transparency import checkpoints, store, witnessing
 
 FORMAT = "petitions-evidence/1"
 _BATCH = 5000
@@ -45,6 +47,7 @@ def header(session: Session, petition: Petition, settings: Settings) -> dict:
         if petition.threshold_absolute is not None
         else {"percent_of_active_members": petition.threshold_percent}
     )
+    heads = store.heads(session, petition.id)
     return {
         "format": FORMAT,
         "petition": {
@@ -62,7 +65,13 @@ def header(session: Session, petition: Petition, settings: Settings) -> dict:
         },
         "roll": _roll_snapshot(session, petition),
         "public_key": store.public_key(settings),
-        "heads": [head.as_json() for head in store.heads(session, petition.id)],
+        "heads": [head.as_json() for head in heads],
+        "checkpoint_origin": checkpoints.origin(settings.base_url, petition.slug),
+        "log_vkey": witnessing.log_vkey(settings, petition.slug),
+        "witnesses": [witnessing.verifier_of(witness).vkey() for witness in settings.witnesses],
+        "checkpoints": [
+            witnessing.served_note(session, petition, settings, head)[0] for head in heads
+        ],
     }
 
 

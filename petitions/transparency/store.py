@@ -15,7 +15,7 @@ from sqlmodel import Session
 from petitions.config import Settings
 from petitions.db.models import LogLeaf, LogNode, Petition, TreeHead
 from petitions.transparency import leaves as log_leaves
-from petitions.transparency import merkle
+from petitions.transparency import merkle, submissions
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,9 @@ def sign_head(
         postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     )
     # Two signers may race for the same size; the first head stored stands.
-    session.execute(dialect_insert(TreeHead).values(values).on_conflict_do_nothing())
+    inserted = session.execute(dialect_insert(TreeHead).values(values).on_conflict_do_nothing())
+    if inserted.rowcount:
+        submissions.reopen(session, petition.id, settings, moment)
     stored = session.scalars(
         select(TreeHead).where(TreeHead.petition_id == petition.id, TreeHead.size == size)
     ).one()
@@ -226,6 +228,14 @@ def latest_head(session: Session, petition_id: int) -> Head | None:
     """The newest signed head of a petition's log, or None before its first leaf."""
     row = session.scalars(
         select(TreeHead).where(TreeHead.petition_id == petition_id).order_by(TreeHead.size.desc())
+    ).first()
+    return _head(row) if row is not None else None
+
+
+def head_at(session: Session, petition_id: int, size: int) -> Head | None:
+    """The signed head of the first ``size`` leaves, if one was signed."""
+    row = session.scalars(
+        select(TreeHead).where(TreeHead.petition_id == petition_id, TreeHead.size == size)
     ).first()
     return _head(row) if row is not None else None
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from petitions.transparency import checkpoints, cosignatures, merkle, notes
 from petitions.transparency import leaves as log_leaves
-from petitions.transparency import merkle
 from petitions.transparency.store import head_message
 
 
@@ -21,6 +21,8 @@ class Report:
 
     leaves: int = 0
     heads: int = 0
+    checkpoints: int = 0
+    cosignatures: int = 0
     counted: int = 0
     reported: int | None = None
     problems: list[str] = field(default_factory=list)
@@ -71,6 +73,43 @@ def _check_signatures(slug: str, public_key: str, heads: list[dict], report: Rep
             )
 
 
+def _check_checkpoints(header: dict, heads: list[dict], report: Report) -> None:
+    """Each checkpoint must be signed by the log key under the log's origin, state a signed
+    head, and carry only valid cosignatures from the witnesses named."""
+    notes_given = header.get("checkpoints") or []
+    if not notes_given:
+        return
+    origin = header.get("checkpoint_origin", "")
+    try:
+        log_key = notes.Ed25519Verifier(
+            origin, base64.b64decode(header.get("public_key", ""), validate=True)
+        )
+        witnesses = [
+            cosignatures.CosignatureVerifier.from_vkey(vkey)
+            for vkey in header.get("witnesses") or []
+        ]
+    except (ValueError, notes.NoteError) as exc:
+        report.problems.append(f"the checkpoints' origin or keys are malformed: {exc}")
+        return
+    roots = {head.get("size"): head.get("root_hash") for head in heads}
+    for number, message in enumerate(notes_given, start=1):
+        try:
+            note, checkpoint = checkpoints.open_checkpoint(message, [log_key])
+            signed = notes.verified(note, [log_key, *witnesses])
+        except ValueError as exc:
+            report.problems.append(f"checkpoint {number} does not check out: {exc}")
+            continue
+        if checkpoint.origin != origin:
+            report.problems.append(f"checkpoint {number} names another log, {checkpoint.origin}")
+        elif roots.get(checkpoint.size) != checkpoint.root_hash.hex():
+            report.problems.append(
+                f"checkpoint {number} (size {checkpoint.size}) does not match the signed head "
+                "of that size"
+            )
+        report.checkpoints += 1
+        report.cosignatures += len(signed) - 1
+
+
 def verify(header: dict, leaves: Iterable[tuple[int, bytes]], extra_heads=()) -> Report:
     """Verify a log given as an evidence pack's header and its (index, leaf bytes) in order.
 
@@ -83,6 +122,7 @@ def verify(header: dict, leaves: Iterable[tuple[int, bytes]], extra_heads=()) ->
     heads = sorted([*header.get("heads", []), *extra_heads], key=lambda head: head.get("size", -1))
     report.heads = len(heads)
     _check_signatures(slug, header.get("public_key", ""), heads, report)
+    _check_checkpoints(header, header.get("heads", []), report)
     by_size: dict[int, list[dict]] = {}
     for head in heads:
         by_size.setdefault(head.get("size"), []).append(head)

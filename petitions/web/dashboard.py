@@ -35,6 +35,7 @@ from petitions.outbox import webhooks as webhook_delivery
 from petitions.outbox import work
 from petitions.reports import chart as dashboard_chart
 from petitions.reports import dashboard as dashboard_stats
+from petitions.transparency import witnessing
 from petitions.web import auth, mail_delay
 from petitions.web import live_count as live
 from petitions.web.errors import json_error
@@ -134,6 +135,7 @@ def show(slug: str):
         section="petitions",
         digests=_digests(context),
         ctx=context,
+        witnesses=witnessing.statuses(flask_db.session(), petition, settings_of(current_app)),
         **context,
     )
 

@@ -10,8 +10,9 @@ from sqlmodel import Session
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
+from petitions.lifecycle.rules import find_published
 from petitions.signatures import name_check, receipts
-from petitions.transparency import evidence, store
+from petitions.transparency import evidence, store, witnessing
 from petitions.web import whole_numbers
 from petitions.web.errors import json_error
 from petitions.web.loaders import petition_or_404
@@ -134,6 +135,35 @@ def log_consistency(slug: str):
     return jsonify(first=first, second=second, consistency=[node.hex() for node in proof])
 
 
+CHECKPOINT_TYPE = "text/plain; charset=utf-8"
+
+
+def _text(status: int, message: str) -> Response:
+    return Response(message + "\n", status=status, content_type=CHECKPOINT_TYPE)
+
+
+@bp.get("/p/<slug>/log/checkpoint")
+def log_checkpoint(slug: str):
+    """The newest signed head (or the one of ``size`` leaves) as a C2SP tlog-checkpoint signed
+    note: the log's signature, then every witness cosignature gathered for it."""
+    session = flask_db.session()
+    petition = find_published(session, slug)
+    if petition is None:
+        return _text(404, f"no petition with slug {slug!r}")
+    raw = request.args.get("size")
+    if raw is None:
+        head = store.latest_head(session, petition.id)
+    else:
+        size = whole_numbers.parse(raw.strip())
+        if size is None:
+            return _text(400, "size must be a whole number")
+        head = store.head_at(session, petition.id, size)
+    if head is None:
+        return _text(404, "the log has no signed head of that size yet")
+    note, _witnesses = witnessing.served_note(session, petition, settings_of(current_app), head)
+    return Response(note, content_type=CHECKPOINT_TYPE)
+
+
 @bp.get("/api/v1/log/public-key")
 def log_public_key():
     """The Ed25519 key that signs every tree head."""
@@ -172,6 +202,7 @@ def results(slug: str):
         head=store.latest_head(session, petition.id),
         name_reports=name_check.report_count(session, petition.id),
         public_key=store.public_key(settings_of(current_app)),
+        witnesses=witnessing.statuses(session, petition, settings_of(current_app)),
     )
 
 

@@ -48,8 +48,8 @@ def index():
 def new_petition():
     """The form for a new petition; a valid one is saved as a draft."""
     if request.method == "GET":
-        return _new_page(petition_forms.blank())
-    form = NewPetitionForm(request.form)
+        return _new_page(petition_forms.blank(_witness_count()))
+    form = NewPetitionForm(request.form, witnesses_configured=_witness_count())
     if form.validate():
         try:
             petition = actions.create_petition(flask_db.engine(), auth.actor(), **form.clean)
@@ -73,8 +73,16 @@ def edit_petition(slug: str):
     """One petition's settings: its rules and state, the edit form while it is a draft, and
     the open or close button its state allows."""
     petition = petition_or_404(slug, drafts=True)
-    form = petition_forms.from_petition(petition) if petition.state == PetitionState.DRAFT else None
+    form = (
+        petition_forms.from_petition(petition, _witness_count())
+        if petition.state == PetitionState.DRAFT
+        else None
+    )
     return _settings_page(petition, form)
+
+
+def _witness_count() -> int:
+    return len(settings_of(current_app).witnesses)
 
 
 @bp.post("/p/<slug>/settings")
@@ -84,7 +92,7 @@ def save_petition(slug: str):
     petition = petition_or_404(slug, drafts=True)
     if petition.state != PetitionState.DRAFT:
         return _not_editable(petition)
-    form = PetitionForm(request.form)
+    form = PetitionForm(request.form, witnesses_configured=_witness_count())
     if form.validate():
         try:
             edit = actions.update_draft(flask_db.engine(), auth.actor(), slug, **form.clean)

@@ -31,6 +31,7 @@ FIELDS = (
     "threshold_percent",
     "closes_at",
     "webhook_url",
+    "witnesses_required",
 )
 THRESHOLD_KINDS = ("absolute", "percent")
 # Typed numbers longer than this are refused before any parsing: no threshold needs more.
@@ -57,6 +58,8 @@ PLAIN_REFUSALS = {
     "closes_at": "Choose a closing time in the future (in UTC), or leave it empty.",
     "webhook_url": "Enter the webhook URL as a whole web address without spaces, beginning with "
     "http:// or https://, or leave it empty.",
+    "witnesses_required": "Enter how many witnesses must cosign as a whole number from 0 to "
+    f"{rules.MAX_WITNESSES_REQUIRED}.",
 }
 EMPTY_TITLE = "Enter a title for the petition."
 
@@ -111,6 +114,24 @@ def _url(typed: str) -> str | None:
             f"the limit is {rules.WEBHOOK_URL_MAX:,}."
         )
     return url or None
+
+
+def _witness_count(typed: str) -> int:
+    digits = (typed or "").strip() or "0"
+    if len(digits) > 3 or not digits.isdigit():
+        raise ValidationError(PLAIN_REFUSALS["witnesses_required"])
+    return int(digits)
+
+
+def _witnesses_configured(form: "PetitionForm", field) -> None:
+    """No more witnesses can be required than WITNESSES names: the webhook would never go."""
+    wanted = form.clean.get("witnesses_required") or 0
+    if wanted > form.witnesses_configured:
+        configured = form.witnesses_configured
+        raise ValidationError(
+            f"Only {configured} witness{'' if configured == 1 else 'es'} "
+            f"{'is' if configured == 1 else 'are'} configured; require at most {configured}."
+        )
 
 
 def _whole_number(typed: str) -> int:
@@ -206,14 +227,20 @@ class PetitionForm(Form):
     )
     closes_at = StringField(default="", validators=[_rule("closes_at", _closing_time)])
     webhook_url = StringField(default="", validators=[_rule("webhook_url", _url)])
+    witnesses_required = StringField(
+        default="0",
+        validators=[_rule("witnesses_required", _witness_count), _witnesses_configured],
+    )
 
-    def __init__(self, formdata=None, **kwargs):
+    def __init__(self, formdata=None, *, witnesses_configured: int = 0, **kwargs):
         super().__init__(formdata, **kwargs)
         self.now = utcnow()
         # The webhook URL may reach the networks the deployment allows, and public addresses.
         self.clean: dict = {
             "webhook_allowed": settings_of(current_app).webhook_allowed_networks,
         }
+        # How many witnesses WITNESSES names: the most a petition may require.
+        self.witnesses_configured = witnesses_configured
 
     def error_list(self) -> list[tuple[str, str]]:
         """(field, message) for every fault in the order of the form; a fault of no one field
@@ -252,12 +279,12 @@ class NewPetitionForm(PetitionForm):
     slug_from_title = HiddenField(default="")
 
 
-def blank() -> NewPetitionForm:
+def blank(witnesses_configured: int = 0) -> NewPetitionForm:
     """The empty form for a new petition."""
-    return NewPetitionForm(threshold_kind="absolute")
+    return NewPetitionForm(threshold_kind="absolute", witnesses_configured=witnesses_configured)
 
 
-def from_petition(petition: Petition) -> PetitionForm:
+def from_petition(petition: Petition, witnesses_configured: int = 0) -> PetitionForm:
     """The form filled in with ``petition``'s stored fields, for editing."""
     if petition.threshold_absolute is not None:
         kind, absolute, percent = "absolute", str(petition.threshold_absolute), ""
@@ -271,6 +298,8 @@ def from_petition(petition: Petition) -> PetitionForm:
         threshold_percent=percent,
         closes_at=datetime_local(petition.closes_at),
         webhook_url=petition.webhook_url or "",
+        witnesses_required=str(petition.witnesses_required),
+        witnesses_configured=witnesses_configured,
     )
 
 

@@ -252,6 +252,32 @@ def _log_paths() -> dict:
                 errors={404: _NOT_FOUND},
             )
         },
+        "/p/{slug}/log/checkpoint": {
+            "get": {
+                "operationId": "getCheckpoint",
+                "summary": "The newest signed head as a C2SP tlog-checkpoint signed note.",
+                "description": "The note text is the log's origin (BASE_URL's host and path, "
+                "then /p/{slug}/log), the tree size and the base64 root hash; then a blank "
+                "line, the log's Ed25519 note signature (key name: the origin) and every "
+                "witness cosignature (cosignature/v1) gathered for that head. `flask log "
+                "vkey --slug SLUG` prints the log's verifier key.",
+                "parameters": [
+                    _slug(),
+                    _query("size", "the head of this size instead of the newest", False),
+                ],
+                "responses": {
+                    str(status): {
+                        "description": text,
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                    for status, text in {
+                        200: "The signed note.",
+                        400: "size is not a whole number.",
+                        404: "No published petition has this slug, or no head of that size.",
+                    }.items()
+                },
+            }
+        },
         "/api/v1/log/public-key": {
             "get": _operation(
                 "getLogPublicKey",

@@ -97,11 +97,15 @@ def _openapi_path(rule: str) -> str:
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
 
 
+CHECKPOINT = "/p/<slug>/log/checkpoint"
+
+
 def _api_rules(app) -> dict[str, set[str]]:
     rules: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
-        # /api/docs/ is the page for people about the document, not a part of the API.
-        if rule.rule.startswith("/api/v1/") or rule.rule == "/healthz":
+        # /api/docs/ is the page for people about the document, not a part of the API; the
+        # checkpoint, plain text for transparency-log tools, is described with the API.
+        if rule.rule.startswith("/api/v1/") or rule.rule in ("/healthz", CHECKPOINT):
             methods = {m.lower() for m in rule.methods} - {"head", "options"}
             rules.setdefault(_openapi_path(rule.rule), set()).update(methods)
     return rules
