@@ -35,6 +35,7 @@ from petitions.roll.addresses import parse_address
 from petitions.signatures import sequencer, tokens
 from petitions.signatures import withdrawal as withdrawal_links
 from petitions.signatures.outcomes import SigningOutcome
+from petitions.transparency import roll_commitment
 
 MAX_MEMBER_NUMBER = 64
 SIGNING_STATES = sequencer.SIGNING_STATES
@@ -126,20 +127,27 @@ def request_signature(
 
 @dataclass(frozen=True)
 class _Roll:
-    """What a batch of requests needs from the roll: the members in good standing at each
-    matching key (in roll order), and who of them has signed which petition."""
+    """What a batch of requests needs from the roll: the members at each matching key (in roll
+    order, whatever their standing), who of them has signed which petition, and who of them is
+    on each petition's committed roll."""
 
     by_key: dict[str, list[Member]]
     signed: set[tuple[int, int]]
+    committed: dict[int, set[str]]
+
+    def eligible(self, petition: Petition, member: Member) -> bool:
+        """Whether ``member`` may sign ``petition``: on its committed roll, whatever their
+        standing now (later imports change nobody's eligibility until a re-commit), or, for a
+        petition without one, in good standing on the roll."""
+        if petition.roll_generation is not None:
+            return member.number in self.committed.get(petition.id, set())
+        return member.status == MemberStatus.ACTIVE
 
 
-def _roll_for(session: Session, requests: list[SignRequest]) -> _Roll:
+def _roll_for(session: Session, requests: list[SignRequest], petitions: dict) -> _Roll:
     members = session.scalars(
         select(Member)
-        .where(
-            Member.email_key.in_({r.email_key for r in requests}),
-            Member.status == MemberStatus.ACTIVE,
-        )
+        .where(Member.email_key.in_({r.email_key for r in requests}))
         .order_by(Member.id)
     ).all()
     by_key: dict[str, list[Member]] = {}
@@ -152,7 +160,14 @@ def _roll_for(session: Session, requests: list[SignRequest]) -> _Roll:
             Signature.withdrawn_at.is_(None),
         )
     ).all()
-    return _Roll(by_key, {tuple(row) for row in signed})
+    committed = {}
+    for petition_id in {r.petition_id for r in requests}:
+        petition = petitions[petition_id]
+        if petition.roll_generation is not None:
+            committed[petition_id] = roll_commitment.committed_numbers(
+                session, petition, (m.number for m in members)
+            )
+    return _Roll(by_key, {tuple(row) for row in signed}, committed)
 
 
 def _decide(
@@ -168,8 +183,14 @@ def _decide(
     """
     if rules.effective_state(petition) not in SIGNING_STATES:
         return MailPurpose.PETITION_CLOSED, None
-    candidates = roll.by_key.get(request.email_key, [])
+    at_key = roll.by_key.get(request.email_key, [])
+    candidates = [member for member in at_key if roll.eligible(petition, member)]
     if not candidates:
+        # A member in good standing who is not on the roll committed for this petition (they
+        # joined after it opened, or since its last re-commit) is told apart from one who is
+        # not a member in good standing at all, for the organisers' figures.
+        if any(member.status == MemberStatus.ACTIVE for member in at_key):
+            return MailPurpose.NOT_ON_COMMITTED_ROLL, None
         return MailPurpose.NOT_IN_GOOD_STANDING, None
     if request.member_number is not None:
         chosen = member_numbers.matching(request.member_number, candidates)
@@ -258,7 +279,7 @@ def _answer_batch(
                 select(Petition).where(Petition.id.in_({r.petition_id for r in requests}))
             )
         }
-        roll = _roll_for(session, requests)
+        roll = _roll_for(session, requests, petitions)
         for request in requests:
             if not alone:
                 _answer(session, settings, request, petitions[request.petition_id], roll)
@@ -408,8 +429,17 @@ def _record(
         petition, member = found
         if petition.state == PetitionState.DRAFT or (slug and petition.slug != slug):
             raise _Refused(SigningOutcome.INVALID)
-        if member.status != MemberStatus.ACTIVE:
-            raise _Refused(SigningOutcome.NOT_IN_GOOD_STANDING)
+        if petition.roll_generation is None:
+            if member.status != MemberStatus.ACTIVE:
+                raise _Refused(SigningOutcome.NOT_IN_GOOD_STANDING)
+        elif not roll_commitment.is_committed(session, petition, member.number):
+            # Later imports change nobody's eligibility for a petition with a committed roll:
+            # a member on it signs whatever their standing now, one not on it cannot sign.
+            raise _Refused(
+                SigningOutcome.NOT_ON_COMMITTED_ROLL
+                if member.status == MemberStatus.ACTIVE
+                else SigningOutcome.NOT_IN_GOOD_STANDING
+            )
         # Read without a lock: a close committed after this read is seen by the sequencer,
         # which refuses what it finds waiting on a closed petition.
         if rules.effective_state(petition, now) not in SIGNING_STATES:

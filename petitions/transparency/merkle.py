@@ -264,6 +264,39 @@ def verify_consistency(
     return sn == 0 and first_value == first_root and second_value == second_root
 
 
+class Frontier:
+    """The right edge of a tree as leaf hashes arrive: the root of every prefix in O(log n)
+    memory, so a tree of any size is hashed without holding it."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[int, bytes]] = []
+
+    def add(self, leaf_hash: bytes) -> None:
+        """Add the next leaf's hash."""
+        size, value = 1, leaf_hash
+        while self.stack and self.stack[-1][0] == size:
+            left_size, left = self.stack.pop()
+            size, value = left_size + size, node_hash(left, value)
+        self.stack.append((size, value))
+
+    def root(self) -> bytes:
+        """The root of the leaves added so far; ``EMPTY_ROOT`` for none."""
+        if not self.stack:
+            return EMPTY_ROOT
+        value = self.stack[-1][1]
+        for _, left in reversed(self.stack[:-1]):
+            value = node_hash(left, value)
+        return value
+
+
+def root_of(leaves: Iterable[bytes]) -> bytes:
+    """The RFC 6962 root of the leaves' data, in the order given."""
+    frontier = Frontier()
+    for data in leaves:
+        frontier.add(leaf_hash(data))
+    return frontier.root()
+
+
 class MemoryTree:
     """An append-only tree held in a dict of (level, index) -> hash.
 

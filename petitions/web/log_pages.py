@@ -11,7 +11,7 @@ from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.signatures import receipts
-from petitions.transparency import evidence, store
+from petitions.transparency import evidence, roll_commitment, store
 from petitions.web import whole_numbers
 from petitions.web.errors import json_error
 from petitions.web.loaders import petition_or_404
@@ -171,6 +171,7 @@ def results(slug: str):
         state=rules.effective_state(petition),
         head=store.latest_head(session, petition.id),
         public_key=store.public_key(settings_of(current_app)),
+        generations=roll_commitment.generations(session, petition.id),
     )
 
 
