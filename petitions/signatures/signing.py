@@ -184,7 +184,13 @@ def _decide(
     if rules.effective_state(petition) not in SIGNING_STATES:
         return MailPurpose.PETITION_CLOSED, None
     at_key = roll.by_key.get(request.email_key, [])
-    candidates = [member for member in at_key if roll.eligible(petition, member)]
+    # A member who has signed stays one the request may name (for their receipt, or the link
+    # to withdraw), even if a re-commit has left them off the roll since.
+    candidates = [
+        member
+        for member in at_key
+        if roll.eligible(petition, member) or (petition.id, member.id) in roll.signed
+    ]
     if not candidates:
         # A member in good standing who is not on the roll committed for this petition (they
         # joined after it opened, or since its last re-commit) is told apart from one who is
@@ -434,7 +440,10 @@ def _record(
                 raise _Refused(SigningOutcome.NOT_IN_GOOD_STANDING)
         elif not roll_commitment.is_committed(session, petition, member.number):
             # Later imports change nobody's eligibility for a petition with a committed roll:
-            # a member on it signs whatever their standing now, one not on it cannot sign.
+            # a member on it signs whatever their standing now, one not on it cannot sign. One
+            # who signed before a re-commit left them off is told they have signed.
+            if _has_signed(session, petition.id, member.id):
+                raise _Refused(SigningOutcome.ALREADY_SIGNED)
             raise _Refused(
                 SigningOutcome.NOT_ON_COMMITTED_ROLL
                 if member.status == MemberStatus.ACTIVE
@@ -459,6 +468,19 @@ def _record(
         except IntegrityError:
             raise _Refused(SigningOutcome.ALREADY_SIGNED) from None
     return signature_id, petition
+
+
+def _has_signed(session: Session, petition_id: int, member_id: int) -> bool:
+    return (
+        session.scalar(
+            select(Signature.id).where(
+                Signature.petition_id == petition_id,
+                Signature.member_id == member_id,
+                Signature.withdrawn_at.is_(None),
+            )
+        )
+        is not None
+    )
 
 
 def _refusal(

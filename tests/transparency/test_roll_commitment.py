@@ -181,6 +181,13 @@ def test_a_later_import_changes_nobody_until_a_recommit(
     assert confirm(app, "M009").status == "confirmed"
     assert confirm(app, "M003").status == "not_in_good_standing"
     assert petition(app).signature_count == 2
+    # M002, off the new roll, has signed: told so, and may still ask for the link to withdraw.
+    assert confirm(app, "M002").status == "already_signed"
+    assert client.post("/p/vote/manage", data={"email": "m2@example.org"}).status_code == 303
+    worker.run_pending()
+    with Session(flask_db.engine_of(app)) as session:
+        asked = session.exec(select(SignRequest).order_by(SignRequest.id.desc())).first()
+    assert (asked.kind, asked.outcome) == ("manage", "manage_link")
 
     results = client.get("/p/vote/results").get_data(as_text=True)
     assert "Who can sign: the committed roll" in results
