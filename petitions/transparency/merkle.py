@@ -290,11 +290,21 @@ class Frontier:
 
 
 def root_of(leaves: Iterable[bytes]) -> bytes:
-    """The RFC 6962 root of the leaves' data, in the order given."""
-    frontier = Frontier()
-    for data in leaves:
-        frontier.add(leaf_hash(data))
-    return frontier.root()
+    """The RFC 6962 root of the leaves' data, in the order given, hashed a level at a time.
+
+    Pairing neighbours level by level, a last odd node rising unchanged, gives the same tree as
+    the RFC's split at the largest power of two, in one pass per level over a list (faster than
+    ``Frontier`` for a set already in memory, such as a committed roll).
+    """
+    level = [leaf_hash(data) for data in leaves]
+    if not level:
+        return EMPTY_ROOT
+    while len(level) > 1:
+        paired = [node_hash(level[at], level[at + 1]) for at in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
 
 
 class MemoryTree:

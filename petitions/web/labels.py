@@ -112,6 +112,7 @@ AUDIT_ACTIONS = {
     "petition.edit": "Petition changed",
     "petition.open": "Petition opened",
     "petition.close": "Petition closed",
+    "petition.recommit": "Roll re-committed",
     "petition.threshold_reached": "Threshold reached",
     "signature.invalidate": "Signature invalidated",
     "log.commitment_key": "Commitment key revealed",

@@ -55,6 +55,7 @@ def test_an_unknown_code_is_still_shown_in_words():
 
 def test_every_audit_action_the_code_records_has_its_words():
     recorded = {"petition.create", "petition.open", "petition.close", "petition.edit"}
+    recorded |= {"petition.recommit"}
     recorded |= {"signature.invalidate", "log.commitment_key", "roll.upload", "webhook.retry"}
     recorded |= {f"invitations.{a}" for a in ("start", "pause", "resume", "cancel")}
     recorded |= {"user.add", "user.role", "user.disable"}
