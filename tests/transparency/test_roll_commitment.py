@@ -289,6 +289,8 @@ def test_a_petition_opened_without_a_commitment_counts_the_live_roll(app, runner
     assert petition(app).roll_generation is None
     assert confirm(app, "M001").status == "confirmed"
     assert confirm(app, "M005").status == "not_in_good_standing"
+    before = app.test_client().get("/p/vote/results").get_data(as_text=True)
+    assert "This petition opened before rolls were committed, so no list" in before
     done = roll_commitment.recommit(engine, settings_of(app), "test", "vote", "fix who counts")
     assert done.previous is None
     assert (done.current.generation, done.current.leaf_index) == (1, 1)
@@ -296,6 +298,10 @@ def test_a_petition_opened_without_a_commitment_counts_the_live_roll(app, runner
     verified = runner.invoke(args=["log", "verify", "--slug", "vote"])
     assert verified.exit_code == 0, verified.output
     assert "the roll was committed at leaf 1" in verified.output
+    after = app.test_client().get("/p/vote/results").get_data(as_text=True)
+    words = " ".join(after.split())
+    assert "This petition opened before rolls were committed; on" in words
+    assert "published as entry 2 of the log" in words
 
 
 def test_recommit_is_refused_without_a_reason_or_once_closed(app, runner, opened):
