@@ -1,7 +1,7 @@
 """witnesses: submissions of checkpoints, their cosignatures, and petitions that wait for them
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-04 03:40:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import petitions.db.engine
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """name_report: members' reports that a signature in their name is not theirs
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 Create Date: 2026-12-04 03:45:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import petitions.db.engine
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -25,6 +25,7 @@ from petitions.outbox.mail import MailPurpose
 from petitions.roll.importer import import_roll
 from petitions.roll.sample import write_sample_roll
 from petitions.signatures.outcomes import SigningOutcome
+from petitions.transparency import roll_commitment
 from petitions.web import dev, rate_limits
 
 DEMO_SLUG = "demo"
@@ -37,7 +38,9 @@ DEMO_TEXT = (
 )
 
 
-def prepare_demo(engine, instance: Path, members: int, threshold: int) -> list[str]:
+def prepare_demo(
+    engine, instance: Path, members: int, threshold: int, settings: config.Settings
+) -> list[str]:
     """Create the schema, a sample roll and the open demo petition where they are missing.
 
     Returns what was done, a line each; running it again on a prepared database does nothing.
@@ -63,7 +66,11 @@ def prepare_demo(engine, instance: Path, members: int, threshold: int) -> list[s
                 body=DEMO_TEXT,
                 threshold=threshold,
             )
-            petition = rules.open_petition(session, DEMO_SLUG)
+            petition = rules.open_petition(
+                session,
+                DEMO_SLUG,
+                commit_roll=roll_commitment.committer(settings, "demo"),
+            )
             done.append(
                 f"opened the petition '{DEMO_SLUG}' with a threshold of {petition.threshold} "
                 f"({petition.eligible_members:,} active members)"
@@ -195,7 +202,9 @@ def demo_command(
     warning = dev.exposure_warning(host)
     if warning:
         click.secho(warning, fg="red", bold=True, err=True)
-    for line in prepare_demo(flask_db.engine(), Path(app.instance_path), members, threshold):
+    for line in prepare_demo(
+        flask_db.engine(), Path(app.instance_path), members, threshold, settings_of(app)
+    ):
         click.echo(line)
     if settings_of(app).base_url != base:
         # The links in the dev mailbox must point at the server the demo runs.

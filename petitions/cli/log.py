@@ -17,7 +17,7 @@ from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.reports.scrutiny import KEY_ACTION
 from petitions.roll.file import RollFileError
-from petitions.transparency import evidence, recount, witnessing
+from petitions.transparency import evidence, recount, roll_commitment, witnessing
 from petitions.transparency import verify as log_verify
 
 log_cli = AppGroup("log", help="Check a petition's public signature log.")
@@ -189,7 +189,13 @@ def recount_command(
             f"the recount does not agree: {len(result.findings)} counted signature(s) not "
             f"eligible, {len(result.problems)} problem(s)"
         )
-    click.echo("the recount agrees: every counted signature is an active member on the roll")
+    if result.committed is not None:
+        click.echo(
+            "the recount agrees: the roll file is the committed roll, and every counted "
+            "signature is on it"
+        )
+    else:
+        click.echo("the recount agrees: every counted signature is an active member on the roll")
 
 
 @needs_schema
@@ -206,17 +212,22 @@ def _recount_slug(slug: str, roll_path: Path, key: str | None) -> recount.Recoun
     else:
         secret = recount.parse_key(key)
     header = evidence.header(session, petition, settings_of(current_app))
-    return _recount(header, evidence.stored_leaves(session, petition), roll_path, secret)
+    stored = None
+    if petition.roll_generation is not None:
+        stored = roll_commitment.committed_set(session, petition, petition.roll_generation)
+    return _recount(header, evidence.stored_leaves(session, petition), roll_path, secret, stored)
 
 
-def _recount(header: dict, leaves, roll_path: Path, key: bytes) -> recount.Recount:
+def _recount(
+    header: dict, leaves, roll_path: Path, key: bytes, stored: set[bytes] | None = None
+) -> recount.Recount:
     with roll_path.open("rb") as roll:
         if not sys.stderr.isatty():
-            return recount.recount(header, leaves, roll, key)
+            return recount.recount(header, leaves, roll, key, committed_set=stored)
         with click.progressbar(
             length=roll_path.stat().st_size, label="reading the roll", file=sys.stderr
         ) as bar:
-            return recount.recount(header, leaves, roll, key, bar.update)
+            return recount.recount(header, leaves, roll, key, bar.update, committed_set=stored)
 
 
 def _echo_recount(result: recount.Recount, list_all: bool) -> None:
@@ -231,6 +242,22 @@ def _echo_recount(result: recount.Recount, list_all: bool) -> None:
     click.echo(f"roll: {scan.rows} rows ({statuses or 'none'}), sha256 {scan.sha256}")
     for warning in result.warnings:
         click.echo(f"WARNING: {warning}")
+    committed = result.committed
+    if committed is None:
+        click.echo("committed roll: none in the log (eligibility is judged by this roll file)")
+    else:
+        verdict = "matches" if result.roll_matches else "DOES NOT MATCH"
+        click.echo(
+            f"committed roll: generation {committed['generation']}, {committed['count']} "
+            f"members, root {committed['root_hash']}; this roll file gives "
+            f"{result.roll_count} members, root {result.roll_root}: it {verdict}"
+        )
+        click.echo(
+            f"outside the committed roll: {len(result.outside)} counted signature(s)"
+            if result.judged_by_committed
+            else "outside the committed roll: unknown (the roll file is not the committed one; "
+            "--slug checks against the stored set)"
+        )
     click.echo(
         f"eligible: {result.eligible} of the {result.log_count} counted signatures belong to an "
         "active member on the roll"

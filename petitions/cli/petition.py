@@ -17,6 +17,7 @@ from petitions.db import flask_db
 from petitions.db.models import Petition
 from petitions.lifecycle import actions, rules
 from petitions.lifecycle.rules import PetitionError
+from petitions.transparency import roll_commitment
 
 petition_cli = AppGroup("petition", help="Create, open, close and list petitions.")
 
@@ -51,6 +52,12 @@ def _report_opened(petition: Petition) -> None:
     if petition.closes_at is not None:
         line += f"; closes {_when(petition.closes_at)}"
     click.echo(line)
+    if petition.roll_generation is not None:
+        click.echo(
+            f"committed the roll of {petition.eligible_members:,} eligible members as the "
+            "log's first entry: later imports change nobody's eligibility for this petition "
+            f"until `petition recommit {petition.slug}`"
+        )
     if petition.threshold > petition.eligible_members:
         click.echo(
             f"warning: the threshold ({petition.threshold:,}) is more than the active members "
@@ -143,6 +150,7 @@ def create_command(
             flask_db.engine(),
             AUDIT_ACTOR,
             open_now=open_now,
+            commit_roll=_committer(),
             slug=slug,
             title=title,
             body=text,
@@ -161,13 +169,19 @@ def create_command(
         click.echo(f"it is a draft; open it with: flask petition open {slug}")
 
 
+def _committer() -> rules.RollCommitter:
+    return roll_commitment.committer(settings_of(current_app), AUDIT_ACTOR)
+
+
 @petition_cli.command("open")
 @click.argument("slug")
 @needs_schema
 def open_command(slug):
     """Open the draft petition SLUG, freezing its threshold against the active members."""
     with _refusals():
-        petition = actions.open_petition(flask_db.engine(), AUDIT_ACTOR, slug)
+        petition = actions.open_petition(
+            flask_db.engine(), AUDIT_ACTOR, slug, commit_roll=_committer()
+        )
     _report_opened(petition)
 
 
@@ -181,6 +195,30 @@ def close_command(slug):
     click.echo(
         f"closed petition {slug!r} at {_when(petition.closed_at)} with "
         f"{petition.signature_count:,} signatures (threshold {petition.threshold:,})"
+    )
+
+
+@petition_cli.command("recommit")
+@click.argument("slug")
+@click.option("--by", "by", required=True, help="Who decided (recorded in the audit trail).")
+@click.option("--reason", required=True, help="Why (recorded in the audit trail).")
+@needs_schema
+def recommit_command(slug, by, reason):
+    """Commit the roll as it stands now for the open petition SLUG: members count for it by
+    the new committed roll from then on. Published in its log with both counts."""
+    with _refusals():
+        done = roll_commitment.recommit(
+            flask_db.engine(), settings_of(current_app), AUDIT_ACTOR, slug, reason, committed_by=by
+        )
+    before = (
+        f"{done.previous.eligible_count:,} eligible members (generation {done.previous.generation})"
+        if done.previous is not None
+        else "no committed roll"
+    )
+    click.echo(
+        f"re-committed the roll of petition {slug!r}: {before} -> "
+        f"{done.current.eligible_count:,} (generation {done.current.generation}, root "
+        f"{done.current.root_hash}, log entry {done.current.leaf_index + 1})"
     )
 
 

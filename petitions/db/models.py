@@ -136,6 +136,9 @@ class Petition(SQLModel, table=True):
     closes_at: datetime | None = _time(nullable=True)
     reached_at: datetime | None = _time(nullable=True)
     closed_at: datetime | None = _time(nullable=True)
+    # The generation of the committed roll in force (petitions.transparency.roll_commitment);
+    # empty for a petition opened before rolls were committed, whose eligibility is the roll's.
+    roll_generation: int | None = None
 
 
 class Work(SQLModel):
@@ -414,6 +417,42 @@ class WitnessCosignature(SQLModel, table=True):
     signed_at: datetime = _time(nullable=False)
     received_at: datetime = _time(nullable=False, default=utcnow)
     line: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class RollCommitment(SQLModel, table=True):
+    """The eligible roll a petition counts, as committed when it opened (generation 1) or when
+    an organiser re-committed it: the Merkle root over the sorted commitments of its eligible
+    members, how many they are, and the signature published with them."""
+
+    __tablename__ = "roll_commitment"
+    __table_args__ = (
+        UniqueConstraint("petition_id", "generation", name="uq_roll_commitment_generation"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    petition_id: int = Field(foreign_key="petition.id")
+    generation: int
+    root_hash: str = Field(max_length=64)
+    eligible_count: int
+    # The count of the generation it replaced; empty for the first.
+    previous_count: int | None = None
+    committed_at: datetime = _time(nullable=False)
+    signature: str = Field(max_length=200)
+    leaf_index: int
+    committed_by: str = Field(max_length=320)
+    # Why an organiser re-committed (kept for scrutineers, not published); empty at opening.
+    reason: str = Field(default="", sa_type=Text)
+
+
+class CommittedMember(SQLModel, table=True):
+    """One eligible member's commitment in one generation of a petition's committed roll: the
+    set signing checks membership of, by its primary key."""
+
+    __tablename__ = "committed_member"
+
+    petition_id: int = Field(foreign_key="petition.id", primary_key=True)
+    generation: int = Field(primary_key=True)
+    commitment: bytes = Field(sa_type=LargeBinary, primary_key=True)
 
 
 class Invalidation(SQLModel, table=True):

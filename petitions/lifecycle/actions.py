@@ -15,20 +15,27 @@ from petitions import audit
 from petitions.db.engine import session_scope
 from petitions.db.models import Petition
 from petitions.lifecycle import rules
-from petitions.lifecycle.rules import DraftEdit
+from petitions.lifecycle.rules import DraftEdit, RollCommitter
 
 
 def create_petition(
-    engine: Engine, actor: str, *, open_now: bool = False, now: datetime | None = None, **fields
+    engine: Engine,
+    actor: str,
+    *,
+    open_now: bool = False,
+    now: datetime | None = None,
+    commit_roll: RollCommitter | None = None,
+    **fields,
 ) -> Petition:
     """Create the draft petition ``fields`` describe (the keyword arguments of
-    rules.create_petition), and open it in the same transaction when ``open_now``: if it cannot
-    open, it is not created either."""
+    rules.create_petition), and open it in the same transaction when ``open_now`` (committing
+    its roll with ``commit_roll``, as open_petition does): if it cannot open, it is not created
+    either."""
     with session_scope(engine) as session:
         petition = rules.create_petition(session, now=now, **fields)
         audit.record(session, actor, "petition.create", petition, _describe_new(petition))
         if open_now:
-            rules.open_petition(session, petition.slug, now=now)
+            rules.open_petition(session, petition.slug, now=now, commit_roll=commit_roll)
             audit.record(session, actor, "petition.open", petition, opening_note(petition))
     return petition
 
@@ -48,11 +55,19 @@ def update_draft(
 
 
 def open_petition(
-    engine: Engine, actor: str, slug: str, *, now: datetime | None = None
+    engine: Engine,
+    actor: str,
+    slug: str,
+    *,
+    now: datetime | None = None,
+    commit_roll: RollCommitter | None = None,
 ) -> Petition:
-    """Open the draft ``slug``, freezing its threshold (see rules.open_petition)."""
+    """Open the draft ``slug``, freezing its threshold (see rules.open_petition) and, with
+    ``commit_roll`` (the command line and the browser pass
+    petitions.transparency.roll_commitment's), committing its roll as the log's first entry in
+    the same transaction. Opening stays exactly-once: the draft is locked and checked first."""
     with session_scope(engine) as session:
-        petition = rules.open_petition(session, slug, now=now)
+        petition = rules.open_petition(session, slug, now=now, commit_roll=commit_roll)
         audit.record(session, actor, "petition.open", petition, opening_note(petition))
     return petition
 
@@ -84,10 +99,13 @@ def describe_rule(petition: Petition) -> str:
 
 def opening_note(petition: Petition) -> str:
     """What opening ``petition`` froze, as the audit trail records it."""
-    return (
+    note = (
         f"threshold frozen at {petition.threshold:,} of {petition.eligible_members:,} "
         f"active members ({describe_rule(petition)})"
     )
+    if petition.roll_generation is not None:
+        note += "; the roll committed as the public log's first entry"
+    return note
 
 
 def _describe_new(petition: Petition) -> str:

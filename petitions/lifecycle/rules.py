@@ -11,6 +11,7 @@ caller commits. Every refusal raises :class:`PetitionError` with a one-line mess
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -340,15 +341,34 @@ def create_petition(
     return petition
 
 
-def open_petition(session: Session, slug: str, *, now: datetime | None = None) -> Petition:
+RollCommitter = Callable[[Session, Petition, datetime], int]
+"""Commits the roll for a petition being opened, in the opening transaction, and returns how
+many members it holds (petitions.transparency.roll_commitment.committer makes one)."""
+
+
+def open_petition(
+    session: Session,
+    slug: str,
+    *,
+    now: datetime | None = None,
+    commit_roll: RollCommitter | None = None,
+) -> Petition:
     """Open the draft ``slug``: freeze the count of active members and the threshold from it.
 
     Members who join or lapse afterwards change neither number. A percentage threshold is
     refused when no member is active, and so is a petition whose closing time has passed.
+    With ``commit_roll`` the roll is committed too, under the row lock taken here, and the
+    eligible count is the committed roll's size (one reading of the roll for both).
     """
     now = now or utcnow()
     petition = _get_for_update(session, slug)
-    petition.threshold, petition.eligible_members = opening_threshold(session, petition, now=now)
+    eligible = None
+    if commit_roll is not None:
+        _check_openable(petition, now)
+        eligible = commit_roll(session, petition, now)
+    petition.threshold, petition.eligible_members = opening_threshold(
+        session, petition, now=now, eligible=eligible
+    )
     petition.state = PetitionState.OPEN
     petition.opened_at = now
     session.add(petition)
@@ -356,15 +376,7 @@ def open_petition(session: Session, slug: str, *, now: datetime | None = None) -
     return petition
 
 
-def opening_threshold(
-    session: Session, petition: Petition, *, now: datetime | None = None
-) -> tuple[int, int]:
-    """The threshold ``petition`` would be frozen at if it opened at ``now``, and the number of
-    active members it is taken from; raise PetitionError for whatever would stop it opening.
-
-    open_petition uses this, so a preview shown before opening applies the same rules.
-    """
-    now = now or utcnow()
+def _check_openable(petition: Petition, now: datetime) -> None:
     slug = petition.slug
     if petition.state != PetitionState.DRAFT:
         raise PetitionError(f"petition {slug!r} is {petition.state}; only a draft can be opened")
@@ -373,7 +385,26 @@ def opening_threshold(
             f"petition {slug!r} cannot open: its closing time "
             f"{iso_utc(petition.closes_at)} has passed"
         )
-    eligible = active_member_count(session)
+
+
+def opening_threshold(
+    session: Session,
+    petition: Petition,
+    *,
+    now: datetime | None = None,
+    eligible: int | None = None,
+) -> tuple[int, int]:
+    """The threshold ``petition`` would be frozen at if it opened at ``now``, and the number of
+    active members it is taken from (``eligible`` when given, else counted now); raise
+    PetitionError for whatever would stop it opening.
+
+    open_petition uses this, so a preview shown before opening applies the same rules.
+    """
+    now = now or utcnow()
+    slug = petition.slug
+    _check_openable(petition, now)
+    if eligible is None:
+        eligible = active_member_count(session)
     if petition.threshold_percent is not None and eligible == 0:
         raise PetitionError(
             f"petition {slug!r} has a percentage threshold but the roll has no active members; "

@@ -52,6 +52,8 @@ class MailPurpose(StrEnum):
     NOT_IN_GOOD_STANDING = "not_in_good_standing"
     ALREADY_SIGNED = "already_signed"
     PETITION_CLOSED = "petition_closed"
+    # A member in good standing who is not on the roll committed for the petition.
+    NOT_ON_COMMITTED_ROLL = "not_on_committed_roll"
     SIGN_IN = "sign_in"
     INVITATION = "invitation"
     DATA_EXPORT = "data_export"

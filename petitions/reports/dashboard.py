@@ -51,6 +51,7 @@ MAX_BUCKETS = 48
 REASONS = {
     "not_on_roll": "Not on the roll",
     "lapsed": "On the roll, but lapsed or suspended",
+    "not_on_committed_roll": "In good standing, but not on the roll committed for this petition",
     "household_needs_number": "Shared (household) address without a matching membership number",
     "wrong_number": "Membership number does not match the address",
     "already_signed": "Had already signed",
@@ -353,6 +354,7 @@ def _request_figures(session: Session, petition: Petition, cutoff: datetime) -> 
         "links_confirmed": int(confirmed),
         "not_on_roll": outcomes.get(MailPurpose.NOT_IN_GOOD_STANDING, 0) - lapsed,
         "lapsed": lapsed,
+        "not_on_committed_roll": outcomes.get(MailPurpose.NOT_ON_COMMITTED_ROLL, 0),
         "household_needs_number": outcomes.get(MailPurpose.HOUSEHOLD_NEEDS_NUMBER, 0),
         "wrong_number": outcomes.get(MailPurpose.WRONG_NUMBER, 0),
         "already_signed": outcomes.get(MailPurpose.ALREADY_SIGNED, 0),

@@ -15,5 +15,8 @@ class SigningOutcome(StrEnum):
     INVALID = "invalid"
     PETITION_CLOSED = "petition_closed"
     NOT_IN_GOOD_STANDING = "not_in_good_standing"
+    # In good standing, but not on the roll committed for this petition (README, "The
+    # committed roll"): joined after it opened, or left out by its latest re-commit.
+    NOT_ON_COMMITTED_ROLL = "not_on_committed_roll"
     NOT_FOUND = "not_found"
     INVALID_MEMBER_ID = "invalid_member_id"

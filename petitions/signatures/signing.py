@@ -35,7 +35,7 @@ from petitions.roll.addresses import parse_address
 from petitions.signatures import mail_limits, name_check, sequencer, tokens
 from petitions.signatures import withdrawal as withdrawal_links
 from petitions.signatures.outcomes import SigningOutcome
-from petitions.transparency import leaves
+from petitions.transparency import leaves, roll_commitment
 
 MAX_MEMBER_NUMBER = 64
 SIGNING_STATES = sequencer.SIGNING_STATES
@@ -130,20 +130,27 @@ def request_signature(
 
 @dataclass(frozen=True)
 class _Roll:
-    """What a batch of requests needs from the roll: the members in good standing at each
-    matching key (in roll order), and who of them has signed which petition."""
+    """What a batch of requests needs from the roll: the members at each matching key (in roll
+    order, whatever their standing), who of them has signed which petition, and who of them is
+    on each petition's committed roll."""
 
     by_key: dict[str, list[Member]]
     signed: set[tuple[int, int]]
+    committed: dict[int, set[str]]
+
+    def eligible(self, petition: Petition, member: Member) -> bool:
+        """Whether ``member`` may sign ``petition``: on its committed roll, whatever their
+        standing now (later imports change nobody's eligibility until a re-commit), or, for a
+        petition without one, in good standing on the roll."""
+        if petition.roll_generation is not None:
+            return member.number in self.committed.get(petition.id, set())
+        return member.status == MemberStatus.ACTIVE
 
 
-def _roll_for(session: Session, requests: list[SignRequest]) -> _Roll:
+def _roll_for(session: Session, requests: list[SignRequest], petitions: dict) -> _Roll:
     members = session.scalars(
         select(Member)
-        .where(
-            Member.email_key.in_({r.email_key for r in requests}),
-            Member.status == MemberStatus.ACTIVE,
-        )
+        .where(Member.email_key.in_({r.email_key for r in requests}))
         .order_by(Member.id)
     ).all()
     by_key: dict[str, list[Member]] = {}
@@ -156,15 +163,27 @@ def _roll_for(session: Session, requests: list[SignRequest]) -> _Roll:
             Signature.withdrawn_at.is_(None),
         )
     ).all()
-    return _Roll(by_key, {tuple(row) for row in signed})
+    committed = {}
+    for petition_id in {r.petition_id for r in requests}:
+        petition = petitions[petition_id]
+        if petition.roll_generation is not None:
+            committed[petition_id] = roll_commitment.committed_numbers(
+                session, petition, (m.number for m in members)
+            )
+    return _Roll(by_key, {tuple(row) for row in signed}, committed)
+
+
+def _in_good_standing(member: Member) -> bool:
+    return member.status == MemberStatus.ACTIVE
 
 
 def _named(
-    email_key: str, member_number: str | None, roll: _Roll
+    email_key: str, member_number: str | None, roll: _Roll, admits=_in_good_standing
 ) -> tuple[MailPurpose | None, Member | None]:
-    """The one member in good standing a request names (its address's matching key, and its
-    membership number if it gives one), or why there is none."""
-    candidates = roll.by_key.get(email_key, [])
+    """The one member a request names (its address's matching key, and its membership number if
+    it gives one) among those ``admits`` (by default the members in good standing), or why
+    there is none."""
+    candidates = [member for member in roll.by_key.get(email_key, []) if admits(member)]
     if not candidates:
         return MailPurpose.NOT_IN_GOOD_STANDING, None
     if member_number is not None:
@@ -197,8 +216,21 @@ def _decide(
     """
     if rules.effective_state(petition) not in SIGNING_STATES:
         return MailPurpose.PETITION_CLOSED, None
-    refused, member = _named(request.email_key, request.member_number, roll)
+    # A member who has signed stays one the request may name (for their receipt, or the link
+    # to withdraw), even if a re-commit has left them off the roll since.
+    refused, member = _named(
+        request.email_key,
+        request.member_number,
+        roll,
+        lambda member: roll.eligible(petition, member) or (petition.id, member.id) in roll.signed,
+    )
     if member is None:
+        # A member in good standing who is not on the roll committed for this petition (they
+        # joined after it opened, or since its last re-commit) is told apart from one who is
+        # not a member in good standing at all, for the organisers' figures.
+        at_key = roll.by_key.get(request.email_key, [])
+        if refused == MailPurpose.NOT_IN_GOOD_STANDING and any(map(_in_good_standing, at_key)):
+            return MailPurpose.NOT_ON_COMMITTED_ROLL, None
         return refused, None
     # A member who has signed already still gets their link: confirming it again shows their
     # receipt, which is what a member who asks twice wants to find.
@@ -279,7 +311,7 @@ def _answer_batch(
                 select(Petition).where(Petition.id.in_({r.petition_id for r in requests}))
             )
         }
-        roll = _roll_for(session, requests)
+        roll = _roll_for(session, requests, petitions)
         ledger = _ledger(session, settings, requests, roll)
         for request in requests:
             petition = petitions[request.petition_id]
@@ -487,8 +519,20 @@ def _record(
         petition, member, has_erased = found
         if petition.state == PetitionState.DRAFT or (slug and petition.slug != slug):
             raise _Refused(SigningOutcome.INVALID)
-        if member.status != MemberStatus.ACTIVE:
-            raise _Refused(SigningOutcome.NOT_IN_GOOD_STANDING)
+        if petition.roll_generation is None:
+            if member.status != MemberStatus.ACTIVE:
+                raise _Refused(SigningOutcome.NOT_IN_GOOD_STANDING)
+        elif not roll_commitment.is_committed(session, petition, member.number):
+            # Later imports change nobody's eligibility for a petition with a committed roll:
+            # a member on it signs whatever their standing now, one not on it cannot sign. One
+            # who signed before a re-commit left them off is told they have signed.
+            if _has_signed(session, petition.id, member.id):
+                raise _Refused(SigningOutcome.ALREADY_SIGNED)
+            raise _Refused(
+                SigningOutcome.NOT_ON_COMMITTED_ROLL
+                if member.status == MemberStatus.ACTIVE
+                else SigningOutcome.NOT_IN_GOOD_STANDING
+            )
         # Read without a lock: a close committed after this read is seen by the sequencer,
         # which refuses what it finds waiting on a closed petition.
         if rules.effective_state(petition, now) not in SIGNING_STATES:
@@ -510,6 +554,19 @@ def _record(
         except IntegrityError:
             raise _Refused(SigningOutcome.ALREADY_SIGNED) from None
     return signature_id, petition
+
+
+def _has_signed(session: Session, petition_id: int, member_id: int) -> bool:
+    return (
+        session.scalar(
+            select(Signature.id).where(
+                Signature.petition_id == petition_id,
+                Signature.member_id == member_id,
+                Signature.withdrawn_at.is_(None),
+            )
+        )
+        is not None
+    )
 
 
 def _refusal(

@@ -2,8 +2,9 @@
 Lines, so that it streams out of the server and into `flask log verify` however long it is.
 
 Line 1 is the header: the format, the petition and its rules, the roll snapshot's digest, the
-head-signing public key, every signed head, and every head again as a C2SP checkpoint (with the
-log's origin, its verifier key, the witnesses' keys and every cosignature gathered). Each
+head-signing public key, every signed head, every head again as a C2SP checkpoint (with the
+log's origin, its verifier key, the witnesses' keys and every cosignature gathered), and every
+generation of the committed roll (its root, count, time, signature and log entry). Each
 following line is one leaf:
 ``{"index": i, "leaf_input": base64}``.
 """
@@ -18,17 +19,22 @@ from sqlmodel import Session
 from petitions.config import Settings
 from petitions.db.models import LogLeaf, Petition, RollImport
 from petitions.lifecycle import rules as lifecycle
-from petitions.transparency import checkpoints, store, witnessing
+from petitions.transparency import checkpoints, roll_commitment, store, witnessing
 
 FORMAT = "petitions-evidence/1"
 _BATCH = 5000
 
 
 def _roll_snapshot(session: Session, petition: Petition) -> dict | None:
-    # The roll that eligibility was frozen against: the last accepted import before opening.
+    # The roll that eligibility was frozen against: the last accepted import before the roll
+    # was last committed (or, without a committed roll, before opening).
+    frozen = petition.opened_at
+    committed = roll_commitment.generations(session, petition.id)
+    if committed:
+        frozen = committed[-1].committed_at
     query = select(RollImport).where(RollImport.outcome == "accepted")
-    if petition.opened_at is not None:
-        query = query.where(RollImport.started_at <= petition.opened_at)
+    if frozen is not None:
+        query = query.where(RollImport.started_at <= frozen)
     snapshot = session.scalars(query.order_by(RollImport.id.desc())).first()
     if snapshot is None:
         return None
@@ -71,6 +77,10 @@ def header(session: Session, petition: Petition, settings: Settings) -> dict:
         "witnesses": [witnessing.verifier_of(witness).vkey() for witness in settings.witnesses],
         "checkpoints": [
             witnessing.served_note(session, petition, settings, head)[0] for head in heads
+        ],
+        "roll_commitments": [
+            roll_commitment.as_json(row)
+            for row in roll_commitment.generations(session, petition.id)
         ],
     }
 

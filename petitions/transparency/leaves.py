@@ -6,7 +6,9 @@ import hmac
 import json
 from datetime import UTC, datetime
 
-KINDS = ("signature", "invalidation", "withdrawal")
+KINDS = ("signature", "invalidation", "withdrawal", "roll_commitment")
+COUNTING_KINDS = ("signature", "invalidation", "withdrawal")
+"""The kinds that count a member or cancel a count; a roll commitment counts nobody."""
 
 
 def commitment(log_secret: str, member_id: str) -> str:
@@ -57,6 +59,57 @@ def cancelling_leaf(
     )
 
 
+def roll_commitment_fields(
+    generation: int,
+    root_hash: str,
+    count: int,
+    previous_count: int | None,
+    moment: datetime,
+) -> dict:
+    """What a committed roll states (README, "The committed roll"): its generation, the Merkle
+    root over its members' sorted commitments, how many they are, the count of the generation
+    it replaces (re-commits only) and when. Both its leaf and its signature are made of these."""
+    fields = {
+        "count": count,
+        "generation": generation,
+        "root_hash": root_hash,
+        "time": leaf_time(moment),
+        "type": "roll_commitment",
+    }
+    if previous_count is not None:
+        fields["previous_count"] = previous_count
+    return fields
+
+
+def roll_commitment_leaf(index: int, fields: dict, signature: str) -> bytes:
+    """The leaf publishing a committed roll: its fields, its index and its Ed25519 signature."""
+    return encode({**fields, "index": index, "signature": signature})
+
+
+def _check_roll_commitment(fields: dict) -> None:
+    for name in ("count", "generation"):
+        value = fields.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"a roll commitment has no valid {name}")
+    previous = fields.get("previous_count")
+    if previous is not None and (not isinstance(previous, int) or isinstance(previous, bool)):
+        raise ValueError("a roll commitment has no valid previous_count")
+    root = fields.get("root_hash")
+    if not isinstance(root, str) or len(root) != 64 or not _is_hex(root):
+        raise ValueError("a roll commitment has no valid root_hash")
+    for name in ("index", "time", "signature"):
+        if not isinstance(fields.get(name), int if name == "index" else str):
+            raise ValueError(f"leaf has no valid {name}")
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return text == text.lower()
+
+
 def decode(data: bytes) -> dict:
     """The fields of a leaf; ValueError if the bytes are not a canonical leaf."""
     try:
@@ -67,6 +120,9 @@ def decode(data: bytes) -> dict:
         raise ValueError("not a leaf of a known type")
     if encode(fields) != data:
         raise ValueError("leaf bytes are not in canonical form")
+    if fields["type"] == "roll_commitment":
+        _check_roll_commitment(fields)
+        return fields
     for name, kind in (("index", int), ("commitment", str), ("time", str)):
         if not isinstance(fields.get(name), kind):
             raise ValueError(f"leaf has no valid {name}")

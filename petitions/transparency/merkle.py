@@ -264,6 +264,49 @@ def verify_consistency(
     return sn == 0 and first_value == first_root and second_value == second_root
 
 
+class Frontier:
+    """The right edge of a tree as leaf hashes arrive: the root of every prefix in O(log n)
+    memory, so a tree of any size is hashed without holding it."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[int, bytes]] = []
+
+    def add(self, leaf_hash: bytes) -> None:
+        """Add the next leaf's hash."""
+        size, value = 1, leaf_hash
+        while self.stack and self.stack[-1][0] == size:
+            left_size, left = self.stack.pop()
+            size, value = left_size + size, node_hash(left, value)
+        self.stack.append((size, value))
+
+    def root(self) -> bytes:
+        """The root of the leaves added so far; ``EMPTY_ROOT`` for none."""
+        if not self.stack:
+            return EMPTY_ROOT
+        value = self.stack[-1][1]
+        for _, left in reversed(self.stack[:-1]):
+            value = node_hash(left, value)
+        return value
+
+
+def root_of(leaves: Iterable[bytes]) -> bytes:
+    """The RFC 6962 root of the leaves' data, in the order given, hashed a level at a time.
+
+    Pairing neighbours level by level, a last odd node rising unchanged, gives the same tree as
+    the RFC's split at the largest power of two, in one pass per level over a list (faster than
+    ``Frontier`` for a set already in memory, such as a committed roll).
+    """
+    level = [leaf_hash(data) for data in leaves]
+    if not level:
+        return EMPTY_ROOT
+    while len(level) > 1:
+        paired = [node_hash(level[at], level[at + 1]) for at in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
+
+
 class MemoryTree:
     """An append-only tree held in a dict of (level, index) -> hash.
 

@@ -22,6 +22,7 @@ from petitions.db.models import MemberStatus
 from petitions.roll.file import MeteredReader, read_roll
 from petitions.spreadsheet import SafeWriter
 from petitions.transparency import leaves as log_leaves
+from petitions.transparency.roll_commitment import roll_root
 
 KEY_BYTES = 32
 
@@ -51,6 +52,7 @@ class Replay:
     cancelled: Counter = field(default_factory=Counter)  # leaf type -> how many
     counted_again: int = 0  # signature leaves of a member already counted
     problems: list[str] = field(default_factory=list)
+    roll_commitments: list[dict] = field(default_factory=list)  # the committed rolls' leaves
 
 
 def replay(leaves: Iterable[tuple[int, bytes]]) -> Replay:
@@ -63,6 +65,10 @@ def replay(leaves: Iterable[tuple[int, bytes]]) -> Replay:
             fields = log_leaves.decode(data)
         except ValueError as exc:
             result.problems.append(f"leaf {index} is malformed ({exc}): run `log verify`")
+            continue
+        if fields["type"] not in log_leaves.COUNTING_KINDS:
+            # A committed roll counts nobody.
+            result.roll_commitments.append(fields)
             continue
         commitment = _digest(fields["commitment"])
         if commitment is None:
@@ -122,6 +128,9 @@ class RollScan:
     by_status: Counter = field(default_factory=Counter)  # active/lapsed/suspended/rejected
     matches: dict[int, RollEntry] = field(default_factory=dict)  # the first matching row
     repeated: dict[int, list[RollEntry]] = field(default_factory=dict)  # when more than one
+    # The commitments of the members the importer would make active from this file (member
+    # numbers given once, on rows it accepts, with status active): a committed roll's set.
+    eligible: set[bytes] = field(default_factory=set)
 
     def entries(self, leaf: int) -> list[RollEntry]:
         """Every roll row matching the signature at ``leaf``."""
@@ -140,12 +149,25 @@ def scan_roll(
     ``key`` and keep the rows whose commitment is counted."""
     reader = MeteredReader(source, on_progress)
     scan = RollScan()
+    # Member numbers seen, and whether the row made them eligible; a number given twice is
+    # rejected on every row by the importer, so it is nobody's.
+    seen: dict[str, bool] = {}
     for row in read_roll(reader):
         scan.rows += 1
         scan.by_status["rejected" if row.reason else row.status] += 1
         if not row.member_id:
             continue
-        leaf = counted.get(hmac.digest(key, row.member_id.encode(), "sha256"))
+        digest = hmac.digest(key, row.member_id.encode(), "sha256")
+        if row.member_id in seen:
+            if seen[row.member_id]:
+                scan.eligible.discard(digest)
+            seen[row.member_id] = False
+        else:
+            eligible = not row.reason and row.status == MemberStatus.ACTIVE
+            seen[row.member_id] = eligible
+            if eligible:
+                scan.eligible.add(digest)
+        leaf = counted.get(digest)
         if leaf is None:
             continue
         entry = RollEntry(
@@ -183,6 +205,16 @@ class Recount:
     findings: list[Finding] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The committed roll in force (its leaf's fields), and the root and count this roll file
+    # gives for it; ``roll_matches`` whether they are the committed ones.
+    committed: dict | None = None
+    roll_root: str = ""
+    roll_count: int = 0
+    roll_matches: bool = False
+    # Counted signatures whose commitment is outside the committed roll in force, when the
+    # committed set is known (``judged_by_committed``).
+    outside: list[Finding] = field(default_factory=list)
+    judged_by_committed: bool = False
 
     @property
     def log_count(self) -> int:
@@ -222,22 +254,39 @@ def recount(
     roll: BinaryIO,
     key: bytes,
     on_progress: Callable[[int], None] | None = None,
+    committed_set: set[bytes] | None = None,
 ) -> Recount:
     """Recount a petition given as an evidence pack's header and leaves, against ``roll`` (a
-    binary roll file) with the petition's commitment ``key``."""
+    binary roll file) with the petition's commitment ``key``.
+
+    When the log holds a committed roll, the roll file's eligible members give a root that is
+    compared with the committed root in force; when they match, the file's set is the committed
+    one, and every counted signature must be in it (whatever the file says of its member now:
+    later imports change nobody's eligibility for the petition). ``committed_set``, the set as
+    the service stores it (``--slug``), is checked against the committed root and used to
+    find counted signatures outside it even when the roll file is not the committed one.
+    """
     petition = header.get("petition") or {}
     replayed = replay(leaves)
     scan = scan_roll(roll, key, replayed.counted, on_progress)
     result = Recount(replayed, scan, petition.get("count"), petition.get("threshold"))
     result.problems.extend(replayed.problems)
+    members = _committed_members(result, committed_set)
+    result.judged_by_committed = members is not None
     for commitment, leaf in replayed.counted.items():
         entries = scan.entries(leaf)
         eligible, verdict = _judge(entries)
+        if members is not None:
+            eligible = commitment in members
+            verdict = "eligible" if eligible else _outside(result.committed, verdict)
         if eligible:
             result.eligible += 1
         else:
             member = entries[0].member_id if entries else None
-            result.findings.append(Finding(leaf, commitment.hex(), member, verdict))
+            finding = Finding(leaf, commitment.hex(), member, verdict)
+            result.findings.append(finding)
+            if members is not None:
+                result.outside.append(finding)
     if result.log_count and not scan.matches:
         result.problems.append(
             "no counted signature matches anyone on the roll: is the key this petition's "
@@ -254,6 +303,40 @@ def recount(
         )
     result.warnings.extend(_snapshot_warnings(header.get("roll"), scan.sha256))
     return result
+
+
+def _committed_members(result: Recount, stored: set[bytes] | None) -> set[bytes] | None:
+    """Compare the roll file's eligible members with the committed roll in force; return the
+    committed set to judge counted signatures by (None when the log has no committed roll, or
+    when neither the file nor ``stored`` is known to be it)."""
+    if not result.replay.roll_commitments:
+        return None
+    committed = result.replay.roll_commitments[-1]
+    result.committed = committed
+    from_file = sorted(result.scan.eligible)
+    result.roll_root = roll_root(from_file)
+    result.roll_count = len(from_file)
+    result.roll_matches = result.roll_root == committed["root_hash"]
+    if not result.roll_matches:
+        result.problems.append(
+            f"this roll file's {result.roll_count} eligible members give the root "
+            f"{result.roll_root}, not the committed roll's {committed['root_hash']} "
+            f"({committed['count']} members, generation {committed['generation']}): it is "
+            "not the roll committed for this petition (or the key is not this petition's)"
+        )
+    if stored is not None:
+        if roll_root(sorted(stored)) != committed["root_hash"] or len(stored) != committed["count"]:
+            result.problems.append(
+                "the committed roll the service stores does not give the published root"
+            )
+        return stored
+    return set(from_file) if result.roll_matches else None
+
+
+def _outside(committed: dict, verdict: str) -> str:
+    """Why a counted signature outside the committed roll is not eligible."""
+    note = f"not on the committed roll (generation {committed['generation']})"
+    return note if verdict == "eligible" else f"{note}; {verdict}"
 
 
 def _snapshot_warnings(snapshot: dict | None, sha256: str) -> list[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from petitions.transparency import checkpoints, cosignatures, merkle, notes
+from petitions.transparency import checkpoints, cosignatures, merkle, notes, roll_commitment
 from petitions.transparency import leaves as log_leaves
 from petitions.transparency.store import head_message
 
@@ -27,34 +27,13 @@ class Report:
     reported: int | None = None
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Each generation of the committed roll found in the log: its leaf's fields, by generation.
+    roll_commitments: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when nothing is wrong."""
         return not self.problems
-
-
-class _Frontier:
-    """The right edge of the tree as leaves arrive: the root of every prefix in O(log n)
-    memory, so a log of any length is checked without holding it."""
-
-    def __init__(self):
-        self.stack: list[tuple[int, bytes]] = []
-
-    def add(self, leaf_hash: bytes) -> None:
-        size, value = 1, leaf_hash
-        while self.stack and self.stack[-1][0] == size:
-            left_size, left = self.stack.pop()
-            size, value = left_size + size, merkle.node_hash(left, value)
-        self.stack.append((size, value))
-
-    def root(self) -> bytes:
-        if not self.stack:
-            return merkle.EMPTY_ROOT
-        value = self.stack[-1][1]
-        for _, left in reversed(self.stack[:-1]):
-            value = merkle.node_hash(left, value)
-        return value
 
 
 def _check_signatures(slug: str, public_key: str, heads: list[dict], report: Report) -> None:
@@ -132,7 +111,7 @@ def verify(header: dict, leaves: Iterable[tuple[int, bytes]], extra_heads=()) ->
             report.problems.append(f"the head of size {head['size']} is dated before a smaller one")
         previous_time = max(previous_time, head.get("timestamp", ""))
 
-    frontier = _Frontier()
+    frontier = merkle.Frontier()
     active: dict[bytes, int] = {}  # commitment digest -> leaf index of its counted signature
     signature_leaves: dict[int, bytes] = {}  # leaf index -> commitment digest, while counted
     expected = 0
@@ -150,7 +129,10 @@ def verify(header: dict, leaves: Iterable[tuple[int, bytes]], extra_heads=()) ->
         if fields is not None:
             if fields["index"] != index:
                 report.problems.append(f"leaf {index} says it is leaf {fields['index']}")
-            _count(fields, index, active, signature_leaves, report)
+            if fields["type"] == "roll_commitment":
+                _check_roll_commitment(slug, header.get("public_key", ""), fields, report)
+            else:
+                _count(fields, index, active, signature_leaves, report)
         frontier.add(merkle.leaf_hash(data))
         expected += 1
         for head in by_size.get(expected, ()):
@@ -170,6 +152,7 @@ def verify(header: dict, leaves: Iterable[tuple[int, bytes]], extra_heads=()) ->
         report.notes.append(
             f"{expected - newest} leaves are newer than the newest signed head (size {newest})"
         )
+    _check_published_commitments(header.get("roll_commitments") or [], report)
     report.counted = len(active)
     report.reported = petition.get("count")
     if report.reported is not None and report.reported != report.counted:
@@ -177,6 +160,65 @@ def verify(header: dict, leaves: Iterable[tuple[int, bytes]], extra_heads=()) ->
             f"the petition reports {report.reported} signatures but the log counts {report.counted}"
         )
     return report
+
+
+def _check_roll_commitment(slug: str, public_key: str, fields: dict, report: Report) -> None:
+    """A committed roll's leaf: signed by the log's key, generations in order from 1, and a
+    re-commit's previous count the count of the generation it replaces."""
+    index = fields["index"]
+    statement = {k: v for k, v in fields.items() if k not in ("index", "signature")}
+    if not roll_commitment.check_signature(public_key, slug, statement, fields["signature"]):
+        report.problems.append(f"leaf {index} (roll commitment) does not carry a valid signature")
+    previous = report.roll_commitments[-1] if report.roll_commitments else None
+    expected = previous["generation"] + 1 if previous else 1
+    if fields["generation"] != expected:
+        report.problems.append(
+            f"leaf {index} commits roll generation {fields['generation']}, expected {expected}"
+        )
+    if fields.get("previous_count") != (previous["count"] if previous else None):
+        report.problems.append(
+            f"leaf {index} (roll commitment) gives the previous count as "
+            f"{fields.get('previous_count')}, but the generation it replaces counted "
+            f"{previous['count'] if previous else 'nothing'}"
+        )
+    report.roll_commitments.append(fields)
+
+
+def _check_published_commitments(published: list, report: Report) -> None:
+    """The committed rolls the header publishes must be exactly those of the log's leaves."""
+    in_log = {fields["index"]: fields for fields in report.roll_commitments}
+    named = set()
+    for entry in published:
+        if not isinstance(entry, dict):
+            report.problems.append("the header lists a committed roll that is not an object")
+            continue
+        at = entry.get("leaf_index")
+        named.add(at)
+        leaf = in_log.get(at)
+        expected = {k: v for k, v in (leaf or {}).items() if k != "index"}
+        given = {k: v for k, v in entry.items() if k != "leaf_index"}
+        if leaf is None or given != expected:
+            report.problems.append(
+                f"the header's committed roll generation {entry.get('generation')} does not "
+                f"match the log's leaf {at}"
+            )
+    for index in sorted(set(in_log) - named):
+        report.problems.append(
+            f"leaf {index} commits a roll (generation {in_log[index]['generation']}) that the "
+            "header does not list"
+        )
+    if report.roll_commitments:
+        first = report.roll_commitments[0]
+        where = "the log's first entry" if first["index"] == 0 else f"leaf {first['index']}"
+        report.notes.append(
+            f"the roll was committed at {where} ({first['count']} eligible members); "
+            f"{len(report.roll_commitments)} generation(s), the newest counting "
+            f"{report.roll_commitments[-1]['count']}"
+        )
+    else:
+        report.notes.append(
+            "the log holds no committed roll: this petition opened before rolls were committed"
+        )
 
 
 def _check_root(head: dict, root: bytes, report: Report) -> None:

@@ -9,10 +9,11 @@ before any view runs.
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, HiddenField, StringField
+from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms.validators import AnyOf, ValidationError
 
 from petitions.invitations import runs as invitations
+from petitions.transparency.roll_commitment import REASON_MAX
 
 # What a ticked confirmation box may send.
 CONFIRMED = ("yes", "true", "on", "1")
@@ -101,6 +102,34 @@ class ConfirmForm(Form):
     """The button of a step that cannot be undone (opening or closing a petition)."""
 
     confirm = HiddenField(validators=[AnyOf(("yes",))])
+
+
+class RecommitForm(Form):
+    """Re-committing a petition's roll: why (kept in the audit trail), and the confirmation."""
+
+    reason = TextAreaField(default="", filters=[lambda typed: (typed or "").strip()])
+    confirm = StringField(default="", filters=[lambda ticked: (ticked or "").strip().lower()])
+
+    def validate(self, extra_validators=None) -> bool:
+        """Both a reason and the ticked confirmation are needed."""
+        valid = super().validate(extra_validators)
+        if not self.reason.data:
+            self.add_error("reason", "Say why the roll is being re-committed.")
+            valid = False
+        elif len(self.reason.data) > REASON_MAX:
+            self.add_error("reason", f"Keep the reason to {REASON_MAX:,} characters or fewer.")
+            valid = False
+        if self.confirm.data not in CONFIRMED:
+            self.add_error(
+                "confirm",
+                "Tick the box to confirm: the re-commit is published and cannot be undone.",
+            )
+            valid = False
+        return valid
+
+    def refuse(self, exc: Exception) -> None:
+        """Show a refusal the domain made once the form's own checks had passed."""
+        self.add_error(getattr(exc, "field", None) or "", sentence(str(exc)))
 
 
 class RevealKeyForm(Form):

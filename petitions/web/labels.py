@@ -63,6 +63,7 @@ SIGNING_OUTCOMES = {
     SigningOutcome.INVALID: "Link not valid",
     SigningOutcome.PETITION_CLOSED: "Petition closed",
     SigningOutcome.NOT_IN_GOOD_STANDING: "Not a member in good standing",
+    SigningOutcome.NOT_ON_COMMITTED_ROLL: "Not on the roll committed for this petition",
     SigningOutcome.NOT_FOUND: "No such petition",
     SigningOutcome.INVALID_MEMBER_ID: "Membership number not valid",
 }
@@ -71,6 +72,7 @@ MAIL_PURPOSES = {
     MailPurpose.HOUSEHOLD_NEEDS_NUMBER: "Answers to a shared address without a number",
     MailPurpose.WRONG_NUMBER: "Answers to a number that does not match",
     MailPurpose.NOT_IN_GOOD_STANDING: "Answers to members not in good standing",
+    MailPurpose.NOT_ON_COMMITTED_ROLL: "Answers to members not on the committed roll",
     MailPurpose.ALREADY_SIGNED: "Answers to members who had already signed",
     MailPurpose.PETITION_CLOSED: "Answers to requests after closing",
     MailPurpose.SIGN_IN: "Sign-in links",
@@ -115,6 +117,7 @@ AUDIT_ACTIONS = {
     "petition.edit": "Petition changed",
     "petition.open": "Petition opened",
     "petition.close": "Petition closed",
+    "petition.recommit": "Roll re-committed",
     "petition.threshold_reached": "Threshold reached",
     "signature.invalidate": "Signature invalidated",
     "signature.reported": "Signature reported by the member named",

@@ -12,7 +12,7 @@ from petitions.db import flask_db
 from petitions.lifecycle import rules
 from petitions.lifecycle.rules import find_published
 from petitions.signatures import name_check, receipts
-from petitions.transparency import evidence, store, witnessing
+from petitions.transparency import evidence, roll_commitment, store, witnessing
 from petitions.web import whole_numbers
 from petitions.web.errors import json_error
 from petitions.web.loaders import petition_or_404
@@ -203,6 +203,7 @@ def results(slug: str):
         name_reports=name_check.report_count(session, petition.id),
         public_key=store.public_key(settings_of(current_app)),
         witnesses=witnessing.statuses(session, petition, settings_of(current_app)),
+        generations=roll_commitment.generations(session, petition.id),
     )
 
 

@@ -16,9 +16,10 @@ from petitions.lifecycle import actions
 from petitions.lifecycle import rules as lifecycle
 from petitions.lifecycle.rules import PetitionError
 from petitions.privacy import retention
+from petitions.transparency import roll_commitment
 from petitions.web import auth, share
 from petitions.web import petition_form as petition_forms
-from petitions.web.forms import ConfirmForm, sentence
+from petitions.web.forms import ConfirmForm, RecommitForm, sentence
 from petitions.web.labels import LONG_LABELS, STATE_LABELS
 from petitions.web.loaders import petition_or_404
 from petitions.web.petition_form import NewPetitionForm, PetitionForm
@@ -129,7 +130,12 @@ def open_petition(slug: str):
     if not ConfirmForm(request.form).validate():
         return redirect(url_for(".confirm_open", slug=slug), code=303)
     try:
-        petition = actions.open_petition(flask_db.engine(), auth.actor(), slug)
+        petition = actions.open_petition(
+            flask_db.engine(),
+            auth.actor(),
+            slug,
+            commit_roll=roll_commitment.committer(settings_of(current_app), auth.actor()),
+        )
     except PetitionError as exc:
         return _confirm_open_page(petition_or_404(slug, drafts=True), error=str(exc)), 409
     flash(f"Petition opened: {actions.opening_note(petition)}. Members can sign it now.")
@@ -164,6 +170,57 @@ def close_petition(slug: str):
         return _confirm_close_page(petition_or_404(slug, drafts=True), error=error), 409
     flash(f"Petition closed with {petition.signature_count:,} signatures. Signing has stopped.")
     return redirect(url_for(".edit_petition", slug=slug), code=303)
+
+
+@bp.get("/p/<slug>/roll")
+@auth.require_role(*auth.ORGANISERS)
+def committed_roll(slug: str):
+    """The petition's committed roll: every generation, how the roll has changed since the one
+    in force, and the form to re-commit it."""
+    petition = petition_or_404(slug, drafts=True)
+    return _committed_roll_page(petition, RecommitForm())
+
+
+@bp.post("/p/<slug>/roll")
+@auth.require_role(*auth.ORGANISERS)
+def recommit_roll(slug: str):
+    """Re-commit the roll once a reason is given: recorded in the audit trail, published as a
+    signed leaf of the petition's log with both counts."""
+    petition = petition_or_404(slug, drafts=True)
+    form = RecommitForm(request.form)
+    if not form.validate():
+        return _committed_roll_page(petition, form), 400
+    try:
+        done = roll_commitment.recommit(
+            flask_db.engine(), settings_of(current_app), auth.actor(), slug, form.reason.data
+        )
+    except PetitionError as exc:
+        form.refuse(exc)
+        status = 400 if exc.field == "reason" else 409
+        return _committed_roll_page(petition_or_404(slug, drafts=True), form), status
+    previous = done.previous.eligible_count if done.previous is not None else None
+    before = f"from {previous:,} " if previous is not None else ""
+    flash(
+        f"Roll re-committed {before}to {done.current.eligible_count:,} eligible members "
+        f"(entry {done.current.leaf_index + 1:,} of the public log)."
+    )
+    return redirect(url_for(".committed_roll", slug=slug), code=303)
+
+
+def _committed_roll_page(petition: Petition, form: RecommitForm):
+    session = flask_db.session()
+    state = lifecycle.effective_state(petition)
+    signing = state in lifecycle.LIVE_STATES
+    return render_template(
+        "organiser/committed_roll.html",
+        section="petitions",
+        petition=petition,
+        state=state,
+        signing=signing,
+        generations=roll_commitment.generations(session, petition.id),
+        changes=roll_commitment.roll_changes(session, petition) if signing else None,
+        form=form,
+    )
 
 
 def _why_not_closable(petition: Petition) -> str | None:

@@ -9,6 +9,7 @@ OUTCOME_STATUS = {
     SigningOutcome.INVALID: 400,
     SigningOutcome.PETITION_CLOSED: 409,
     SigningOutcome.NOT_IN_GOOD_STANDING: 403,
+    SigningOutcome.NOT_ON_COMMITTED_ROLL: 403,
     SigningOutcome.NOT_FOUND: 404,
     SigningOutcome.INVALID_MEMBER_ID: 400,
 }

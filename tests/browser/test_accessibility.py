@@ -14,8 +14,10 @@ from sqlmodel import Session
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import LogLeaf, Member
+from petitions.lifecycle import actions
 from petitions.roll.importer import import_roll
 from petitions.signatures import invalidation, name_check, signing, tokens, withdrawal
+from petitions.transparency import roll_commitment
 from tests.browser_support import (
     AXE,
     DESKTOP,
@@ -28,7 +30,7 @@ from tests.browser_support import (
     served,
     session_cookie,
 )
-from tests.helpers import open_petition, petition, sign_in
+from tests.helpers import petition, sign_in
 
 BLOCKING = {"serious", "critical"}
 ROLL = (
@@ -56,9 +58,19 @@ def browser(browser):
 
 @pytest.fixture
 def arranged(app):
-    """A roll (with one rejected row), an open petition with signatures, one invalidated."""
-    import_roll(flask_db.engine_of(app), io.BytesIO(ROLL.encode()), "roll.csv")
-    open_petition(app, "vote", threshold=30)
+    """A roll (with one rejected row), an open petition (its roll committed) with signatures,
+    one invalidated, and its roll re-committed once a member joined; then another joined."""
+    engine = flask_db.engine_of(app)
+    import_roll(engine, io.BytesIO(ROLL.encode()), "roll.csv")
+    actions.create_petition(
+        engine,
+        "organiser@example.org",
+        slug="vote",
+        title="Petition vote",
+        threshold=30,
+        open_now=True,
+        commit_roll=roll_commitment.committer(settings_of(app), "organiser@example.org"),
+    )
     with Session(flask_db.engine_of(app)) as session:
         members = list(session.scalars(select(Member.id).order_by(Member.id).limit(8)))
     for member_id in members:
@@ -75,6 +87,13 @@ def arranged(app):
         "organiser@example.org",
         "",
     )
+    joined = "member_id,email,name,region,status\nM041,m41@example.org,Member 41,North,active\n"
+    import_roll(engine, io.BytesIO(joined.encode()), "joined.csv")
+    roll_commitment.recommit(
+        engine, settings_of(app), "organiser@example.org", "vote", "Member 41 joined"
+    )
+    later = "member_id,email,name,region,status\nM042,m42@example.org,Member 42,South,active\n"
+    import_roll(engine, io.BytesIO(later.encode()), "later.csv")
     return app
 
 
@@ -105,9 +124,9 @@ def _cancelled_receipt_url(app) -> str:
     """The receipt of signature 2, which ``arranged`` invalidated."""
     with Session(flask_db.engine_of(app)) as session:
         leaf = session.scalars(
-            select(LogLeaf).where(LogLeaf.kind == "signature", LogLeaf.index == 1)
+            select(LogLeaf).where(LogLeaf.kind == "signature", LogLeaf.index == 2)
         ).one()
-    return f"/p/vote/receipt?index=1&leaf_hash={leaf.leaf_hash.hex()}"
+    return f"/p/vote/receipt?index=2&leaf_hash={leaf.leaf_hash.hex()}"
 
 
 PUBLIC_PAGES = {
@@ -131,6 +150,7 @@ ORGANISER_PAGES = {
     "invitations": "/organiser/p/vote/invitations",
     "invitations-review": "/organiser/p/vote/invitations/review?region=&rate=6",
     "petition-settings": "/organiser/p/vote/settings",
+    "committed-roll": "/organiser/p/vote/roll",
     "new-petition": "/organiser/petitions/new",
     "roll": "/organiser/roll",
     "scrutiny": "/scrutiny/",
@@ -202,6 +222,47 @@ def test_organiser_pages_have_no_serious_accessibility_violations(
             context.close()
     assert problems == []
     assert errors == []
+
+
+def test_the_page_for_a_member_not_on_the_committed_roll(browser, arranged):
+    """Member 42 joined after the last re-commit: their link's confirm button leads to the page
+    saying so, checked at both widths."""
+    with Session(flask_db.engine_of(arranged)) as session:
+        member = session.scalars(select(Member.id).where(Member.number == "M042")).one()
+    token = tokens.make_token(arranged.config["SECRET_KEY"], [], petition(arranged).id, member)
+    problems = []
+    with served(arranged) as base:
+        for size, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+            context, page, _errors = open_page(browser, viewport=viewport, bypass_csp=True)
+            try:
+                page.goto(f"{base}/p/vote/confirm?token={token}")
+                page.get_by_role("button").filter(has_text="onfirm").first.click()
+                page.wait_for_load_state("networkidle")
+                assert "You are not on the roll this petition counts" in page.content()
+                problems += _check_current(page, "not-on-committed-roll", size)
+            finally:
+                context.close()
+    assert problems == []
+
+
+def _check_current(page, name: str, size: str) -> list[str]:
+    """axe and the phone-width check on the page as it is (reached by a button, not a URL)."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
+    )
+    problems = [
+        f"{name} ({size}): {v['id']} [{v['impact']}] {v['help']}"
+        for v in result["violations"]
+        if v["impact"] in BLOCKING
+    ]
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    if size == "phone" and overflow > 1:
+        problems.append(f"{name} (phone): scrolls sideways by {overflow}px")
+    if os.environ.get("PETITIONS_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=True)
+    return problems
 
 
 def test_the_keyboard_reaches_the_sign_form_with_a_visible_focus(browser, arranged):

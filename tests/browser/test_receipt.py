@@ -20,7 +20,9 @@ from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import Member
 from petitions.jobs.dispatch import housekeeping
+from petitions.lifecycle import actions
 from petitions.signatures import invalidation, signing, tokens
+from petitions.transparency import roll_commitment
 from petitions.web import log_pages
 from tests.browser_support import DESKTOP, PHONE, SCREENSHOTS, page_in_context
 from tests.helpers import add_members, open_petition, petition
@@ -251,4 +253,28 @@ def test_the_confirmed_page_the_receipt_and_the_results_number_alike(
             "2 (entries 1 to 2; indexes 0 to 1 in the API)"
         )
         expect(page.locator("#numbering-heading")).to_have_text("How the numbers count")
+    assert not errors, f"console errors: {errors}"
+
+
+def test_a_receipt_checks_out_in_a_log_that_starts_with_its_committed_roll(app, base_url, browser):
+    """The roll committed at opening is the log's entry 1: the browser reads it with the rest,
+    counts nobody for it, and the signature is entry 2."""
+    add_members(app, *MEMBERS)
+    actions.create_petition(
+        flask_db.engine_of(app),
+        "organiser@example.org",
+        slug="vote",
+        title="Petition vote",
+        threshold=1000,
+        open_now=True,
+        commit_roll=roll_commitment.committer(settings_of(app), "organiser@example.org"),
+    )
+    receipts = [confirm(app, member_id) for member_id, _ in MEMBERS[:3]]
+    housekeeping(app)
+    with page_in_context(browser, **READER) as (page, errors):
+        text = checked(page, receipt_url(base_url, receipts[0]), "ok")
+        assert text.startswith("Your signature is in the log and still counts.")
+        assert "read all 4 entries of that head, checked them against its root" in text
+        expect(page.locator("#receipt-number")).to_have_text("1")
+        expect(page.locator("#receipt-index")).to_have_text("2 (index 1 in the log's API)")
     assert not errors, f"console errors: {errors}"

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from app import create_app
 from petitions.cli import demo
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import Member, UserAccount
 from petitions.jobs import dispatch
@@ -20,7 +21,7 @@ from tests.helpers import petition
 
 def test_the_demo_is_prepared_once_and_kept(app, tmp_path):
     engine = flask_db.engine_of(app)
-    done = demo.prepare_demo(engine, tmp_path, members=300, threshold=5)
+    done = demo.prepare_demo(engine, tmp_path, members=300, threshold=5, settings=settings_of(app))
     assert len(done) == 4
     assert done[2:] == [
         "added the organiser account organiser@example.org",
@@ -37,11 +38,17 @@ def test_the_demo_is_prepared_once_and_kept(app, tmp_path):
         )
         roles = {u.email: u.role for u in session.scalars(select(UserAccount))}
     assert prepared.eligible_members == active > 0
+    # The demo's petition counts its roll as committed when it opened, as the log's first entry.
+    assert prepared.roll_generation == 1
+    assert prepared.log_size == 1
     assert roles == {
         "organiser@example.org": "organiser",
         "scrutineer@example.org": "scrutineer",
     }
-    assert demo.prepare_demo(engine, tmp_path, members=300, threshold=5) == []
+    assert (
+        demo.prepare_demo(engine, tmp_path, members=300, threshold=5, settings=settings_of(app))
+        == []
+    )
 
 
 @pytest.fixture
@@ -50,7 +57,13 @@ def running_demo(app, tmp_path, monkeypatch):
     by a worker loop; yields the app and its base URL."""
     monkeypatch.setenv("SIGN_LIMIT_PER_NETWORK", "2 per hour")
     demo_app = create_app({"TESTING": True, "INPROCESS_WORKER_THREAD": False})
-    demo.prepare_demo(flask_db.engine_of(demo_app), tmp_path, members=60, threshold=3)
+    demo.prepare_demo(
+        flask_db.engine_of(demo_app),
+        tmp_path,
+        members=60,
+        threshold=3,
+        settings=settings_of(demo_app),
+    )
     demo.let_simulation_through(demo_app)
     stop = threading.Event()
 

@@ -154,6 +154,7 @@ def test_every_reason_a_request_did_not_become_a_signature(arranged):
     assert reasons == {
         "not_on_roll": 1,
         "lapsed": 1,
+        "not_on_committed_roll": 0,
         "household_needs_number": 1,
         "wrong_number": 1,
         "already_signed": 1,

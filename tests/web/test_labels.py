@@ -62,6 +62,7 @@ def test_every_audit_action_the_code_records_has_its_words():
         "roll.upload",
         "webhook.retry",
     }
+    recorded |= {"petition.recommit"}
     recorded |= {f"invitations.{a}" for a in ("start", "pause", "resume", "cancel")}
     recorded |= {"user.add", "user.role", "user.disable", "privacy.export", "privacy.erase"}
     recorded |= {name_check.AUDIT_ACTION}

@@ -370,7 +370,9 @@ def _paths() -> dict:
                 errors={
                     400: "invalid_token: no token, or not a valid one; expired_token: the link "
                     "has expired.",
-                    403: "not_in_good_standing: the member is no longer in good standing.",
+                    403: "not_in_good_standing: the member is no longer in good standing; "
+                    "not_on_committed_roll: the member is not on the roll committed for this "
+                    "petition (they joined after it opened, or since its last re-commit).",
                     409: "petition_closed: the petition is closed.",
                 },
                 rate_limited=True,

@@ -114,6 +114,10 @@ CONFIRM_ERRORS = {
         "not_in_good_standing",
         "the member this link was made for is not in good standing",
     ),
+    SigningOutcome.NOT_ON_COMMITTED_ROLL: (
+        "not_on_committed_roll",
+        "the member this link was made for is not on the roll committed for this petition",
+    ),
 }
 
 

@@ -1,14 +1,14 @@
 """sign_request: an index of the requests answered for each mailbox, for its mail limit
 
-Revision ID: 0018
-Revises: 0012
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-04 04:00:00.000000
 """
 
 from alembic import op
 
-revision = "0018"
-down_revision = "0012"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
