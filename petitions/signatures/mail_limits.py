@@ -25,9 +25,15 @@ from sqlmodel import Session
 from petitions.db.models import SignRequest
 from petitions.outbox.mail import MailPurpose
 
-# The answers to a request that mail a link (already_signed mails the member their signing
-# link again: confirming it shows their receipt).
-MAILED = (MailPurpose.CONFIRM_LINK, MailPurpose.ALREADY_SIGNED, MailPurpose.MANAGE_LINK)
+# The answers to a request that mail the member (already_signed mails the member their signing
+# link again: confirming it shows their receipt; a name check's answers count too).
+MAILED = (
+    MailPurpose.CONFIRM_LINK,
+    MailPurpose.ALREADY_SIGNED,
+    MailPurpose.MANAGE_LINK,
+    MailPurpose.NAME_USED,
+    MailPurpose.NAME_NOT_USED,
+)
 
 
 @dataclass(frozen=True)

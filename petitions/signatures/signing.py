@@ -352,8 +352,13 @@ def _answer(
         found = match_member(request, roll)
         if isinstance(found, MailPurpose):
             request.outcome = found
+        elif ledger.used_up(request.email_key):
+            # Answers count towards the mailbox's limit like links, so that a stranger cannot
+            # flood a member with them; past it the member has had an answer within the hour.
+            request.outcome = MailPurpose.ALREADY_MAILED
         else:
             request.outcome = name_check.answer(session, settings, petition, found)
+            ledger.record(request.email_key, (petition.id, request.kind, found.id))
         request.done_at = utcnow()
         request.leased_until = None
         return

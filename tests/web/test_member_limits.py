@@ -378,3 +378,32 @@ def test_a_stranger_cannot_keep_a_member_from_their_data(app, worker, limited):
     assert again.get_data(as_text=True) in pages
     worker.run_pending()
     assert [m.purpose for m in sent_mail(app)] == ["data_export"] * 6
+
+
+def test_a_stranger_cannot_flood_a_member_with_links_to_erase(app, worker, limited):
+    add_members(app, ("M1", "jo@example.org"))
+    client = limited().test_client()
+    for n in range(8):
+        answer = client.post(
+            "/privacy/erase", data={"email": "JO@example.org"}, **from_ip(f"{STRANGER}.{n}")
+        )
+        assert answer.status_code in (200, 303)
+    worker.run_pending()
+    # PRIVACY_LIMIT_PER_ADDRESS (5 an hour) links reach Jo's mailbox, no more: she holds
+    # unused ones, which answer the other requests.
+    assert [m.purpose for m in sent_mail(app)] == ["erasure_link"] * 5
+
+
+def test_answers_to_was_my_name_used_share_the_mail_limit(app, worker, limited):
+    add_members(app, ("M1", "ann@example.org"))
+    open_petition(app)
+    client = limited().test_client()
+    for n in range(8):
+        answer = client.post(
+            "/p/vote/name-check", data={"email": "ANN@example.org"}, **from_ip(f"{STRANGER}.{n}")
+        )
+        assert answer.status_code == 303
+    worker.run_pending()
+    # The answers count towards SIGN_LIMIT_PER_ADDRESS (5 an hour) like links do.
+    assert [m.purpose for m in sent_mail(app)] == ["name_not_used"] * 5
+    assert outcomes(app) == ["name_not_used"] * 5 + ["already_mailed"] * 3
