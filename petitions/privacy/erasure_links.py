@@ -8,10 +8,7 @@ leaves (outbox.mail), as for the export's link (petitions.privacy.links).
 """
 
 import secrets
-from datetime import datetime
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -20,7 +17,7 @@ from petitions.config import Settings
 from petitions.db.engine import utcnow
 from petitions.db.models import Erasure, ErasureRequest
 from petitions.outbox import mail
-from petitions.privacy import erasure, export
+from petitions.privacy import erasure, export, single_use
 from petitions.privacy.links import answered_by_earlier_link, recipient
 from petitions.roll.addresses import parse_address
 
@@ -30,20 +27,8 @@ PATH = "/privacy/erase/"
 MEMBER_ACTOR = "member (by a mailed link)"
 
 
-class ErasureLinkInvalid(Exception):
-    """The erasure link is not one we sent, has expired or has been used; ``reason`` says which
-    (``forged``, ``expired`` or ``used``) and ``used_at`` when it was used."""
-
-    def __init__(self, reason: str, used_at: datetime | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.used_at = used_at
-
-
-def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    # itsdangerous signs with the last key and verifies with any, so the current key goes last.
-    keys = [*reversed(settings.secret_key_fallbacks), settings.secret_key]
-    return URLSafeTimedSerializer(keys, salt=SALT)
+class ErasureLinkInvalid(single_use.LinkInvalid):
+    """The erasure link is not one we sent, has expired or has been used."""
 
 
 def request_erasure(session: Session, email: str) -> ErasureRequest:
@@ -93,29 +78,15 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
 def make_link(settings: Settings, spec: dict) -> str:
     """The erasure link made from ``spec`` (see answer_request): its age counts from now, when
     the mail leaves."""
-    return f"{settings.base_url}{PATH}{_serializer(settings).dumps({'n': spec['nonce']})}"
+    return f"{settings.base_url}{PATH}{single_use.make_token(settings, SALT, spec['nonce'])}"
 
 
 def _nonce(settings: Settings, token: str) -> str:
-    try:
-        payload = _serializer(settings).loads(token, max_age=settings.privacy_export_link_max_age)
-    except SignatureExpired:
-        raise ErasureLinkInvalid("expired") from None
-    except BadSignature:
-        raise ErasureLinkInvalid("forged") from None
-    nonce = payload.get("n") if isinstance(payload, dict) else None
-    if not isinstance(nonce, str):
-        raise ErasureLinkInvalid("forged")
-    return nonce
+    return single_use.nonce_of(settings, SALT, token, ErasureLinkInvalid)
 
 
 def _row(session: Session, nonce: str) -> Erasure:
-    row = session.scalar(select(Erasure).where(Erasure.nonce == nonce))
-    if row is None:
-        raise ErasureLinkInvalid("forged")
-    if row.used_at is not None:
-        raise ErasureLinkInvalid("used", row.used_at)
-    return row
+    return single_use.unused_row(session, Erasure, nonce, ErasureLinkInvalid)
 
 
 def preview(session: Session, settings: Settings, token: str) -> erasure.Plan:
@@ -128,16 +99,8 @@ def use_link(session: Session, settings: Settings, token: str) -> erasure.Plan:
     """Erase what the link ``token`` names and spend the link, in the caller's transaction;
     return what was erased. Raises ErasureLinkInvalid, or erasure.ErasureRefused (the caller
     rolls back, and the link stays unused). A link erases once, even under concurrent use."""
-    nonce = _nonce(settings, token)
     now = utcnow()
-    spent = session.execute(
-        update(Erasure).where(Erasure.nonce == nonce, Erasure.used_at.is_(None)).values(used_at=now)
-    )
-    row = session.scalar(select(Erasure).where(Erasure.nonce == nonce))
-    if row is None:
-        raise ErasureLinkInvalid("forged")
-    if spent.rowcount != 1:
-        raise ErasureLinkInvalid("used", row.used_at)
+    row = single_use.spend(session, Erasure, _nonce(settings, token), ErasureLinkInvalid, now)
     done = erasure.erase(session, settings, row.email_key, now)
     row.email_key = ""
     row.counts = erasure.record(done.counts)

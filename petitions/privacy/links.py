@@ -6,10 +6,9 @@ recorded in the audit trail.
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -18,7 +17,7 @@ from petitions.config import Settings
 from petitions.db.engine import utcnow
 from petitions.db.models import DataExport, DataExportRequest, Member
 from petitions.outbox import mail
-from petitions.privacy import export
+from petitions.privacy import export, single_use
 from petitions.roll.addresses import parse_address
 from petitions.signatures import mail_limits
 
@@ -26,14 +25,8 @@ SALT = "petitions.data-export"
 PATH = "/privacy/export/"
 
 
-class ExportLinkInvalid(Exception):
-    """The export link is not one we sent, has expired or has been used; ``reason`` says which
-    (``forged``, ``expired`` or ``used``) and ``used_at`` when it was used."""
-
-    def __init__(self, reason: str, used_at: datetime | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.used_at = used_at
+class ExportLinkInvalid(single_use.LinkInvalid):
+    """The export link is not one we sent, has expired or has been used."""
 
 
 @dataclass(frozen=True)
@@ -42,12 +35,6 @@ class Opened:
 
     export_id: int
     data: dict
-
-
-def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    # itsdangerous signs with the last key and verifies with any, so the current key goes last.
-    keys = [*reversed(settings.secret_key_fallbacks), settings.secret_key]
-    return URLSafeTimedSerializer(keys, salt=SALT)
 
 
 def request_export(session: Session, email: str) -> DataExportRequest:
@@ -128,45 +115,22 @@ def answered_by_earlier_link(session: Session, settings: Settings, links, email_
 def make_link(settings: Settings, spec: dict) -> str:
     """The export link made from ``spec`` (see answer_request): its age counts from now, when
     the mail leaves."""
-    return f"{settings.base_url}{PATH}{_serializer(settings).dumps({'n': spec['nonce']})}"
+    return f"{settings.base_url}{PATH}{single_use.make_token(settings, SALT, spec['nonce'])}"
 
 
 def _nonce(settings: Settings, token: str) -> str:
-    try:
-        payload = _serializer(settings).loads(token, max_age=settings.privacy_export_link_max_age)
-    except SignatureExpired:
-        raise ExportLinkInvalid("expired") from None
-    except BadSignature:
-        raise ExportLinkInvalid("forged") from None
-    nonce = payload.get("n") if isinstance(payload, dict) else None
-    if not isinstance(nonce, str):
-        raise ExportLinkInvalid("forged")
-    return nonce
+    return single_use.nonce_of(settings, SALT, token, ExportLinkInvalid)
 
 
 def check_link(session: Session, settings: Settings, token: str) -> None:
     """Raise ExportLinkInvalid unless ``token`` is a genuine, unexpired, unused export link."""
-    row = session.scalar(select(DataExport).where(DataExport.nonce == _nonce(settings, token)))
-    if row is None:
-        raise ExportLinkInvalid("forged")
-    if row.used_at is not None:
-        raise ExportLinkInvalid("used", row.used_at)
+    single_use.unused_row(session, DataExport, _nonce(settings, token), ExportLinkInvalid)
 
 
 def open_link(session: Session, settings: Settings, token: str) -> Opened:
     """Spend the export link ``token`` and gather the export. Raises ExportLinkInvalid; a link
     works once, even under concurrent use."""
-    nonce = _nonce(settings, token)
-    spent = session.execute(
-        update(DataExport)
-        .where(DataExport.nonce == nonce, DataExport.used_at.is_(None))
-        .values(used_at=utcnow())
-    )
-    row = session.scalar(select(DataExport).where(DataExport.nonce == nonce))
-    if row is None:
-        raise ExportLinkInvalid("forged")
-    if spent.rowcount != 1:
-        raise ExportLinkInvalid("used", row.used_at)
+    row = single_use.spend(session, DataExport, _nonce(settings, token), ExportLinkInvalid)
     return Opened(row.id, export.collect(session, row.email_key))
 
 
