@@ -3,7 +3,8 @@ its operation lists the status, and the body fits the schema given for it there.
 
 tests/conftest.py wraps the Flask test client with ``checked`` for every test, so a test that
 calls the API checks it without saying so. A request for a path the document does not list must
-be a 404, and one for a method it does not list a 405, each with an Error body.
+be a 404, and one for a method it does not list a 405, each with an Error body (an HTML error page
+for the pages it lists outside the API).
 """
 
 import functools
@@ -90,6 +91,10 @@ def _schemas_for(method: str, path: str, status: int) -> dict[str, str]:
     if template is None or operation not in document()["paths"][template]:
         if status != (404 if template is None else 405):
             raise UndocumentedAnswer("the document lists no such operation")
+        if template is not None and not is_api(template):
+            # A page the document lists beside the API (the checkpoint) answers a method it
+            # does not take as every page does: the site's HTML error page.
+            return {"text/html": ""}
         return {"application/json": "/components/schemas/Error"}
     responses = document()["paths"][template][operation]["responses"]
     if str(status) not in responses:

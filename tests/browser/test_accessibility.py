@@ -113,8 +113,13 @@ def _withdraw_url(app) -> str:
 
 
 def _name_report_url(app) -> str:
-    """The page a link to report signature 1 (leaf 0) as not the member's own opens."""
-    spec = name_check.report_link_spec(petition(app), [0])
+    """The page a link to report signature 1 (the first signature leaf, after the committed
+    roll's) as not the member's own opens."""
+    with Session(flask_db.engine_of(app)) as session:
+        first = session.scalars(
+            select(LogLeaf.index).where(LogLeaf.kind == "signature").order_by(LogLeaf.index)
+        ).first()
+    spec = name_check.report_link_spec(petition(app), [first])
     return (
         "/p/vote/name-report?" + name_check.make_report_link(settings_of(app), spec).split("?")[1]
     )
