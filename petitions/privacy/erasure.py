@@ -99,7 +99,9 @@ class Plan:
         return ", ".join(f"{self.counts.get(kind, 0)} {kind}" for kind in KINDS)
 
 
-def _refusal(held: export.Held) -> Refusal | None:
+def refusal(held: export.Held) -> Refusal | None:
+    """Why the rows ``held`` cannot be erased (an account; a member still on the roll), or
+    None."""
     if held.accounts:
         return Refusal.ACCOUNT
     if any(member.status != MemberStatus.LAPSED for member in held.members):
@@ -188,7 +190,7 @@ def plan(session: Session, email_key: str) -> Plan:
         "data_requests": len(data_requests) + exports,
         "roll_reports": len(notes) + len(uploads),
     }
-    return Plan(counts, tuple(sorted(slugs)), _refusal(held))
+    return Plan(counts, tuple(sorted(slugs)), refusal(held))
 
 
 def _sequence_waiting(session: Session, settings: Settings, held: export.Held, now) -> bool:
@@ -251,9 +253,9 @@ def erase(session: Session, settings: Settings, email_key: str, now: datetime) -
     caller's transaction; return what was erased. Raises ErasureRefused (changing nothing) for
     a member on the current roll or an address with an account."""
     held = export.find(session, email_key)
-    refusal = _refusal(held)
-    if refusal is not None:
-        raise ErasureRefused(refusal)
+    refused = refusal(held)
+    if refused is not None:
+        raise ErasureRefused(refused)
     if _sequence_waiting(session, settings, held, now):
         # The sequencer refuses (deletes) what waited on a closed petition: look again.
         session.expire_all()

@@ -52,7 +52,8 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
         request.done_at = utcnow()
         request.leased_until = None
         key = parse_address(request.email).key
-        if not export.holds_anything(export.collect(session, key)):
+        held = export.find(session, key)
+        if not held.holds_anything():
             return
         if answered_by_earlier_link(session, settings, Erasure, key):
             return
@@ -61,7 +62,7 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
         context = {
             "button": "Erase my data",
             "max_age_hours": max(1, settings.privacy_export_link_max_age // 3600),
-            "on_roll": erasure.plan(session, key).refusal == erasure.Refusal.ON_ROLL,
+            "on_roll": erasure.refusal(held) == erasure.Refusal.ON_ROLL,
         }
         session.add(
             mail.compose(

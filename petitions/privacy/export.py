@@ -83,6 +83,20 @@ class Held:
     mails: list[Mail]
     opt_outs: list[MailOptOut]
 
+    def holds_anything(self) -> bool:
+        """Whether any row at all is held (an invalidation only ever goes with a signature)."""
+        return any(
+            (
+                self.members,
+                self.requests,
+                self.accounts,
+                self.signatures,
+                self.invitations,
+                self.mails,
+                self.opt_outs,
+            )
+        )
+
     @property
     def addresses(self) -> set[str]:
         """Every address, as stored, that mail for this key can have gone to."""
@@ -244,8 +258,3 @@ def collect(session: Session, email_key: str) -> dict[str, Any]:
             for account in accounts
         ],
     }
-
-
-def holds_anything(export: dict[str, Any]) -> bool:
-    """Whether an export (collect()) found any row at all."""
-    return any(export[section] for section in SECTIONS)

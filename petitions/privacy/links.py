@@ -65,7 +65,7 @@ def answer_request(engine: Engine, settings: Settings, request_id: int) -> None:
         request.done_at = utcnow()
         request.leased_until = None
         key = parse_address(request.email).key
-        if not export.holds_anything(export.collect(session, key)):
+        if not export.find(session, key).holds_anything():
             return
         if answered_by_earlier_link(session, settings, DataExport, key):
             return
