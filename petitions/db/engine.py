@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
@@ -67,6 +68,13 @@ def _sqlite_begin(connection) -> None:
         connection.exec_driver_sql("BEGIN")
     else:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert_on_conflict(session: Session, table):
+    """The dialect's INSERT into ``table`` that can say what to do with rows a unique key
+    refuses (ON CONFLICT DO NOTHING / DO UPDATE), on PostgreSQL and SQLite alike."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
 def reader(engine: Engine) -> Engine:

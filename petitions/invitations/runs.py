@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from petitions.config import Settings
-from petitions.db.engine import utcnow
+from petitions.db.engine import insert_on_conflict, utcnow
 from petitions.db.models import (
     Invitation,
     InvitationRun,
@@ -290,12 +289,6 @@ def summary(body: str, limit: int = SUMMARY_LENGTH) -> str:
     return text[:limit].rsplit(" ", 1)[0].rstrip(",.;:") + " …"
 
 
-def _insert_ignoring_duplicates(session: Session):
-    """The dialect's INSERT that can skip rows a unique key refuses (ON CONFLICT DO NOTHING)."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(Invitation)
-
-
 def compose_invitation(settings: Settings, petition: Petition, member) -> Mail:
     """The invitation to ``petition`` for ``member`` (anything with the id, email,
     email_key and name of a Member), its links left to be made when it is sent."""
@@ -329,7 +322,7 @@ def _invite(session: Session, settings: Settings, run: InvitationRun, petition: 
         return 0
     rows = [{"run_id": run.id, "petition_id": petition.id, "member_id": m.id} for m in members]
     statement = (
-        _insert_ignoring_duplicates(session)
+        insert_on_conflict(session, Invitation)
         .on_conflict_do_nothing(index_elements=["petition_id", "member_id"])
         .returning(Invitation.id, Invitation.member_id)
     )

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import func, insert, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from petitions.config import Settings
+from petitions.db.engine import insert_on_conflict
 from petitions.db.models import LogLeaf, LogNode, Petition, TreeHead
 from petitions.transparency import leaves as log_leaves
 from petitions.transparency import merkle, submissions
@@ -207,11 +207,10 @@ def sign_head(
         "timestamp": moment,
         "signature": base64.b64encode(signature).decode(),
     }
-    dialect_insert = (
-        postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    )
     # Two signers may race for the same size; the first head stored stands.
-    inserted = session.execute(dialect_insert(TreeHead).values(values).on_conflict_do_nothing())
+    inserted = session.execute(
+        insert_on_conflict(session, TreeHead).values(values).on_conflict_do_nothing()
+    )
     if inserted.rowcount:
         submissions.reopen(session, petition.id, settings, moment)
     stored = session.scalars(

@@ -4,10 +4,10 @@ witness then has the newest checkpoint to cosign (transparency.witnessing does t
 from datetime import datetime
 
 from sqlalchemy import case
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from petitions.config import Settings
+from petitions.db.engine import insert_on_conflict
 from petitions.db.models import WitnessSubmission
 
 
@@ -17,11 +17,8 @@ def reopen(session: Session, petition_id: int, settings: Settings, now: datetime
     backing off instead of being asked again at every new head."""
     if not settings.witnesses:
         return
-    dialect_insert = (
-        postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    )
     table = WitnessSubmission.__table__
-    statement = dialect_insert(table).values(
+    statement = insert_on_conflict(session, table).values(
         [
             {
                 "petition_id": petition_id,
