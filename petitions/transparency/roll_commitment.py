@@ -117,6 +117,19 @@ def _store_members(session: Session, petition_id: int, generation: int, found: l
         cursor.close()
 
 
+def in_force(session: Session, petition: Petition) -> RollCommitment | None:
+    """The generation of ``petition``'s committed roll in force, or None for a petition opened
+    before rolls were committed (and never re-committed)."""
+    if petition.roll_generation is None:
+        return None
+    return session.scalars(
+        select(RollCommitment).where(
+            RollCommitment.petition_id == petition.id,
+            RollCommitment.generation == petition.roll_generation,
+        )
+    ).one()
+
+
 def commit_roll(
     session: Session,
     settings: Settings,
@@ -134,14 +147,7 @@ def commit_roll(
     """
     key = bytes.fromhex(petition.log_secret)
     found = sorted_commitments(key, _eligible_numbers(session))
-    previous = None
-    if petition.roll_generation is not None:
-        previous = session.scalars(
-            select(RollCommitment).where(
-                RollCommitment.petition_id == petition.id,
-                RollCommitment.generation == petition.roll_generation,
-            )
-        ).one()
+    previous = in_force(session, petition)
     generation = (petition.roll_generation or 0) + 1
     moment = now.replace(microsecond=0)
     fields = leaves.roll_commitment_fields(
@@ -316,14 +322,7 @@ def recommit(
             raise rules.PetitionError(
                 f"petition {slug!r} is {state}; only an open petition's roll can be re-committed"
             )
-        previous = None
-        if petition.roll_generation is not None:
-            previous = session.scalars(
-                select(RollCommitment).where(
-                    RollCommitment.petition_id == petition.id,
-                    RollCommitment.generation == petition.roll_generation,
-                )
-            ).one()
+        previous = in_force(session, petition)
         current = commit_roll(session, settings, petition, now, committed_by, reason)
         audit.record(session, actor, RECOMMIT_ACTION, petition, describe(previous, current))
     return Recommit(petition, previous, current)
