@@ -18,10 +18,10 @@ from sqlmodel import Session
 
 from app import create_app
 from petitions import webhook_targets
-from petitions.db import flask_db, schema
+from petitions.db import flask_db
 from petitions.jobs import dispatch
 from petitions.outbox import smtp
-from tests import api_contract, browser_support
+from tests import api_contract, browser_support, migrated
 from tests.fake_dns import FakeDns
 
 PG_URL = os.environ.get(
@@ -115,7 +115,8 @@ def database_url(request, tmp_path):
 
 @pytest.fixture
 def app(database_url, tmp_path, monkeypatch):
-    """The app on a migrated, empty database, with settings as an operator would give them."""
+    """The app on a migrated, empty database (tests/migrated.py), with settings as an operator
+    would give them."""
     for name in (
         "REDIS_URL",
         "SMTP_URL",
@@ -129,6 +130,7 @@ def app(database_url, tmp_path, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "test-secret-key")
     monkeypatch.setenv("BALLOT_WEBHOOK_SECRET", "whsec_dGVzdC13ZWJob29rLXNlY3JldA==")
     monkeypatch.setenv("LOG_SIGNING_KEY", TEST_LOG_KEY)
+    migrated.install(database_url, pg_conninfo())
     application = create_app(
         {
             "TESTING": True,
@@ -138,7 +140,6 @@ def app(database_url, tmp_path, monkeypatch):
         }
     )
     application.instance_path = str(tmp_path / "instance")
-    schema.upgrade(flask_db.engine_of(application))
     yield application
     flask_db.engine_of(application).dispose()
 
