@@ -452,6 +452,15 @@ class Processes:
         """The rq workers' log files, each with where this run's output begins."""
         return dict(where for name, where in self.started.items() if name.startswith("worker"))
 
+    def groups(self) -> dict[str, list[int]]:
+        """The process groups of the web processes and of the rq workers (see bench/cpu.py)."""
+        parts: dict[str, list[int]] = {}
+        for name, process, _path in self.running:
+            parts.setdefault("workers" if name.startswith("worker") else name, []).append(
+                process.pid
+            )
+        return parts
+
     def check_alive(self) -> None:
         """Raise BenchError, with the end of its log, if a child has exited."""
         for name, process, path in self.running:

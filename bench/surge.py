@@ -52,6 +52,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,7 @@ if not __package__:
     # root that holds the bench package.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common, sign, stages
+from bench import common, cpu, sign, stages
 from bench.common import (
     RedisDatabase,
     bounded,
@@ -347,13 +348,23 @@ class Tally:
     connections: int = 0
     busy: float = float("nan")
     cores: float = float("nan")
+    cpu_per_member: dict[str, float] = field(default_factory=dict)
 
 
 class Members:
     """The members of one step, driven open loop from ``t0`` at ``rate`` a second."""
 
-    def __init__(self, options, port: int, smtp_port: int, link_prefix: str, threshold: int):
+    def __init__(
+        self,
+        options,
+        port: int,
+        smtp_port: int,
+        link_prefix: str,
+        threshold: int,
+        service_cpu: Callable[[], Counter],
+    ):
         self.options = options
+        self.service_cpu = service_cpu
         self.port = port
         self.smtp_port = smtp_port
         self.threshold = threshold
@@ -466,6 +477,7 @@ class Members:
             await asyncio.sleep(max(0.0, t0 - time.perf_counter()))
             busy0, total0 = machine_cpu()
             cpu0 = own_cpu()
+            parts0 = self.service_cpu()
             for number, address in enumerate(addresses):
                 scheduled = t0 + number / rate
                 delay = scheduled - time.perf_counter()
@@ -474,6 +486,7 @@ class Members:
                 tasks.append(loop.create_task(self.member(address, scheduled, wait_end)))
             await asyncio.sleep(max(0.0, t0 + len(addresses) / rate - time.perf_counter()))
             busy1, total1 = machine_cpu()
+            self.tally.cpu_per_member = cpu.per_item(parts0, self.service_cpu(), len(addresses))
             window = time.perf_counter() - t0
             self.tally.cores = (own_cpu() - cpu0) / window
             self.tally.busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
@@ -518,6 +531,7 @@ class StepFigures:
     busy: float
     members_cores: float
     viewers_cores: float
+    cpu_per_member: dict[str, float]
     connections: int
     notes: list[str]
     load: float = field(default_factory=lambda: os.getloadavg()[0])
@@ -615,6 +629,7 @@ def run_step(
             ports["smtp"],
             f"{env['BASE_URL']}/p/{SLUG}/confirm?",
             threshold,
+            lambda: cpu.used(processes.groups()),
         )
         tally = asyncio.run(members.run(addresses, rate, t0, end + options.drain))
         processes.check_alive()
@@ -676,6 +691,7 @@ def run_step(
         busy=tally.busy,
         members_cores=tally.cores,
         viewers_cores=sum(result["cpu"] for result in viewed) / (end - t0),
+        cpu_per_member=tally.cpu_per_member,
         connections=tally.connections,
         notes=notes,
     )
@@ -802,6 +818,20 @@ def step_values(step: StepFigures) -> list[str]:
     ]
 
 
+def cpu_line(per_member: dict[str, float], polls_per_s: float) -> str:
+    """Where the service's CPU went per member who arrived, and the rate the machine's cores
+    could serve at that cost, were the service alone on them."""
+    parts = ", ".join(f"{part} {milliseconds:.1f} ms" for part, milliseconds in per_member.items())
+    total = sum(per_member.values())
+    cores = os.cpu_count() or 1
+    bound = f"{cores * 1000 / total:,.0f}" if total > 0 else "any number of"
+    viewers = f", with the viewers' {polls_per_s:,.0f} polls/s in web" if polls_per_s else ""
+    return (
+        f"service CPU per member: {parts}; {total:.1f} ms in all{viewers}, so {cores} cores "
+        f"could serve at most {bound} members/s"
+    )
+
+
 def print_step(step: StepFigures) -> None:
     """A step's row, then what it says about the webhook, the generator and why not held."""
     print(row(step_values(step)))
@@ -822,6 +852,8 @@ def print_step(step: StepFigures) -> None:
         f"{in_ms(percentile(step.confirm_lag, 99))}; {step.connections:,} member connections "
         "opened"
     )
+    if step.cpu_per_member:
+        print(f"         {cpu_line(step.cpu_per_member, step.polls_per_s)}")
     late = max(percentile(step.lag, 99), percentile(step.confirm_lag, 99))
     if late > LAG_WARNING:
         print(
@@ -881,6 +913,14 @@ def print_summary(options: argparse.Namespace, runs: list[RunFigures]) -> None:
             f"held {held}/{len(steps)}",
         ]
         print(row(values))
+        measured = [step.cpu_per_member for step in steps if step.cpu_per_member]
+        if measured:
+            per_member = {
+                part: statistics.median(figures[part] for figures in measured)
+                for part in measured[0]
+            }
+            polls = median(lambda s: s.polls_per_s)
+            print(f"         {rate:,}/s: {cpu_line(per_member, polls)}")
     held = statistics.median(run.held for run in runs)
     ceiling = statistics.median(run.ceiling_per_s for run in runs)
     verdict = "met" if held >= RATE_GOAL else "NOT met"

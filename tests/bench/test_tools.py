@@ -1,16 +1,21 @@
 """The benchmarks' own tools (bench/service.py, bench/rawhttp.py) read what they are sent as
 the standard library would: a confirmation link out of a mail, a message out of an SMTP session,
-an answer out of HTTP/1.1."""
+an answer out of HTTP/1.1; bench/cpu.py finds the CPU a process group used."""
 
 import asyncio
+import os
 import smtplib
+import subprocess
+import sys
 import threading
 import time
+from collections import Counter
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
 
+from bench import cpu
 from bench.common import LOOPBACK, free_port
 from bench.rawhttp import Connection, Pool, post_json_bytes, request_bytes
 from bench.service import confirmation_link, serve_smtp_sink
@@ -166,3 +171,36 @@ def test_the_raw_client_reads_lengths_chunks_and_closes():
     assert closed
     assert reused
     assert opened == 1
+
+
+BURN = """
+import sys, time
+end = time.process_time() + 0.3
+while time.process_time() < end:
+    pass
+print("burnt", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
+def test_the_cpu_a_process_group_uses_is_counted_for_its_part():
+    """bench/cpu.py counts a process group's CPU for the part it names, and nothing for a group
+    with no process."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", BURN],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert child.stdout.readline() == "burnt\n"
+        used = cpu.used({"busy": [child.pid], "idle": [2**22 + 1]})
+    finally:
+        child.communicate("", timeout=30)
+    assert set(used) == {"busy", "idle", "PostgreSQL", "Redis"}
+    assert used["busy"] >= 0.25
+    assert used["idle"] == 0
+    assert cpu.per_item(Counter(busy=1.0), Counter(busy=1.5), 10) == {"busy": 50.0}
+    assert cpu.per_item(used, used, 0) == {}
