@@ -11,7 +11,6 @@ bench/common.py).
 """
 
 import os
-from collections import Counter
 from collections.abc import Mapping
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -20,7 +19,7 @@ SERVERS = {"postgres": "PostgreSQL", "redis-server": "Redis"}
 
 
 def _processes():
-    """(name, process group, CPU ticks) of every process this user may read."""
+    """(pid, name, process group, CPU ticks) of every process this user may read."""
     try:
         entries = os.scandir("/proc")
     except OSError:
@@ -37,25 +36,36 @@ def _processes():
             # The name is in parentheses and may hold spaces; the fields after it are numbers.
             name = line[line.index("(") + 1 : line.rindex(")")]
             fields = line[line.rindex(")") + 2 :].split()
-            yield name, int(fields[2]), int(fields[11]) + int(fields[12])
+            yield int(entry.name), name, int(fields[2]), int(fields[11]) + int(fields[12])
 
 
-def used(groups: Mapping[str, list[int]]) -> Counter:
-    """CPU seconds used so far by each part of the service: ``groups`` names the process groups
-    of each part started here (say {"web": [pgid], "workers": [pgid, pgid]}); PostgreSQL and
-    Redis are found by their process names."""
+Reading = dict[int, tuple[str, float]]
+"""Each process's part of the service and the CPU seconds it has used, by pid."""
+
+
+def used(groups: Mapping[str, list[int]]) -> Reading:
+    """The CPU seconds each process of the service has used so far: ``groups`` names the
+    process groups of each part started here (say {"web": [pgid], "workers": [pgid, pgid]});
+    PostgreSQL and Redis are found by their process names."""
     part_of = {group: part for part, members in groups.items() for group in members}
-    seconds: Counter = Counter(dict.fromkeys((*groups, *SERVERS.values()), 0.0))
-    for name, group, ticks in _processes():
+    reading: Reading = {}
+    for pid, name, group, ticks in _processes():
         part = part_of.get(group) or SERVERS.get(name)
         if part is not None:
-            seconds[part] += ticks / CLOCK_TICKS
-    return seconds
+            reading[pid] = (part, ticks / CLOCK_TICKS)
+    return reading
 
 
-def per_item(before: Counter, after: Counter, items: int) -> dict[str, float]:
-    """Milliseconds of CPU per item (say, per member who arrived) of each part between two
-    readings of used()."""
+def per_item(before: Reading, after: Reading, parts: list[str], items: int) -> dict[str, float]:
+    """Milliseconds of CPU per item (say, per member who arrived) of each of ``parts`` between
+    two readings: what each process used in between, or since it started if it started in
+    between. What a process used before it ended is not seen (PostgreSQL's backends outlive a
+    step, being pooled)."""
     if items <= 0:
         return {}
-    return {part: (after[part] - before[part]) * 1000 / items for part in after}
+    milliseconds = dict.fromkeys(parts, 0.0)
+    for pid, (part, seconds) in after.items():
+        earlier = before.get(pid)
+        since = seconds - earlier[1] if earlier is not None and earlier[0] == part else seconds
+        milliseconds[part] = milliseconds.get(part, 0.0) + max(0.0, since) * 1000
+    return {part: total / items for part, total in milliseconds.items()}

@@ -226,6 +226,8 @@ def parse_options() -> argparse.Namespace:
 
 # --- the machine's CPU ------------------------------------------------------------------------
 
+CPU_PARTS = ["web", "workers", *cpu.SERVERS.values()]
+
 
 def machine_cpu() -> tuple[int, int]:
     """(busy, total) clock ticks of all CPUs since boot, from /proc/stat ((0, 0) without it)."""
@@ -361,7 +363,7 @@ class Members:
         smtp_port: int,
         link_prefix: str,
         threshold: int,
-        service_cpu: Callable[[], Counter],
+        service_cpu: Callable[[], cpu.Reading],
     ):
         self.options = options
         self.service_cpu = service_cpu
@@ -486,7 +488,6 @@ class Members:
                 tasks.append(loop.create_task(self.member(address, scheduled, wait_end)))
             await asyncio.sleep(max(0.0, t0 + len(addresses) / rate - time.perf_counter()))
             busy1, total1 = machine_cpu()
-            self.tally.cpu_per_member = cpu.per_item(parts0, self.service_cpu(), len(addresses))
             window = time.perf_counter() - t0
             self.tally.cores = (own_cpu() - cpu0) / window
             self.tally.busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
@@ -494,6 +495,10 @@ class Members:
             _done, pending = await asyncio.wait(tasks, timeout=limit - time.perf_counter())
             if pending:
                 self.tally.errors["members unfinished at the end of the step"] += len(pending)
+            # Till every member has finished, not just arrived: a backlog is worked off later.
+            self.tally.cpu_per_member = cpu.per_item(
+                parts0, self.service_cpu(), CPU_PARTS, len(addresses)
+            )
         finally:
             gc.unfreeze()
             for task in tasks:
