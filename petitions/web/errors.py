@@ -3,7 +3,7 @@
 import re
 
 from flask import Flask, current_app, jsonify, render_template, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import (
     BadRequest,
     HTTPException,
@@ -11,9 +11,17 @@ from werkzeug.exceptions import (
     ServiceUnavailable,
 )
 
+from petitions.text import one_line
+
 # On the embedded SQLite database one long write (a large roll import) holds the only write lock;
 # a request that waited out the busy timeout behind it is told to come back, not shown a 500.
 BUSY_RETRY_AFTER = 10
+# A database that dropped the connection (restarted, failed over, or an operator ended it) or
+# cannot be reached is usually back within seconds; pool_pre_ping then opens a fresh connection.
+UNAVAILABLE_RETRY_AFTER = 2
+# SQLSTATE codes of a database refusing work for now: class 08 (connection exception), and
+# 57P01-57P03 (shut down by an operator, crash shutdown, cannot connect now).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
 
 
 def wants_json() -> bool:
@@ -53,17 +61,46 @@ def _handle_unexpected(exc: Exception):
     return _handle_http(InternalServerError())
 
 
-def _handle_database_error(exc: OperationalError):
-    if "database is locked" not in str(exc.orig):
+def _database_unavailable(exc: DBAPIError) -> bool:
+    """True when ``exc`` says the database dropped the connection or could not be reached,
+    rather than that the statement was wrong."""
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    # psycopg gives no SQLSTATE for what failed on the client's side: connecting, or reading
+    # from a connection the server closed. SQLite's errors carry no SQLSTATE attribute at all.
+    sqlstate = getattr(exc.orig, "sqlstate", "")
+    return sqlstate is None or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+
+
+def _retry_later(description: str, seconds: int):
+    response = current_app.make_response(_handle_http(ServiceUnavailable(description=description)))
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _handle_database_error(exc: DBAPIError):
+    if _database_unavailable(exc):
+        current_app.logger.warning(
+            "%s %s: lost the database connection: %s",
+            request.method,
+            request.path,
+            one_line(str(exc.orig))[:200],
+        )
+        return _retry_later(
+            "The service lost its connection to its database for a moment. Please try again "
+            f"in {UNAVAILABLE_RETRY_AFTER} seconds.",
+            UNAVAILABLE_RETRY_AFTER,
+        )
+    if not isinstance(exc, OperationalError) or "database is locked" not in str(exc.orig):
         return _handle_unexpected(exc)
     current_app.logger.warning("%s %s: the database stayed locked", request.method, request.path)
-    busy = ServiceUnavailable(
-        description="The service is busy finishing a long piece of work (such as a roll "
-        f"import). Please try again in {BUSY_RETRY_AFTER} seconds."
+    return _retry_later(
+        "The service is busy finishing a long piece of work (such as a roll import). Please "
+        f"try again in {BUSY_RETRY_AFTER} seconds.",
+        BUSY_RETRY_AFTER,
     )
-    response = current_app.make_response(_handle_http(busy))
-    response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
-    return response
 
 
 def _strings_in(value):
@@ -103,5 +140,5 @@ def init_app(app: Flask) -> None:
     """Route every HTTP error, and anything unexpected, through the handlers above."""
     app.before_request(refuse_unstorable_characters)
     app.register_error_handler(HTTPException, _handle_http)
-    app.register_error_handler(OperationalError, _handle_database_error)
+    app.register_error_handler(DBAPIError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)

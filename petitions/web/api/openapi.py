@@ -21,7 +21,8 @@ _NUL = (
 _TOO_LARGE = "request_entity_too_large: the body is larger than the 64 KiB allowed."
 _BUSY = (
     "service_unavailable: the database is busy finishing a long piece of work (such as a roll "
-    "import); try again after Retry-After seconds."
+    "import), or the service lost its connection to the database for a moment; try again "
+    "after Retry-After seconds."
 )
 _RATE_LIMITED = (
     "rate_limited: too many requests from this network (a safety valve far above what a crowd "
@@ -106,7 +107,8 @@ def _operation(
     description: str | None = None,
 ) -> dict:
     """An operation: its own ``answers``, its ``errors`` (status: what the Error says), and the
-    errors every request may meet (a NUL character; a busy database where it reads one)."""
+    errors every request may meet (a NUL character; a busy or unreachable database where it
+    reads one)."""
     errors = dict(errors or {})
     errors[400] = f"{errors[400]} Or {_NUL}" if 400 in errors else _NUL
     responses = {str(status): answer for status, answer in answers.items()}
