@@ -14,7 +14,8 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from enum import StrEnum
@@ -24,7 +25,9 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 from sqlalchemy import select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from petitions.config import Settings
@@ -214,59 +217,71 @@ def send_batch(
     engine: Engine, settings: Settings, mail_ids: list[int], makers: LinkMakers
 ) -> dict[int, str]:
     """Send the claimed mails ``mail_ids`` (over SMTP when SMTP_URL is set, on one kept
-    connection; else into the dev mailbox), their links made by ``makers`` now, and record
-    every outcome in one commit; return the mails to try again, with why.
+    connection; else into the dev mailbox), their links made by ``makers`` now; return the
+    mails to try again, with why.
 
-    A mail the server refuses for good, or that cannot be made at all, is marked failed with
-    the reason and not tried again. When the server cannot be reached, the rest of the batch
-    waits for its next try rather than each mail waiting for a timeout in turn.
+    Each mail is marked sent the moment the server has taken it, so that a worker killed
+    mid-batch leaves at most the one mail it was sending to go again, not every mail the batch
+    sent before it (README, "Jobs and the outbox"). A mail the server refuses for good, or that
+    cannot be made at all, is marked failed with the reason and not tried again. When the
+    server cannot be reached, the rest of the batch waits for its next try rather than each
+    mail waiting for a timeout in turn.
     """
     spent = Counter()
-    sent: dict[int, tuple[str, str]] = {}
+    unmarked: dict[int, tuple[str, str]] = {}
     failed: dict[int, str] = {}
     retry: dict[int, str] = {}
     smtp_url = settings.smtp_url
+    transport = "smtp" if smtp_url else "dev"
     with Session(engine) as session:
         mails = session.scalars(
             select(Mail).where(Mail.id.in_(mail_ids), Mail.done_at.is_(None)).order_by(Mail.id)
         ).all()
         session.expunge_all()
-    for mail in mails:
-        if retry:
-            retry[mail.id] = next(iter(retry.values()))
-            continue
-        started = time.perf_counter()
-        try:
-            text, html = with_links(mail, settings, makers)
-            message = _message(mail, sender(settings), text, html)
-        except Exception as exc:
-            # Making the message from the same row fails the same way every time: retrying
-            # would only fail again, for ever. It is marked failed, with why, for organisers.
-            failed[mail.id] = f"cannot be composed: {type(exc).__name__}: {exc}"
-            continue
-        finally:
-            spent["render"] += time.perf_counter() - started
-        started = time.perf_counter()
-        try:
-            if smtp_url:
-                smtp.connection(smtp_url).send(message)
-            else:
-                _print_to_console(message)
-            sent[mail.id] = (text, html)
-        except smtp.Refused as exc:
-            failed[mail.id] = f"refused by the mail server: {exc}"
-        except Exception as exc:
-            retry[mail.id] = f"{type(exc).__name__}: {exc}"
-        finally:
-            spent["send"] += time.perf_counter() - started
+    sent = 0
+    with _marking(engine) as marking:
+        for mail in mails:
+            if retry:
+                retry[mail.id] = next(iter(retry.values()))
+                continue
+            started = time.perf_counter()
+            try:
+                text, html = with_links(mail, settings, makers)
+                message = _message(mail, sender(settings), text, html)
+            except Exception as exc:
+                # Making the message from the same row fails the same way every time: retrying
+                # would only fail again, for ever. It is marked failed, with why, for organisers.
+                failed[mail.id] = f"cannot be composed: {type(exc).__name__}: {exc}"
+                continue
+            finally:
+                spent["render"] += time.perf_counter() - started
+            started = time.perf_counter()
+            try:
+                if smtp_url:
+                    smtp.connection(smtp_url).send(message)
+                else:
+                    _print_to_console(message)
+            except smtp.Refused as exc:
+                failed[mail.id] = f"refused by the mail server: {exc}"
+                continue
+            except Exception as exc:
+                retry[mail.id] = f"{type(exc).__name__}: {exc}"
+                continue
+            finally:
+                spent["send"] += time.perf_counter() - started
+            sent += 1
+            started = time.perf_counter()
+            if not _mark_sent(marking, mail.id, transport, text, html):
+                unmarked[mail.id] = (text, html)
+            spent["record"] += time.perf_counter() - started
     started = time.perf_counter()
-    _record(engine, sent, failed, "smtp" if smtp_url else "dev")
-    spent["record"] = time.perf_counter() - started
+    _record(engine, unmarked, failed, transport)
+    spent["record"] += time.perf_counter() - started
     # One line a batch: where the time goes (bench/sign.py adds these up).
     log.info(
         "mail batch: %d sent, %d failed, %d to try again; render %.1f ms, send %.1f ms, "
         "record %.1f ms",
-        len(sent),
+        sent,
         len(failed),
         len(retry),
         spent["render"] * 1000,
@@ -276,10 +291,55 @@ def send_batch(
     return retry
 
 
+@contextmanager
+def _marking(engine: Engine) -> Iterator[Connection]:
+    """A connection on which each statement commits on its own.
+
+    On PostgreSQL those commits do not wait for the disk (synchronous_commit off, for this
+    connection's marks only): a worker that dies still leaves them committed, and only a crash
+    of the database server itself could lose the last few, whose mails would then go again,
+    as any mail may (at least once). Waiting for the disk once per mail would cost more than
+    sending it.
+    """
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as connection:
+        marking = connection.execution_options(isolation_level="AUTOCOMMIT")
+        if postgres:
+            marking.execute(sql_text("SET synchronous_commit = off"))
+        try:
+            yield marking
+        finally:
+            # The pooled connection goes back as it came: the next user's commits wait again.
+            if postgres:
+                try:
+                    marking.execute(sql_text("RESET synchronous_commit"))
+                except DBAPIError:
+                    marking.invalidate()
+
+
+def _mark_sent(marking: Connection, mail_id: int, transport: str, text: str, html: str) -> bool:
+    """Mark one mail sent; False when the database could not be told (the batch's final
+    record tries again)."""
+    values = {"done_at": utcnow(), "transport": transport, "leased_until": None, "last_error": None}
+    if transport == "dev":
+        # The development mailbox is this database: its page shows the links to click.
+        values.update(text_body=text, html_body=html)
+    try:
+        marking.execute(update(Mail).where(Mail.id == mail_id).values(**values))
+        marking.commit()
+        return True
+    except DBAPIError as exc:
+        log.warning("mail %d was sent but could not be marked yet: %s", mail_id, exc.orig)
+        marking.rollback()
+        return False
+
+
 def _record(
     engine: Engine, sent: dict[int, tuple[str, str]], failed: dict[int, str], transport: str
 ) -> None:
     """Mark the sent mails done and the failed ones failed, in one commit."""
+    if not sent and not failed:
+        return
     for mail_id, reason in failed.items():
         log.warning("mail %d cannot be sent: %s", mail_id, reason)
     now = utcnow()
@@ -291,7 +351,6 @@ def _record(
                 .values(done_at=now, transport=transport, leased_until=None, last_error=None)
             )
         if transport == "dev":
-            # The development mailbox is this database: its page shows the links to click.
             for mail_id, (text, html) in sent.items():
                 session.execute(
                     update(Mail).where(Mail.id == mail_id).values(text_body=text, html_body=html)

@@ -3,9 +3,11 @@ connection for many messages, a dropped connection or a 4xx survived, a 5xx fail
 message, and concurrent workers taking disjoint batches (SKIP LOCKED on PostgreSQL)."""
 
 import threading
+from collections import Counter
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlmodel import Session
 
 from petitions.config import settings_of
@@ -13,7 +15,7 @@ from petitions.db import flask_db
 from petitions.db.engine import utcnow
 from petitions.db.models import Mail, SignRequest
 from petitions.jobs import dispatch, handlers
-from petitions.outbox import mail, work
+from petitions.outbox import mail, smtp, work
 from tests.helpers import add_members, configure, open_petition, sent_mail
 from tests.outbox.conftest import free_port
 
@@ -182,6 +184,67 @@ def waiting_mails(app, count: int) -> list[int]:
             for i in range(count)
         )
     return [m.id for m in rows(app, Mail)]
+
+
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL: nothing after it runs, no handler catches it."""
+
+
+def test_a_worker_dying_mid_batch_sends_no_mail_twice(app, smtp_server, monkeypatch):
+    inbox = smtp_server()
+    configure(app, smtp_url=f"smtp://127.0.0.1:{inbox.port}")
+    engine = flask_db.engine_of(app)
+    ids = waiting_mails(app, 10)
+    real_send = smtp.Connection.send
+    sending = []
+
+    def dies_before_the_fifth(connection, message):
+        sending.append(message["To"])
+        if len(sending) == 5:
+            raise WorkerKilled
+        real_send(connection, message)
+
+    batch = work.claim_batch(engine, work.WorkKind.MAIL, ids[0], 10)
+    with monkeypatch.context() as dying:
+        dying.setattr(smtp.Connection, "send", dies_before_the_fifth)
+        with pytest.raises(WorkerKilled):
+            handlers.send_mails(engine, settings_of(app), batch)
+    assert len(inbox.messages) == 4
+
+    # The dead worker's lease runs out; another worker claims what is left and sends it.
+    with Session(engine) as session, session.begin():
+        session.execute(update(Mail).values(leased_until=utcnow() - timedelta(seconds=1)))
+    again = work.claim_batch(engine, work.WorkKind.MAIL, ids[0], 10)
+    assert again == ids[4:]
+    assert handlers.send_mails(engine, settings_of(app), again) == {}
+
+    received = Counter(m["rcpt_tos"][0] for m in inbox.messages)
+    assert received == Counter(f"m{i}@example.org" for i in range(10))
+    assert all(m.done_at is not None and m.transport == "smtp" for m in rows(app, Mail))
+
+
+# Only the marks skip the wait for the disk: the pooled connection goes back as it came.
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_marking_mails_sent_leaves_commits_durable_for_the_next_user(app, smtp_server):
+    inbox = smtp_server()
+    configure(app, smtp_url=f"smtp://127.0.0.1:{inbox.port}")
+    engine = flask_db.engine_of(app)
+    engine.dispose()
+    ids = waiting_mails(app, 3)
+    handlers.send_mails(
+        engine, settings_of(app), work.claim_batch(engine, work.WorkKind.MAIL, ids[0], 3)
+    )
+    assert len(inbox.messages) == 3
+    assert engine.pool.checkedin() >= 1
+    settings_seen = set()
+    held = [engine.connect() for _ in range(engine.pool.checkedin())]
+    try:
+        for connection in held:
+            settings_seen.add(connection.exec_driver_sql("SHOW synchronous_commit").scalar())
+    finally:
+        for connection in held:
+            connection.close()
+    assert settings_seen == {"on"}
 
 
 def test_concurrent_claims_take_disjoint_batches(app):
