@@ -160,10 +160,23 @@ def _drop_statement(name: str, force: bool) -> str:
     return f'DROP DATABASE IF EXISTS "{name}"' + (" WITH (FORCE)" if force else "")
 
 
+def admin_connection() -> psycopg.Connection:
+    """An autocommit connection to the PostgreSQL server's ``postgres`` database (ADMIN);
+    BenchError, in one line, when the server does not answer."""
+    try:
+        return psycopg.connect(ADMIN, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BenchError(
+            f"PostgreSQL does not answer at {ADMIN} ({reason}); start it, or point "
+            "BENCH_PG_ADMIN at one"
+        ) from None
+
+
 def recreate_database(name: str, *, force: bool = True) -> str:
     """Drop and create the scratch database; return its libpq URL. ``force``: drop it even while
     others are connected (roll_import.py does not)."""
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
+    with admin_connection() as conn:
         conn.execute(_drop_statement(name, force))
         conn.execute(f'CREATE DATABASE "{name}"')
     return ADMIN.rsplit("/", 1)[0] + f"/{name}"
@@ -171,7 +184,7 @@ def recreate_database(name: str, *, force: bool = True) -> str:
 
 def drop_database(name: str, *, force: bool = True) -> None:
     """Drop the scratch database; ``force``: whoever is still connected to it."""
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
+    with admin_connection() as conn:
         conn.execute(_drop_statement(name, force))
 
 

@@ -1,4 +1,5 @@
-"""HTTP/1.1 over kept-alive asyncio streams, for the load generators (live.py, surge.py).
+"""HTTP/1.1 over kept-alive asyncio streams, for the load generators (live.py, surge.py,
+soak.py).
 
 A request costs the generator a few tens of microseconds, a fraction of an HTTP library's, so
 that on a small machine shared with the service it is the service that limits the figures.
@@ -10,6 +11,7 @@ import asyncio
 import json
 import resource
 import time
+from dataclasses import dataclass
 
 from bench.common import LOOPBACK
 
@@ -43,6 +45,25 @@ def post_json_bytes(path: str, body: dict) -> bytes:
     return head.encode() + payload
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An answer with its headers (names in lower case), for a client that reads them."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def _headers(head: bytes) -> dict[str, str]:
+    """The header fields of an answer's head (after its status line), names in lower case."""
+    fields = {}
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, colon, value = line.partition(":")
+        if colon:
+            fields[name.strip().lower()] = value.strip()
+    return fields
+
+
 class Connection:
     """One kept-alive HTTP/1.1 connection, reopened when the server closes it."""
 
@@ -72,7 +93,19 @@ class Connection:
             self.reader, self.writer = await asyncio.open_connection(LOOPBACK, self.port)
         return await self._send(request)
 
+    async def send_answer(self, request: bytes) -> Answer:
+        """As send(), with the answer's headers (parsed only here: the load generators that
+        call send() never pay for it)."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(LOOPBACK, self.port)
+        status, head, body = await self._exchange(request)
+        return Answer(status, _headers(head), body)
+
     async def _send(self, request: bytes) -> tuple[int, bytes]:
+        status, _head, body = await self._exchange(request)
+        return status, body
+
+    async def _exchange(self, request: bytes) -> tuple[int, bytes, bytes]:
         try:
             self.writer.write(request)
             head = await self.reader.readuntil(b"\r\n\r\n")
@@ -87,7 +120,7 @@ class Connection:
             if b"connection: close" in lowered:
                 self.close()
             self.last_used = time.perf_counter()
-            return status, body
+            return status, head, body
         except (OSError, asyncio.IncompleteReadError, ValueError):
             self.close()
             raise

@@ -64,6 +64,7 @@ from bench.service import (
     Mailbox,
     Processes,
     WebhookLog,
+    add_service_options,
     check_webhook,
     eligible_members,
     prepare_database,
@@ -427,18 +428,12 @@ def parse_options() -> argparse.Namespace:
     parser.add_argument("--clients", type=bounded(1, 256, separators=False), default=16)
     parser.add_argument("--runs", type=bounded(1, 20, separators=False), default=3)
     parser.add_argument(
-        "--workers", type=bounded(1, 16, separators=False), default=2, help="rq worker processes"
-    )
-    parser.add_argument(
         "--timeout",
         type=bounded(30, 7200, separators=False),
         default=600,
         help="seconds allowed per run",
     )
-    common.add_gunicorn_options(parser)
-    parser.add_argument(
-        "--logs", type=Path, help="keep the processes' output in this folder (default: discarded)"
-    )
+    add_service_options(parser, separators=False)
     return parser.parse_args()
 
 

@@ -86,6 +86,7 @@ from bench.service import (
     Deadline,
     Processes,
     WebhookLog,
+    add_service_options,
     check_webhook,
     confirmation_link,
     eligible_members,
@@ -185,10 +186,7 @@ def parse_options() -> argparse.Namespace:
         help="seconds after the last arrival that members may still wait for their e-mail "
         "(default 30)",
     )
-    parser.add_argument(
-        "--workers", type=bounded(1, 16), default=2, help="rq worker processes (default 2)"
-    )
-    common.add_gunicorn_options(parser)
+    add_service_options(parser)
     parser.add_argument("--runs", type=bounded(1, 20), default=1, help="default 1")
     parser.add_argument(
         "--timeout",
@@ -213,9 +211,6 @@ def parse_options() -> argparse.Namespace:
         type=bounded(1, 256),
         default=16,
         help="clients driving the bare INSERT app (default 16, as bench/sign.py)",
-    )
-    parser.add_argument(
-        "--logs", type=Path, help="keep the processes' output in this folder (default: discarded)"
     )
     options = parser.parse_args()
     needed = options.duration + options.drain + options.confirm_after + HTTP_TIMEOUT + 60
