@@ -389,10 +389,38 @@ class WebhookLog:
             self.arrived.clear()
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that keeps the benchmark's output free of a line per request, and
+    answers in JSON."""
+
+    def log_message(self, *_args):
+        pass
+
+    def answer_json(self, status: int, answer: bytes) -> None:
+        """Answer with ``status`` and the JSON ``answer``."""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+
+def serve_http(stack: ExitStack, handler: type[BaseHTTPRequestHandler], name: str) -> int:
+    """Serve ``handler`` on a free loopback port, in a thread named ``name``, until the stack
+    closes; return the port."""
+    server = ThreadingHTTPServer((LOOPBACK, 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    stack.callback(server.server_close)
+    stack.callback(server.shutdown)
+    return server.server_address[1]
+
+
 def start_webhook_receiver(stack: ExitStack, log: WebhookLog) -> int:
     """Serve the webhook receiver on a free loopback port until the stack closes."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(min(length, 1 << 20))
@@ -400,23 +428,9 @@ def start_webhook_receiver(stack: ExitStack, log: WebhookLog) -> int:
             with log.lock:
                 log.arrivals.append((arrived, dict(self.headers.items()), body))
                 log.arrived.set()
-            answer = b'{"status": "ok"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            self.answer_json(200, b'{"status": "ok"}')
 
-        def log_message(self, *_args):
-            pass
-
-    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
-    thread.start()
-    stack.callback(server.server_close)
-    stack.callback(server.shutdown)
-    return server.server_address[1]
+    return serve_http(stack, Handler, "webhook-receiver")
 
 
 def signature_problem(secret: str, headers: dict, body: bytes) -> str | None:

@@ -68,7 +68,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -98,12 +97,14 @@ from bench.rawhttp import FAILURES, Answer, Connection, post_json_bytes
 from bench.service import (
     Deadline,
     Processes,
+    QuietHandler,
     SmtpSinkProtocol,
     add_service_options,
     check_webhook,
     confirmation_link,
     eligible_members,
     prepare_database,
+    serve_http,
     service_env,
     start_service,
     subject_of,
@@ -314,7 +315,7 @@ class BallotStandIn:
         """Serve on a free loopback port until the stack closes; return the port."""
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(min(length, 1 << 20))
@@ -330,23 +331,11 @@ class BallotStandIn:
                     self.close_connection = True
                     return
                 answer = b'{"status": "ok"}' if reply.status < 300 else b'{"error": "down"}'
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                self.answer_json(reply.status, answer)
 
-            def log_message(self, *_args):
-                pass
-
-        server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, name="ballot", daemon=True)
-        thread.start()
-        stack.callback(server.server_close)
-        stack.callback(server.shutdown)
+        port = serve_http(stack, Handler, "ballot")
         stack.callback(self.stopping.set)
-        return server.server_address[1]
+        return port
 
 
 # --- the SMTP sink ----------------------------------------------------------------------------
