@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from contextlib import closing, suppress
-from math import ceil
+from math import ceil, inf, isfinite
 from pathlib import Path
 
 import psycopg
@@ -79,6 +79,23 @@ def bounded(
             else:
                 message = f"must be from {low} to {high}, got {value}"
             raise argparse.ArgumentTypeError(message)
+        return value
+
+    return parse
+
+
+def seconds_between(low: float = 0.0, high: float = inf) -> Callable[[str], float]:
+    """An argparse type: a number of seconds from ``low`` to ``high`` (no upper bound by
+    default)."""
+
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a number of seconds") from None
+        if not (isfinite(value) and low <= value <= high):
+            bound = f"from {low:g} to {high:g}" if isfinite(high) else f"{low:g} or more"
+            raise argparse.ArgumentTypeError(f"{raw!r}: the seconds must be {bound}")
         return value
 
     return parse

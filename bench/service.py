@@ -263,6 +263,21 @@ class Mailbox:
         return self._all_arrived.wait(timeout)
 
 
+class WaitingInbox:
+    """The SMTP sink's side of a run in which each member waits on a future for its link
+    (surge.py and soak.py, whose inboxes each count what else arrives in their own way)."""
+
+    def __init__(self, link_prefix: str):
+        self.link_prefix = link_prefix
+        self.waiting: dict[str, asyncio.Future] = {}
+
+    def expect(self, address: str) -> asyncio.Future:
+        """A future that the sink resolves with (arrival time, link) of ``address``'s e-mail."""
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[address] = future
+        return future
+
+
 class SinkHandler:
     """aiosmtpd handler: every message goes to ``mailbox.deliver(recipients, content,
     arrived)``, ``arrived`` being its time.perf_counter() at the end of DATA."""

@@ -92,6 +92,7 @@ from bench.common import (
     free_port,
     percentile,
     recreate_database,
+    seconds_between,
 )
 from bench.rawhttp import FAILURES, Answer, Connection, post_json_bytes
 from bench.service import (
@@ -99,6 +100,7 @@ from bench.service import (
     Processes,
     QuietHandler,
     SmtpSinkProtocol,
+    WaitingInbox,
     add_service_options,
     check_webhook,
     confirmation_link,
@@ -161,17 +163,6 @@ def moments(raw: str) -> list[float]:
     if any(not math.isfinite(value) or value < 0 for value in values):
         raise argparse.ArgumentTypeError(f"{raw!r}: the seconds must be 0 or more")
     return sorted(values)
-
-
-def seconds(raw: str) -> float:
-    """An argparse type: a number of seconds, 0 or more."""
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{raw!r}: the seconds must be 0 or more")
-    return value
 
 
 def window(raw: str) -> tuple[float, float]:
@@ -341,20 +332,13 @@ class BallotStandIn:
 # --- the SMTP sink ----------------------------------------------------------------------------
 
 
-class Inbox:
+class Inbox(WaitingInbox):
     """What the SMTP sink received: every message counted by recipient and subject, and each
     member waiting on a future for its confirmation link."""
 
     def __init__(self, link_prefix: str):
-        self.link_prefix = link_prefix
-        self.waiting: dict[str, asyncio.Future] = {}
+        super().__init__(link_prefix)
         self.received: Counter[tuple[str, str]] = Counter()
-
-    def expect(self, address: str) -> asyncio.Future:
-        """A future that the sink resolves with (arrival time, link) of ``address``'s mail."""
-        future = asyncio.get_running_loop().create_future()
-        self.waiting[address] = future
-        return future
 
     def deliver(self, recipients: Iterable[str], content: bytes, arrived: float) -> None:
         """Count a message that arrived at ``arrived``; hand its link to the member waiting."""
@@ -1153,7 +1137,7 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--confirm-after",
-        type=seconds,
+        type=seconds_between(),
         default=1.0,
         help="seconds from a member's e-mail to its confirmation (default 1)",
     )
@@ -1166,7 +1150,7 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--grace",
-        type=seconds,
+        type=seconds_between(),
         default=20.0,
         help="seconds after a fault window in which a 503 with Retry-After is still expected "
         "(default 20)",
@@ -1182,7 +1166,7 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     )
     faults.add_argument(
         "--restart-after",
-        type=seconds,
+        type=seconds_between(),
         default=2.0,
         help="seconds from a worker's SIGKILL to its restart (default 2)",
     )
@@ -1212,14 +1196,14 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     )
     faults.add_argument(
         "--webhook-errors",
-        type=seconds,
+        type=seconds_between(),
         default=20.0,
         help="seconds from the webhook's first try during which the ballot stand-in answers "
         "500 (default 20)",
     )
     faults.add_argument(
         "--webhook-hang",
-        type=seconds,
+        type=seconds_between(),
         default=40.0,
         help="seconds after that during which it hangs past WEBHOOK_TIMEOUT, before answering "
         "200 (default 40)",

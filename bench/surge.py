@@ -73,6 +73,7 @@ from bench.common import (
     free_port,
     percentile,
     recreate_database,
+    seconds_between,
 )
 from bench.rawhttp import (
     FAILURES,
@@ -85,6 +86,7 @@ from bench.rawhttp import (
 from bench.service import (
     Deadline,
     Processes,
+    WaitingInbox,
     WebhookLog,
     add_service_options,
     check_webhook,
@@ -135,17 +137,6 @@ def rates(raw: str) -> list[int]:
     return values
 
 
-def seconds(raw: str) -> float:
-    """An argparse type: a number of seconds from 0 to 60."""
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
-    if not 0 <= value <= 60:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 60 seconds, got {value}")
-    return value
-
-
 def parse_options() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -175,7 +166,7 @@ def parse_options() -> argparse.Namespace:
     )
     parser.add_argument(
         "--confirm-after",
-        type=seconds,
+        type=seconds_between(0, 60),
         default=1.0,
         help="seconds from a member's e-mail to its confirmation (default 1)",
     )
@@ -296,19 +287,12 @@ def view(job: dict) -> dict:
 # --- the members and the SMTP sink, on this process's event loop ------------------------------
 
 
-class Inbox:
+class Inbox(WaitingInbox):
     """The SMTP sink's side of a step: each member waits on a future for its link."""
 
     def __init__(self, link_prefix: str):
-        self.link_prefix = link_prefix
-        self.waiting: dict[str, asyncio.Future] = {}
+        super().__init__(link_prefix)
         self.other: Counter[str] = Counter()
-
-    def expect(self, address: str) -> asyncio.Future:
-        """A future that the sink resolves with (arrival time, link) of ``address``'s e-mail."""
-        future = asyncio.get_running_loop().create_future()
-        self.waiting[address] = future
-        return future
 
     def deliver(self, recipients, content: bytes, arrived: float) -> None:
         """Hand a message that arrived at ``arrived`` to the member waiting for it."""
