@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, or_
+from sqlalchemy import bindparam, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -238,9 +238,13 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+# Built once: every request to sign and every page of a petition finds it by its slug.
+_BY_SLUG = select(Petition).where(Petition.slug == bindparam("slug"))
+
+
 def find_petition(session: Session, slug: str) -> Petition | None:
     """The petition called ``slug``, or None."""
-    return session.exec(select(Petition).where(Petition.slug == slug)).first()
+    return session.exec(_BY_SLUG, params={"slug": slug}).first()
 
 
 def find_published(session: Session, slug: str) -> Petition | None:

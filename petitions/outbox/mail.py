@@ -24,7 +24,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -317,6 +317,10 @@ def _marking(engine: Engine) -> Iterator[Connection]:
                     marking.invalidate()
 
 
+# Built once, for every mail that leaves; the columns it sets are the keys it is given.
+_MARK = update(Mail.__table__).where(Mail.__table__.c.id == bindparam("mail_id"))
+
+
 def _mark_sent(marking: Connection, mail_id: int, transport: str, text: str, html: str) -> bool:
     """Mark one mail sent; False when the database could not be told (the batch's final
     record tries again)."""
@@ -325,7 +329,7 @@ def _mark_sent(marking: Connection, mail_id: int, transport: str, text: str, htm
         # The development mailbox is this database: its page shows the links to click.
         values.update(text_body=text, html_body=html)
     try:
-        marking.execute(update(Mail).where(Mail.id == mail_id).values(**values))
+        marking.execute(_MARK, {"mail_id": mail_id, **values})
         marking.commit()
         return True
     except DBAPIError as exc:

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -199,6 +199,16 @@ def committer(settings: Settings, actor: str):
     return commit
 
 
+# Built once: every confirmation asks it (README, "Where the time goes").
+_IS_COMMITTED = select(
+    exists().where(
+        CommittedMember.petition_id == bindparam("petition_id"),
+        CommittedMember.generation == bindparam("generation"),
+        CommittedMember.commitment == bindparam("commitment"),
+    )
+)
+
+
 def is_committed(session: Session, petition: Petition, member_number: str) -> bool:
     """Whether the member counts for ``petition``: their commitment is in the generation in
     force. A petition opened before rolls were committed has none, and counts the live roll."""
@@ -207,13 +217,12 @@ def is_committed(session: Session, petition: Petition, member_number: str) -> bo
     commitment = member_commitment(bytes.fromhex(petition.log_secret), member_number)
     return bool(
         session.scalar(
-            select(
-                exists().where(
-                    CommittedMember.petition_id == petition.id,
-                    CommittedMember.generation == petition.roll_generation,
-                    CommittedMember.commitment == commitment,
-                )
-            )
+            _IS_COMMITTED,
+            {
+                "petition_id": petition.id,
+                "generation": petition.roll_generation,
+                "commitment": commitment,
+            },
         )
     )
 

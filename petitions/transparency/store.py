@@ -116,6 +116,12 @@ def append(
     return append_many(session, petition, index, [(kind, data, signature_id)])[0]
 
 
+# Core inserts, not the ORM's bulk path: a confirmation's batch runs them under the petition's
+# lock, and the ORM's bookkeeping for rows nobody loads cost more than the inserts.
+_INSERT_LEAVES = insert(LogLeaf.__table__)
+_INSERT_NODES = insert(LogNode.__table__)
+
+
 def append_many(
     session: Session,
     petition: Petition,
@@ -152,7 +158,7 @@ def append_many(
 
     nodes = _StoredNodes(session, petition.id).run(completed)
     session.execute(
-        insert(LogLeaf),
+        _INSERT_LEAVES,
         [
             {
                 "petition_id": petition.id,
@@ -167,13 +173,14 @@ def append_many(
             )
         ],
     )
-    session.execute(
-        insert(LogNode),
-        [
-            {"petition_id": petition.id, "level": level, "index": position, "hash": value}
-            for level, position, value in nodes
-        ],
-    )
+    if nodes:
+        session.execute(
+            _INSERT_NODES,
+            [
+                {"petition_id": petition.id, "level": level, "index": position, "hash": value}
+                for level, position, value in nodes
+            ],
+        )
     return hashes
 
 
