@@ -626,13 +626,21 @@ def start_service(
     env: dict[str, str],
     port: int,
     deadline: Deadline,
+    *,
+    workers: bool = True,
 ) -> str:
     """Start the Procfile's processes: gunicorn serving the app on ``port`` (--web-concurrency
-    workers, --web-threads threads) and --workers rq workers; wait until it answers /healthz;
-    return its base URL."""
+    workers, --web-threads threads) and, unless ``workers`` is False (see start_workers),
+    --workers rq workers; wait until it answers /healthz; return its base URL."""
     processes.start("web", gunicorn_argv(options, port, "app:create_app()"), env)
-    for number in range(options.workers):
-        processes.start(f"worker{number + 1}", common.flask_argv("worker"), env)
+    if workers:
+        start_workers(options, processes, env)
     base = f"http://{LOOPBACK}:{port}"
     wait_healthy(f"{base}/healthz", processes, deadline)
     return base
+
+
+def start_workers(options: argparse.Namespace, processes: Processes, env: dict[str, str]) -> None:
+    """Start the Procfile's --workers rq workers."""
+    for number in range(options.workers):
+        processes.start(f"worker{number + 1}", common.flask_argv("worker"), env)
