@@ -15,8 +15,9 @@ Each run works on a fresh scratch PostgreSQL database and an empty Redis databas
      idle (first e-mail to last), and the delay, which is mostly the wait, is not reported;
   4. the confirm phase, once every link has arrived: the same clients confirm every link
      (POST /api/v1/signatures/confirm). Timed: the latency, confirmations per second over the
-     phase, and the time from the response of the crossing confirmation (receipt number T) to the
-     threshold webhook's arrival at the receiver;
+     phase, and the time from the request of the crossing confirmation (receipt number T) to the
+     threshold webhook's arrival at the receiver (an upper bound: the crossing is counted
+     between that request and its answer);
   5. the ceiling, with the service stopped: a bare Flask app under gunicorn with the same workers
      and threads, whose POST does one INSERT and commit into PostgreSQL, driven by the same
      clients for the same number of requests.
@@ -284,7 +285,9 @@ def run_once(
             if body.get("status") != "confirmed":
                 raise BenchError(f"unexpected answer {body}")
             if body["receipt"]["number"] == threshold:
-                crossing["answered"] = answered
+                # From the request: the crossing is counted between it and its answer, maybe in
+                # another request's batch, and the webhook may arrive before the answer does.
+                crossing["sent"] = sent
             return answered - sent
 
         confirmed = drive(links, options.clients, confirm, deadline)
@@ -296,12 +299,12 @@ def run_once(
         crossing_to_webhook = None
         with hooks.lock:
             arrivals = list(hooks.arrivals)
-        if "answered" not in crossing:
+        if "sent" not in crossing:
             notes.append(f"no confirmation answered with receipt number {threshold}")
         elif not arrivals:
             notes.append("the threshold webhook did not arrive")
         else:
-            crossing_to_webhook = arrivals[0][0] - crossing["answered"]
+            crossing_to_webhook = arrivals[0][0] - crossing["sent"]
             notes.extend(check_webhook(arrivals, env["BALLOT_WEBHOOK_SECRET"], threshold))
         state = requests.get(f"{base}/api/v1/petitions/{SLUG}", timeout=HTTP_TIMEOUT).json()
         if state.get("count") != len(confirmed.results) or state.get("state") != "triggered":
