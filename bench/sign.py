@@ -259,17 +259,12 @@ def run_once(
             notes.append(f"only {len(arrived)} of {len(sent_at)} confirmation e-mails arrived")
         if mailbox.other:
             notes.append(f"other e-mails: {dict(mailbox.other)}")
-        last_mail = max((when for when, _link in arrived.values()), default=first_sent)
-        if options.backlog:
-            delays = []
-            # From the first e-mail, not the workers' start: their start-up is no part of it.
-            first_mail = min(when for when, _link in arrived.values()) if arrived else 0.0
-            mails_per_s = (
-                (len(arrived) - 1) / (last_mail - first_mail) if last_mail > first_mail else 0.0
-            )
-        else:
-            delays = [arrived[a][0] - sent_at[a] for a in arrived if a in sent_at]
-            mails_per_s = len(arrived) / (last_mail - first_sent) if arrived else 0.0
+        delays = (
+            [] if options.backlog else [arrived[a][0] - sent_at[a] for a in arrived if a in sent_at]
+        )
+        mails_per_s = mail_rate(
+            [when for when, _link in arrived.values()], first_sent, options.backlog
+        )
 
         # The confirm phase: every link that arrived is confirmed.
         confirm_url = f"{base}/api/v1/signatures/confirm"
@@ -335,6 +330,19 @@ def run_once(
         stages=stages.describe(stages.read(processes.worker_logs())),
         backlog=len(sent_at) if options.backlog else 0,
     )
+
+
+def mail_rate(arrivals: list[float], first_sent: float, backlog: bool) -> float:
+    """E-mails per second at the sink: from the first request sent to the last e-mail or,
+    from a ``backlog``, from the first e-mail to the last (the workers' start-up is no part
+    of what they can send). 0 when there is no span to divide by."""
+    if not arrivals:
+        return 0.0
+    if backlog:
+        span = max(arrivals) - min(arrivals)
+        return (len(arrivals) - 1) / span if span > 0 else 0.0
+    span = max(arrivals) - first_sent
+    return len(arrivals) / span if span > 0 else 0.0
 
 
 def run_ceiling(

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from bench import cpu
+from bench import cpu, sign
 from bench.common import LOOPBACK, free_port
 from bench.rawhttp import Connection, Pool, post_json_bytes, request_bytes
 from bench.service import confirmation_link, serve_smtp_sink
@@ -207,3 +207,13 @@ def test_the_cpu_a_process_group_uses_is_counted_for_its_part():
     after = {1: ("busy", 1.5), 3: ("busy", 0.5)}
     assert cpu.per_item(before, after, parts, 10) == {"busy": 100.0, "idle": 0.0}
     assert cpu.per_item(before, after, parts, 0) == {}
+
+
+def test_the_mail_rate_counts_from_the_first_request_or_from_a_backlogs_first_mail():
+    arrivals = [11.0, 12.0, 13.0, 15.0]
+    # Keeping pace: four e-mails in the 5 s since the first request was sent.
+    assert sign.mail_rate(arrivals, 10.0, backlog=False) == pytest.approx(0.8)
+    # From a backlog: three gaps in the 4 s from the first e-mail to the last.
+    assert sign.mail_rate(arrivals, 10.0, backlog=True) == pytest.approx(0.75)
+    assert sign.mail_rate([], 10.0, backlog=False) == 0.0
+    assert sign.mail_rate([12.0], 10.0, backlog=True) == 0.0
