@@ -56,6 +56,36 @@ def job_id_of(item: work.WorkItem, now: float | None = None) -> str:
     return item.job_id
 
 
+def batch_slot_end(job_id: str) -> float | None:
+    """When the slot of time that a batch job's id names (see job_id_of) ends, as time.time()
+    reads; None for the job of one row's try."""
+    _kind, batch, slot = job_id.rpartition("-batch-")
+    if not batch or not slot.isdigit():
+        return None
+    return (int(slot) + 1) * BATCH_SLOT_SECONDS
+
+
+def wait_for_slot(job_id: str) -> float:
+    """Before a batch job claims its rows: if its slot is still open, wait for it to end, and
+    return how long that was.
+
+    An idle worker starts a slot's job the moment its first row is committed. Were it to claim
+    then, every later row of the slot would find that job finished and enqueue another, so at a
+    light load each request would be a batch of one, whose claim and commit cost more than its
+    work (README, "Jobs and the outbox"). Waiting out the slot (at most BATCH_SLOT_SECONDS)
+    gathers the slot's rows into one batch; a busy worker starts the job after its slot has
+    ended and does not wait at all.
+    """
+    end = batch_slot_end(job_id)
+    if end is None:
+        return 0.0
+    wait = min(end - time.time(), BATCH_SLOT_SECONDS)
+    if wait <= 0:
+        return 0.0
+    time.sleep(wait)
+    return wait
+
+
 class RQDispatcher:
     """Sends work to the rq queue, one job per try of a row (the job id says which), or per
     slot of time for the kinds done in batches."""

@@ -4,11 +4,12 @@ rq imports jobs by name (``workers.jobs.run``); that entry point stays thin and 
 """
 
 from flask import Flask
+from rq import get_current_job
 
 from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.jobs import handlers
-from petitions.jobs.dispatch import lease
+from petitions.jobs.dispatch import lease, wait_for_slot
 from petitions.outbox import work
 
 _app: Flask | None = None
@@ -31,7 +32,11 @@ def _current() -> Flask:
 
 
 def run_job(kind: str, row_id: int, attempts: int) -> bool:
-    """Do try ``attempts + 1`` of the ``kind`` row ``row_id``."""
+    """Do try ``attempts + 1`` of the ``kind`` row ``row_id``; a batch job first waits for its
+    slot of time to end (dispatch.wait_for_slot)."""
+    job = get_current_job()
+    if job is not None:
+        wait_for_slot(job.id)
     app = _current()
     with app.app_context():
         item = work.WorkItem(work.WorkKind(kind), row_id, attempts)

@@ -319,3 +319,18 @@ def test_the_webhook_goes_to_the_front_of_a_backlog(redis_url):
 
     assert dispatcher.queue.job_ids[0] == "webhook-9-0"
     assert len(dispatcher.queue.job_ids) == 4
+
+
+def test_a_batch_job_waits_out_its_slot_and_a_late_one_or_a_rows_job_does_not(monkeypatch):
+    slot = dispatch.BATCH_SLOT_SECONDS
+    slept = []
+    monkeypatch.setattr(dispatch.time, "sleep", slept.append)
+    monkeypatch.setattr(dispatch.time, "time", lambda: 1_000_000 * slot + 0.1)
+
+    # Started 0.1 s into its slot: it waits for the rest, gathering the slot's later rows.
+    assert dispatch.wait_for_slot("mail-batch-1000000") == pytest.approx(slot - 0.1)
+    # Started after its slot ended (a busy worker), and a job for one row's try: no wait.
+    assert dispatch.wait_for_slot("sign_request-batch-999999") == 0
+    assert dispatch.wait_for_slot("webhook-7-2") == 0
+    assert slept == [pytest.approx(slot - 0.1)]
+    assert dispatch.batch_slot_end("mail-batch-1000000") == pytest.approx(1_000_001 * slot)
