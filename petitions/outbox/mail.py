@@ -233,6 +233,7 @@ def send_batch(
     retry: dict[int, str] = {}
     smtp_url = settings.smtp_url
     transport = "smtp" if smtp_url else "dev"
+    from_header = sender(settings)
     with Session(engine) as session:
         mails = session.scalars(
             select(Mail).where(Mail.id.in_(mail_ids), Mail.done_at.is_(None)).order_by(Mail.id)
@@ -247,7 +248,7 @@ def send_batch(
             started = time.perf_counter()
             try:
                 text, html = with_links(mail, settings, makers)
-                message = _message(mail, sender(settings), text, html)
+                message = _message(mail, from_header, text, html)
             except Exception as exc:
                 # Making the message from the same row fails the same way every time: retrying
                 # would only fail again, for ever. It is marked failed, with why, for organisers.
