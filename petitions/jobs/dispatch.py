@@ -95,16 +95,26 @@ class RQDispatcher:
             redis_url, socket_connect_timeout=2, socket_timeout=5
         )
         self.queue = Queue(QUEUE, connection=self.connection)
+        # The batch job this process last saw waiting or enqueued, by kind. Another row of the
+        # same kind in the same slot needs no round trip to Redis: that job cannot have claimed
+        # yet, since it waits out its slot (wait_for_slot); were it lost meanwhile, the relay
+        # offers the row again within a second, in a later slot.
+        self._batch_jobs: dict[work.WorkKind, str] = {}
 
     def submit(self, item: work.WorkItem) -> None:
         """Enqueue ``item`` unless the same try is already waiting; never raise on Redis."""
         job_id = job_id_of(item)
+        batched = item.kind in handlers.BATCH_HANDLERS
+        if batched and self._batch_jobs.get(item.kind) == job_id:
+            return
         try:
             try:
                 status = Job.fetch(job_id, connection=self.connection).get_status()
                 # A job that says it is queued but is in no queue (its list was lost) never runs.
                 lost = status == JobStatus.QUEUED and self.queue.get_job_position(job_id) is None
                 if status in _WAITING and not lost:
+                    if batched:
+                        self._batch_jobs[item.kind] = job_id
                     return
             except NoSuchJobError:
                 pass
@@ -120,6 +130,8 @@ class RQDispatcher:
                 failure_ttl=7 * 86400,
                 at_front=item.kind in URGENT,
             )
+            if batched:
+                self._batch_jobs[item.kind] = job_id
         except redis.RedisError as exc:
             log.warning("could not enqueue %s (%s); the relay will offer it again", job_id, exc)
 

@@ -95,6 +95,17 @@ _ADD = (
     )
 )
 
+# A confirming request that waits out another's batch: the share lock it waits with, and the
+# receipt it then reads.
+_SHARE = (
+    select(Petition.id).where(Petition.id == bindparam("petition_id")).with_for_update(read=True)
+)
+_RECEIPT = (
+    select(Signature.number, Signature.confirmed_at, LogLeaf.index, LogLeaf.leaf_hash)
+    .outerjoin(LogLeaf, (LogLeaf.signature_id == Signature.id) & (LogLeaf.kind == "signature"))
+    .where(Signature.id == bindparam("signature_id"))
+)
+
 
 def sequence(
     session: Session,
@@ -256,14 +267,10 @@ def sequence_petition(
 def _after_current_batch(session: Session, petition_id: int, signature_id: int):
     """Wait for the batch holding the petition's lock to commit, then: the receipt of
     ``signature_id`` if it is counted, _REFUSED if it is gone, None if it still waits."""
-    session.execute(
-        select(Petition.id).where(Petition.id == petition_id).with_for_update(read=True)
-    )
-    row = session.execute(
-        select(Signature.number, Signature.confirmed_at, LogLeaf.index, LogLeaf.leaf_hash)
-        .outerjoin(LogLeaf, (LogLeaf.signature_id == Signature.id) & (LogLeaf.kind == "signature"))
-        .where(Signature.id == signature_id)
-    ).first()
+    # Plain rows: on the connection, without the ORM's layer.
+    connection = session.connection()
+    connection.execute(_SHARE, {"petition_id": petition_id})
+    row = connection.execute(_RECEIPT, {"signature_id": signature_id}).first()
     if row is None:
         return _REFUSED
     if row.number is None:

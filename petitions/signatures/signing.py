@@ -557,7 +557,7 @@ def _record(
         if has_erased:
             _refuse_if_signed_before_erasure(session, petition, member)
         try:
-            signature_id = session.execute(
+            inserted = session.connection().execute(
                 _INSERT_SIGNATURE,
                 {
                     "petition_id": petition.id,
@@ -566,9 +566,10 @@ def _record(
                     "nonce": link.nonce,
                     "confirmed_at": now,
                 },
-            ).scalar_one()
+            )
         except IntegrityError:
             raise _Refused(SigningOutcome.ALREADY_SIGNED) from None
+        signature_id = inserted.scalar_one()
     return signature_id, petition
 
 

@@ -321,6 +321,46 @@ def test_the_webhook_goes_to_the_front_of_a_backlog(redis_url):
     assert len(dispatcher.queue.job_ids) == 4
 
 
+@pytest.mark.redis
+def test_rows_of_a_kind_in_one_slot_look_at_redis_once_and_a_rows_try_every_time(
+    redis_url, monkeypatch
+):
+    slot = dispatch.BATCH_SLOT_SECONDS
+    clock = [1_000_000 * slot + 0.01]
+    monkeypatch.setattr(dispatch.time, "time", lambda: clock[0])
+    fetch = dispatch.Job.fetch
+    looked = []
+
+    def counted_fetch(job_id, connection):
+        looked.append(job_id)
+        return fetch(job_id, connection=connection)
+
+    monkeypatch.setattr(dispatch.Job, "fetch", counted_fetch)
+    dispatcher = dispatch.RQDispatcher(redis_url)
+
+    for row_id in (1, 2, 3):
+        dispatcher.submit(work.WorkItem(work.WorkKind.MAIL, row_id, 0))
+    dispatcher.submit(work.WorkItem(work.WorkKind.SIGN_REQUEST, 4, 0))
+    for _ in range(2):
+        dispatcher.submit(work.WorkItem(work.WorkKind.WEBHOOK, 5, 0))
+    clock[0] += slot
+    dispatcher.submit(work.WorkItem(work.WorkKind.MAIL, 6, 0))
+
+    assert looked == [
+        "mail-batch-1000000",
+        "sign_request-batch-1000000",
+        "webhook-5-0",
+        "webhook-5-0",
+        "mail-batch-1000001",
+    ]
+    assert sorted(dispatcher.queue.job_ids) == [
+        "mail-batch-1000000",
+        "mail-batch-1000001",
+        "sign_request-batch-1000000",
+        "webhook-5-0",
+    ]
+
+
 def test_a_batch_job_waits_out_its_slot_and_a_late_one_or_a_rows_job_does_not(monkeypatch):
     slot = dispatch.BATCH_SLOT_SECONDS
     slept = []
