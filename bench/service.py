@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psycopg
 import requests
 
 from bench import common
@@ -469,6 +470,19 @@ def signature_problem(secret: str, headers: dict, body: bytes) -> str | None:
     if not any(hmac.compare_digest(expected, given) for given in signatures.split(" ")):
         return "no matching signature found"
     return None
+
+
+def crossing_decided_at(database_url: str) -> float | None:
+    """When the service decided the crossing (the threshold event's reached_at, written under
+    the petition's lock in the batch that crossed), as time.time() reads; None if there is none.
+
+    Timing the webhook from this moment, rather than from the crossing confirmation's request,
+    leaves out the time that request waited for the web's CPU before it was counted."""
+    with psycopg.connect(database_url, connect_timeout=10) as connection:
+        row = connection.execute(
+            "SELECT extract(epoch FROM reached_at) FROM threshold_event ORDER BY id LIMIT 1"
+        ).fetchone()
+    return None if row is None else float(row[0])
 
 
 def check_webhook(

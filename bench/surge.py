@@ -91,6 +91,7 @@ from bench.service import (
     add_service_options,
     check_webhook,
     confirmation_link,
+    crossing_decided_at,
     eligible_members,
     prepare_database,
     serve_smtp_sink,
@@ -514,6 +515,7 @@ class StepFigures:
     confirm_lag: list[float]
     webhooks: int
     crossing_to_webhook: float | None
+    decided_to_webhook: float | None
     busy: float
     members_cores: float
     viewers_cores: float
@@ -622,7 +624,7 @@ def run_step(
         viewed = views.get(max(1.0, end - time.perf_counter()) + HTTP_TIMEOUT + 30) if views else []
 
         # The threshold webhook: once, well signed, with the threshold's count.
-        crossing_to_webhook = None
+        crossing_to_webhook = decided_to_webhook = None
         if tally.crossing is not None:
             hooks.arrived.wait(min(WEBHOOK_WAIT, deadline.left()))
             time.sleep(0.5)  # a second delivery, if there were one, would show here
@@ -634,6 +636,10 @@ def run_step(
             notes.append("the threshold webhook did not arrive")
         else:
             crossing_to_webhook = arrivals[0][0] - tally.crossing
+            decided = crossing_decided_at(db_url)
+            if decided is not None:
+                # The arrival on this process's wall clock, which the service's shares.
+                decided_to_webhook = arrivals[0][0] + time.time() - time.perf_counter() - decided
             notes.extend(check_webhook(arrivals, env["BALLOT_WEBHOOK_SECRET"], threshold))
         notes.extend(check_petition(base, len(tally.confirm), threshold, deadline))
     finally:
@@ -674,6 +680,7 @@ def run_step(
         confirm_lag=tally.confirm_lag,
         webhooks=len(arrivals),
         crossing_to_webhook=crossing_to_webhook,
+        decided_to_webhook=decided_to_webhook,
         busy=tally.busy,
         members_cores=tally.cores,
         viewers_cores=sum(result["cpu"] for result in viewed) / (end - t0),
@@ -824,6 +831,11 @@ def print_step(step: StepFigures) -> None:
     hook = (
         f"{step.webhooks} webhook(s), the first {in_ms(step.crossing_to_webhook)} after the "
         "crossing confirmation was sent"
+        + (
+            f", {in_ms(step.decided_to_webhook)} after the crossing was decided"
+            if step.decided_to_webhook is not None
+            else ""
+        )
         if step.crossing_to_webhook is not None
         else f"{step.webhooks} webhook(s)"
     )

@@ -1,6 +1,7 @@
 """The benchmarks' own tools (bench/service.py, bench/rawhttp.py) read what they are sent as
 the standard library would: a confirmation link out of a mail, a message out of an SMTP session,
-an answer out of HTTP/1.1; bench/cpu.py finds the CPU a process group used."""
+an answer out of HTTP/1.1, the moment of the crossing out of the database; bench/cpu.py finds
+the CPU a process group used."""
 
 import asyncio
 import os
@@ -12,12 +13,13 @@ import time
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
+import psycopg
 import pytest
 
 from bench import cpu, sign
 from bench.common import LOOPBACK, free_port
 from bench.rawhttp import Connection, Pool, post_json_bytes, request_bytes
-from bench.service import confirmation_link, serve_smtp_sink
+from bench.service import confirmation_link, crossing_decided_at, serve_smtp_sink
 
 PREFIX = "https://petitions.example.org/p/demo/confirm?"
 
@@ -217,3 +219,18 @@ def test_the_mail_rate_counts_from_the_first_request_or_from_a_backlogs_first_ma
     assert sign.mail_rate(arrivals, 10.0, backlog=True) == pytest.approx(0.75)
     assert sign.mail_rate([], 10.0, backlog=False) == 0.0
     assert sign.mail_rate([12.0], 10.0, backlog=True) == 0.0
+
+
+@pytest.mark.postgres
+def test_the_crossing_is_read_on_the_wall_clock_the_benchmark_reads(pg_schema):
+    database_url = pg_schema.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(
+            "CREATE TABLE threshold_event (id serial PRIMARY KEY, reached_at timestamptz NOT NULL)"
+        )
+        assert crossing_decided_at(database_url) is None
+        connection.execute(
+            "INSERT INTO threshold_event (reached_at) VALUES (to_timestamp(1800000000.25))"
+        )
+
+    assert crossing_decided_at(database_url) == pytest.approx(1_800_000_000.25)
