@@ -108,32 +108,34 @@ class RQDispatcher:
         if batched and self._batch_jobs.get(item.kind) == job_id:
             return
         try:
-            try:
-                status = Job.fetch(job_id, connection=self.connection).get_status()
-                # A job that says it is queued but is in no queue (its list was lost) never runs.
-                lost = status == JobStatus.QUEUED and self.queue.get_job_position(job_id) is None
-                if status in _WAITING and not lost:
-                    if batched:
-                        self._batch_jobs[item.kind] = job_id
-                    return
-            except NoSuchJobError:
-                pass
-            self.queue.enqueue(
-                "workers.jobs.run",
-                # A plain string: rq pickles the arguments, and a string unpickles in any
-                # version of the worker.
-                str(item.kind),
-                item.row_id,
-                item.attempts,
-                job_id=job_id,
-                result_ttl=3600,
-                failure_ttl=7 * 86400,
-                at_front=item.kind in URGENT,
-            )
-            if batched:
-                self._batch_jobs[item.kind] = job_id
+            if not self._waiting(job_id):
+                self.queue.enqueue(
+                    "workers.jobs.run",
+                    # A plain string: rq pickles the arguments, and a string unpickles in any
+                    # version of the worker.
+                    str(item.kind),
+                    item.row_id,
+                    item.attempts,
+                    job_id=job_id,
+                    result_ttl=3600,
+                    failure_ttl=7 * 86400,
+                    at_front=item.kind in URGENT,
+                )
         except redis.RedisError as exc:
             log.warning("could not enqueue %s (%s); the relay will offer it again", job_id, exc)
+            return
+        if batched:
+            self._batch_jobs[item.kind] = job_id
+
+    def _waiting(self, job_id: str) -> bool:
+        """Whether the job ``job_id`` is in Redis and will still run."""
+        try:
+            status = Job.fetch(job_id, connection=self.connection).get_status()
+        except NoSuchJobError:
+            return False
+        # A job that says it is queued but is in no queue (its list was lost) never runs.
+        lost = status == JobStatus.QUEUED and self.queue.get_job_position(job_id) is None
+        return status in _WAITING and not lost
 
 
 class InProcessWorker:

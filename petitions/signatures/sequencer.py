@@ -58,6 +58,8 @@ _LOCK = (
     select(Petition).where(Petition.id == bindparam("petition_id")).with_for_update(key_share=True)
 )
 _LOCK_SKIPPING = _LOCK.with_for_update(key_share=True, skip_locked=True)
+# A signature's leaf of the log, if it has one yet.
+_SIGNATURE_LEAF = (LogLeaf.signature_id == Signature.id) & (LogLeaf.kind == "signature")
 _ROWS = (
     select(
         Signature.id,
@@ -68,7 +70,7 @@ _ROWS = (
         LogLeaf.leaf_hash,
     )
     .join(Member, Member.id == Signature.member_id)
-    .outerjoin(LogLeaf, (LogLeaf.signature_id == Signature.id) & (LogLeaf.kind == "signature"))
+    .outerjoin(LogLeaf, _SIGNATURE_LEAF)
     .order_by(Signature.id)
 )
 _WAITING = _ROWS.where(
@@ -102,7 +104,7 @@ _SHARE = (
 )
 _RECEIPT = (
     select(Signature.number, Signature.confirmed_at, LogLeaf.index, LogLeaf.leaf_hash)
-    .outerjoin(LogLeaf, (LogLeaf.signature_id == Signature.id) & (LogLeaf.kind == "signature"))
+    .outerjoin(LogLeaf, _SIGNATURE_LEAF)
     .where(Signature.id == bindparam("signature_id"))
 )
 
