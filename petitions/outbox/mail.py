@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.utils import formataddr, parseaddr
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from petitions.db.engine import utcnow
 from petitions.db.models import Mail
 from petitions.organisation import Organisation
 from petitions.outbox import smtp
+from petitions.outbox.messages import MessageMaker
 from petitions.text import one_line
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "mail"
@@ -190,20 +191,6 @@ def sender(settings: Settings) -> str:
     return formataddr((name or settings.org_name, address or settings.mail_from))
 
 
-def _message(mail: Mail, sender: str, text: str, html: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = mail.to_address
-    message["Subject"] = one_line(mail.subject)
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(
-        idstring=f"mail{mail.id}", domain=parseaddr(sender)[1].split("@")[-1]
-    )
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
-    return message
-
-
 def _print_to_console(message: EmailMessage) -> None:
     text = message.get_body(("plain",)).get_content()
     print(
@@ -233,7 +220,7 @@ def send_batch(
     retry: dict[int, str] = {}
     smtp_url = settings.smtp_url
     transport = "smtp" if smtp_url else "dev"
-    from_header = sender(settings)
+    messages = MessageMaker(sender(settings))
     with Session(engine) as session:
         mails = session.scalars(
             select(Mail).where(Mail.id.in_(mail_ids), Mail.done_at.is_(None)).order_by(Mail.id)
@@ -248,7 +235,9 @@ def send_batch(
             started = time.perf_counter()
             try:
                 text, html = with_links(mail, settings, makers)
-                message = _message(mail, from_header, text, html)
+                message = messages.make(
+                    mail.id, mail.to_address, one_line(mail.subject), text, html
+                )
             except Exception as exc:
                 # Making the message from the same row fails the same way every time: retrying
                 # would only fail again, for ever. It is marked failed, with why, for organisers.
