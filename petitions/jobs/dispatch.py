@@ -225,13 +225,12 @@ def dispatcher_of(app: Flask):
 def _collect(session: Session, _context) -> None:
     for row in session.new:
         if isinstance(row, Work):
-            item = work.WorkItem(work.kind_of(row), row.id, row.attempts)
-            session.info.setdefault("outbox", []).append(item)
+            work.written(session, work.WorkItem(work.kind_of(row), row.id, row.attempts))
 
 
 @event.listens_for(Session, "after_commit")
 def _dispatch(session: Session) -> None:
-    items = session.info.pop("outbox", [])
+    items = session.info.pop(work.WRITTEN, [])
     if items and has_app_context() and _EXTENSION in current_app.extensions:
         dispatcher = current_app.extensions[_EXTENSION]
         for item in items:
@@ -240,7 +239,7 @@ def _dispatch(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
-    session.info.pop("outbox", None)
+    session.info.pop(work.WRITTEN, None)
 
 
 def init_app(app: Flask) -> None:

@@ -508,14 +508,15 @@ def effective_state(petition: Petition, now: datetime | None = None) -> Petition
     An open or triggered petition whose closing time has passed is closed even before anything
     has written that down: signing stops at the closing time by itself.
     """
-    now = now or utcnow()
-    if (
-        petition.state in LIVE_STATES
-        and petition.closes_at is not None
-        and petition.closes_at <= now
-    ):
+    return state_at(PetitionState(petition.state), petition.closes_at, now or utcnow())
+
+
+def state_at(state: PetitionState, closes_at: datetime | None, now: datetime) -> PetitionState:
+    """The state a petition written down as ``state``, closing at ``closes_at``, is really in
+    at ``now`` (see effective_state), for a caller that read only those two columns."""
+    if state in LIVE_STATES and closes_at is not None and closes_at <= now:
         return PetitionState.CLOSED
-    return PetitionState(petition.state)
+    return state
 
 
 def close_expired(session: Session, *, now: datetime | None = None) -> list[Petition]:

@@ -97,6 +97,18 @@ class WorkItem:
         return f"{self.kind}-{self.row_id}-{self.attempts}"
 
 
+# Where a session keeps the work its transaction wrote, to be offered to the dispatcher once
+# that transaction commits (petitions.jobs.dispatch).
+WRITTEN = "outbox"
+
+
+def written(session: Session, item: WorkItem) -> None:
+    """Note that ``session``'s transaction wrote the work ``item``, so that it is offered to
+    the dispatcher when the transaction commits (and forgotten if it rolls back). Rows added
+    through the ORM are noted by themselves; a row inserted with Core must be noted here."""
+    session.info.setdefault(WRITTEN, []).append(item)
+
+
 def kind_of(row: Work) -> WorkKind:
     """The kind of a work row."""
     for kind, model in KINDS.items():
