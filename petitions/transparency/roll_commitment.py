@@ -215,16 +215,16 @@ def is_committed(session: Session, petition: Petition, member_number: str) -> bo
     if petition.roll_generation is None:
         return True
     commitment = member_commitment(bytes.fromhex(petition.log_secret), member_number)
-    return bool(
-        session.scalar(
-            _IS_COMMITTED,
-            {
-                "petition_id": petition.id,
-                "generation": petition.roll_generation,
-                "commitment": commitment,
-            },
-        )
+    # A plain value: on the connection, without the ORM's layer.
+    found = session.connection().execute(
+        _IS_COMMITTED,
+        {
+            "petition_id": petition.id,
+            "generation": petition.roll_generation,
+            "commitment": commitment,
+        },
     )
+    return bool(found.scalar())
 
 
 def committed_numbers(
