@@ -141,7 +141,7 @@ def sequence(
         tried = session.connection().execute(_TRY_LOCK, {"petition_id": petition_id}).first()
         if tried is None:
             return None
-    # Held already after a successful try: this reads the row the lock keeps as it is.
+    # Takes the lock; after a successful try, which holds it already, only reads the row.
     petition = session.scalars(_LOCK, {"petition_id": petition_id}).one_or_none()
     if petition is None:
         raise LookupError(f"no petition {petition_id}")
