@@ -34,7 +34,11 @@ used beside the machine's. A step whose arrivals or confirmations started over 1
 says that the generator may have limited it.
 
     python bench/surge.py [--rates 25,50,100,150,200] [--duration 60] [--viewers 2000]
-                          [--workers 2] [--runs 1] [--stop-after-fail] [--drain 30]
+                          [--workers 2] [--runs 1] [--stop-after-fail] [--drain 30] [--proxy]
+
+With --proxy, nginx stands in front of the service as a deployment puts it (bench/proxy.py,
+docs/nginx/): members and viewers send their requests to it, the live count is answered from its
+one-second cache, and its CPU is counted as the proxy's part of the service's.
 
 All traffic stays on 127.0.0.1. Every process started here is stopped, and the scratch database
 dropped and the Redis database emptied, at the end, on an error and on Ctrl-C.
@@ -75,6 +79,7 @@ from bench.common import (
     recreate_database,
     seconds_between,
 )
+from bench.proxy import nginx_binary, start_proxy
 from bench.rawhttp import (
     FAILURES,
     Connection,
@@ -166,6 +171,12 @@ def parse_options() -> argparse.Namespace:
         help="processes the viewers run in (default 1)",
     )
     parser.add_argument(
+        "--proxy",
+        action="store_true",
+        help="put nginx in front of the service with docs/nginx/petitions.conf (the live count "
+        "cached for a second), as a deployment would; members and viewers go through it",
+    )
+    parser.add_argument(
         "--confirm-after",
         type=seconds_between(0, 60),
         default=1.0,
@@ -214,6 +225,8 @@ def parse_options() -> argparse.Namespace:
 # --- the machine's CPU ------------------------------------------------------------------------
 
 CPU_PARTS = ["web", "workers", *cpu.SERVERS.values()]
+# With --proxy, nginx's share too.
+PROXY_PART = "proxy"
 
 
 def machine_cpu() -> tuple[int, int]:
@@ -347,6 +360,7 @@ class Members:
     ):
         self.options = options
         self.service_cpu = service_cpu
+        self.cpu_parts = [*CPU_PARTS, PROXY_PART] if options.proxy else CPU_PARTS
         self.port = port
         self.smtp_port = smtp_port
         self.threshold = threshold
@@ -479,7 +493,7 @@ class Members:
                 self.tally.errors["members unfinished at the end of the step"] += len(pending)
             # Till every member has finished, not just arrived: a backlog is worked off later.
             self.tally.cpu_per_member = cpu.per_item(
-                parts0, self.service_cpu(), CPU_PARTS, len(addresses)
+                parts0, self.service_cpu(), self.cpu_parts, len(addresses)
             )
         finally:
             gc.unfreeze()
@@ -587,12 +601,20 @@ def run_step(
     db_url = recreate_database(DATABASE)
     redis_db.clear()
     env = service_env(db_url, redis_db.url, ports["web"], ports["smtp"], ports["hook"])
+    if options.proxy:
+        # The client's address comes from nginx's X-Forwarded-For, as in a deployment.
+        env["PROXY_FIX_HOPS"] = "1"
     prepare_database(env, roll, SLUG, threshold)
     hooks.reset()
 
     processes = Processes(logs)
     try:
         base = start_service(options, processes, env, ports["web"], deadline)
+        # Where members and viewers send their requests.
+        front = ports["web"]
+        if options.proxy:
+            start_proxy(processes, ports["web"], ports["proxy"], logs, deadline)
+            front = ports["proxy"]
         t0 = time.perf_counter() + LEAD
         end = t0 + len(addresses) / rate
         views = None
@@ -600,7 +622,7 @@ def run_step(
             processes_used = min(options.viewer_processes, options.viewers)
             jobs = [
                 {
-                    "port": ports["web"],
+                    "port": front,
                     "path": COUNT_PATH,
                     "begin": t0 - VIEWERS_LEAD,
                     "start": t0,
@@ -613,7 +635,7 @@ def run_step(
             views = viewer_pool.map_async(view, jobs)
         members = Members(
             options,
-            ports["web"],
+            front,
             ports["smtp"],
             f"{env['BASE_URL']}/p/{SLUG}/confirm?",
             threshold,
@@ -818,7 +840,8 @@ def cpu_line(per_member: dict[str, float], polls_per_s: float) -> str:
     total = sum(per_member.values())
     cores = os.cpu_count() or 1
     bound = f"{cores * 1000 / total:,.0f}" if total > 0 else "any number of"
-    viewers = f", with the viewers' {polls_per_s:,.0f} polls/s in web" if polls_per_s else ""
+    where = "the proxy (from its cache)" if PROXY_PART in per_member else "web"
+    viewers = f", with the viewers' {polls_per_s:,.0f} polls/s in {where}" if polls_per_s else ""
     return (
         f"service CPU per member: {parts}; {total:.1f} ms in all{viewers}, so {cores} cores "
         f"could serve at most {bound} members/s"
@@ -962,6 +985,9 @@ def main() -> None:
         everyone = eligible_members(roll, most)
 
         ports = {"web": free_port(), "bare": free_port(), "smtp": free_port()}
+        if options.proxy:
+            nginx_binary()  # before any step: without nginx, say so at once
+            ports["proxy"] = free_port()
         hooks = WebhookLog()
         ports["hook"] = start_webhook_receiver(stack, hooks)
         viewer_pool = None
@@ -974,7 +1000,8 @@ def main() -> None:
             f"surge: steps of {', '.join(f'{rate:,}' for rate in options.rates)} members a "
             f"second for {options.duration} s each (roll of {rows:,}), confirming "
             f"{options.confirm_after:g} s after the e-mail, {options.drain} s to drain; "
-            f"{options.viewers:,} viewers polling once a second; gunicorn "
+            f"{options.viewers:,} viewers polling once a second; "
+            f"{'nginx in front (docs/nginx/petitions.conf); ' if options.proxy else ''}gunicorn "
             f"{options.web_concurrency} workers x {options.web_threads} threads; "
             f"{options.workers} rq workers; {options.runs} runs; {os.cpu_count()} CPUs",
             flush=True,
