@@ -1,7 +1,8 @@
 """The service behind nginx as the README's "Behind a proxy" sets it up (docs/nginx/petitions.conf,
 started by bench/proxy.py as `bench/surge.py --proxy` starts it): the live count is answered from
 a one-second cache, however many pages poll it, and is still fresh within seconds; everything
-else passes through to the service, every time.
+else passes through to the service, every time; each request carries the client's address,
+scheme and host.
 
 Skipped without nginx (Debian: apt-get install nginx), unless PETITIONS_TEST_REQUIRE_NGINX=1
 (CI sets it), which makes that a failure."""
@@ -50,14 +51,27 @@ def behind_proxy(monkeypatch):
     monkeypatch.setenv("PROXY_FIX_HOPS", "1")
 
 
+class Reached(Counter):
+    """How many requests for each path reached the app, counted in front of all of it, and
+    the forwarded headers each path last came with."""
+
+    def __init__(self):
+        super().__init__()
+        self.forwarded: dict[str, tuple] = {}
+
+
 @pytest.fixture
-def reached(app) -> Counter:
-    """How many requests for each path reached the app (counted in front of all of it)."""
-    paths: Counter = Counter()
+def reached(app) -> Reached:
+    """The app's requests, as Reached counts them."""
+    paths = Reached()
     inner = app.wsgi_app
 
     def counting(environ, start_response):
-        paths[environ.get("PATH_INFO", "")] += 1
+        path = environ.get("PATH_INFO", "")
+        paths[path] += 1
+        paths.forwarded[path] = tuple(
+            environ.get(f"HTTP_X_FORWARDED_{name}") for name in ("FOR", "PROTO", "HOST")
+        )
         return inner(environ, start_response)
 
     app.wsgi_app = counting
@@ -134,3 +148,7 @@ def test_everything_else_reaches_the_service_every_time(app, proxied, reached):
         assert "Petition vote" in page.text
     assert reached["/api/v1/petitions/nothing-here/count"] == 3
     assert reached["/p/vote"] == 3
+    # Each with the client's address, scheme and host, which PROXY_FIX_HOPS=1 reads.
+    assert reached.forwarded["/p/vote"] == ("127.0.0.1", "http", "127.0.0.1")
+    missing_count = "/api/v1/petitions/nothing-here/count"  # the count's location
+    assert reached.forwarded[missing_count] == ("127.0.0.1", "http", "127.0.0.1")
