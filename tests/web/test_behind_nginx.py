@@ -21,6 +21,7 @@ from sqlmodel import Session
 from bench.common import free_port
 from bench.proxy import CANDIDATES, start_proxy
 from bench.service import Deadline, Processes
+from petitions.config import settings_of
 from petitions.db import flask_db
 from petitions.db.models import Member
 from petitions.signatures import tokens
@@ -45,9 +46,10 @@ def nginx():
         pytest.skip(message)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def behind_proxy(monkeypatch):
-    """The app is made trusting one proxy's forwarded headers, as the README says to run it."""
+    """The app is made trusting one proxy's forwarded headers, as the README says to run it
+    (autouse: before the app is made, whichever fixture a test names first)."""
     monkeypatch.setenv("PROXY_FIX_HOPS", "1")
 
 
@@ -79,8 +81,9 @@ def reached(app) -> Reached:
 
 
 @pytest.fixture
-def proxied(nginx, behind_proxy, app, reached, tmp_path):
+def proxied(nginx, app, reached, tmp_path):
     """The app served on loopback with nginx in front; yields nginx's base URL."""
+    assert settings_of(app).proxy_fix_hops == 1
     add_members(app, ("M1", "ann@example.org"), ("M2", "bob@example.org"))
     open_petition(app, threshold=10)
     processes = Processes(tmp_path)
