@@ -9,7 +9,6 @@ Skipped without nginx (Debian: apt-get install nginx), unless PETITIONS_TEST_REQ
 
 import math
 import os
-import shutil
 import time
 from collections import Counter
 
@@ -18,8 +17,8 @@ import requests
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bench.common import free_port
-from bench.proxy import CANDIDATES, start_proxy
+from bench.common import BenchError, free_port
+from bench.proxy import nginx_binary, start_proxy
 from bench.service import Deadline, Processes
 from petitions.config import settings_of
 from petitions.db import flask_db
@@ -36,7 +35,9 @@ FRESH_WITHIN = 4.0
 @pytest.fixture
 def nginx():
     """Skip (or fail, when nginx is required) unless nginx is installed."""
-    if not any(shutil.which(candidate) for candidate in CANDIDATES):
+    try:
+        nginx_binary()
+    except BenchError:
         message = (
             "nginx is not installed (Debian: apt-get install nginx); skipping the proxy "
             "tests; set PETITIONS_TEST_REQUIRE_NGINX=1 to fail instead"
@@ -95,13 +96,14 @@ def proxied(nginx, app, reached, tmp_path):
             processes.stop_all()
 
 
-def confirm(app, front: str, number: str) -> None:
+def confirm(app, front: str, number: str) -> dict:
+    """POST a confirmation of the member ``number``'s link through ``front``; its answer."""
     with Session(flask_db.engine_of(app)) as session:
         member_id = session.scalars(select(Member.id).where(Member.number == number)).one()
     token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app).id, member_id)
     answer = requests.post(f"{front}/api/v1/signatures/confirm", json={"token": token}, timeout=10)
     assert answer.status_code == 200, answer.text
-    assert answer.json()["status"] == "confirmed"
+    return answer.json()
 
 
 def test_polls_reach_the_service_about_once_a_second_however_many_there_are(proxied, reached):
@@ -122,7 +124,7 @@ def test_polls_reach_the_service_about_once_a_second_however_many_there_are(prox
 
 def test_a_confirmation_through_the_proxy_shows_in_the_count_within_seconds(app, proxied):
     requests.get(f"{proxied}{COUNT}", timeout=10)  # an answer in the cache, with 0
-    confirm(app, proxied, "M1")
+    assert confirm(app, proxied, "M1")["status"] == "confirmed"
     confirmed = time.perf_counter()
     seen = None
     while time.perf_counter() - confirmed < FRESH_WITHIN:
@@ -136,12 +138,8 @@ def test_a_confirmation_through_the_proxy_shows_in_the_count_within_seconds(app,
 def test_everything_else_reaches_the_service_every_time(app, proxied, reached):
     # Nothing but the count is cached: a second confirmation of the same link is the service's
     # own answer, and so is a petition's page and a count that is not there.
-    confirm(app, proxied, "M2")
-    with Session(flask_db.engine_of(app)) as session:
-        member_id = session.scalars(select(Member.id).where(Member.number == "M2")).one()
-    token = tokens.make_token(app.config["SECRET_KEY"], [], petition(app).id, member_id)
-    again = requests.post(f"{proxied}/api/v1/signatures/confirm", json={"token": token}, timeout=10)
-    assert again.json()["status"] == "already_signed"
+    assert confirm(app, proxied, "M2")["status"] == "confirmed"
+    assert confirm(app, proxied, "M2")["status"] == "already_signed"
     assert reached["/api/v1/signatures/confirm"] == 2
     for _ in range(3):
         missing = requests.get(f"{proxied}/api/v1/petitions/nothing-here/count", timeout=10)
